@@ -1,0 +1,248 @@
+//! The Environment Abstraction Layer: initialised once per process, cleaned up on drop.
+
+use super::error::{DpdkError, Result};
+use std::ffi::CString;
+use std::os::raw::c_char;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// EAL can be initialised only once in a process's life, even after cleanup.
+static EAL_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Friendly EAL options; [`EalBuilder::args`] turns them into an argv.
+#[derive(Debug, Clone, Default)]
+pub struct EalBuilder {
+    vdevs: Vec<String>,
+    pci_allow: Vec<String>,
+    /// lcore id -> CPU, in lcore order; lcore 0 is the main lcore.
+    lcore_cpus: Vec<usize>,
+    no_huge: bool,
+    memory_mb: Option<u32>,
+    file_prefix: Option<String>,
+    log_level: Option<u32>,
+    extra: Vec<String>,
+}
+
+impl EalBuilder {
+    /// A builder with no devices: without `pci_allow`, EAL probes no PCI device.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a virtual device, e.g. `net_null0` or `net_pcap0,rx_pcap=in.pcap`.
+    pub fn vdev(mut self, spec: impl Into<String>) -> Self {
+        self.vdevs.push(spec.into());
+        self
+    }
+
+    /// Allows (and probes) the PCI device at this address.
+    pub fn pci(mut self, address: impl Into<String>) -> Self {
+        self.pci_allow.push(address.into());
+        self
+    }
+
+    /// Maps EAL lcores to CPUs: `cpus[0]` runs the main lcore, `cpus[i]` lcore `i`.
+    /// Several lcores may share a CPU (useful on small machines).
+    pub fn lcore_cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.lcore_cpus = cpus;
+        self
+    }
+
+    /// Runs on ordinary 4 KiB pages instead of hugepages (slower, needs no set-up).
+    pub fn no_huge(mut self, yes: bool) -> Self {
+        self.no_huge = yes;
+        self
+    }
+
+    /// Memory to preallocate, in MB (`-m`).
+    pub fn memory_mb(mut self, mb: Option<u32>) -> Self {
+        self.memory_mb = mb;
+        self
+    }
+
+    /// The shared-config file prefix; defaults to one unique to this process.
+    pub fn file_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.file_prefix = Some(prefix.into());
+        self
+    }
+
+    /// DPDK's global log level (1 emergency … 8 debug).
+    pub fn log_level(mut self, level: u32) -> Self {
+        self.log_level = Some(level);
+        self
+    }
+
+    /// Raw EAL arguments passed through untouched, after the friendly ones.
+    pub fn extra_args<I: IntoIterator<Item = String>>(mut self, args: I) -> Self {
+        self.extra.extend(args);
+        self
+    }
+
+    /// The argv this builder hands to `rte_eal_init` (program name first).
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec!["zcap".to_owned()];
+        if !self.lcore_cpus.is_empty() {
+            let map: Vec<String> = self
+                .lcore_cpus
+                .iter()
+                .enumerate()
+                .map(|(lcore, cpu)| format!("{lcore}@{cpu}"))
+                .collect();
+            args.push(format!("--lcores={}", map.join(",")));
+        }
+        if self.no_huge {
+            args.push("--no-huge".to_owned());
+        }
+        if let Some(mb) = self.memory_mb {
+            args.push("-m".to_owned());
+            args.push(mb.to_string());
+        }
+        let prefix = self
+            .file_prefix
+            .clone()
+            .unwrap_or_else(|| format!("zcap-{}", std::process::id()));
+        args.push(format!("--file-prefix={prefix}"));
+        if self.pci_allow.is_empty() {
+            // Probe no PCI device unless asked: never grab a NIC by accident.
+            args.push("--no-pci".to_owned());
+        }
+        for pci in &self.pci_allow {
+            args.push(format!("--allow={pci}"));
+        }
+        for vdev in &self.vdevs {
+            args.push(format!("--vdev={vdev}"));
+        }
+        if let Some(level) = self.log_level {
+            args.push(format!("--log-level={level}"));
+        }
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    /// Initialises EAL. Fails if EAL was already initialised in this process.
+    pub fn init(self) -> Result<Eal> {
+        if EAL_STARTED.swap(true, Ordering::SeqCst) {
+            return Err(DpdkError::new(
+                "DPDK's EAL was already initialised in this process",
+                libc::EALREADY,
+            ));
+        }
+        let args = self.args();
+        let owned: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_str()).expect("EAL argument with a NUL byte"))
+            .collect();
+        // EAL may permute argv, so it gets a private array of pointers.
+        let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+        argv.push(std::ptr::null_mut());
+        // SAFETY: argv holds argc valid NUL-terminated strings (owned by `owned`,
+        // alive for the call) and a terminating NULL; EAL only reads/permutes it.
+        let ret = unsafe { dpdk_sys::rte_eal_init(owned.len() as i32, argv.as_mut_ptr()) };
+        if ret < 0 {
+            return Err(DpdkError::from_rte_errno(format!(
+                "DPDK initialisation failed (EAL arguments: {})",
+                args[1..].join(" ")
+            )));
+        }
+        Ok(Eal(Arc::new(EalInner)))
+    }
+}
+
+/// Proof that EAL is initialised. A shared handle: pools, ports and rings keep
+/// a clone, so EAL is cleaned up only after the last of them is gone.
+#[derive(Debug, Clone)]
+pub struct Eal(Arc<EalInner>);
+
+#[derive(Debug)]
+struct EalInner;
+
+impl Eal {
+    /// Ids of the worker lcores (every lcore but the main one), in order.
+    pub fn worker_lcores(&self) -> Vec<u32> {
+        let mut lcores = Vec::new();
+        let mut id = u32::MAX; // rte_get_next_lcore(-1, ...) starts from the first
+        loop {
+            // SAFETY: plain query of EAL's lcore table, valid after rte_eal_init.
+            id = unsafe { dpdk_sys::rte_get_next_lcore(id, 1, 0) };
+            if id >= dpdk_sys::RTE_MAX_LCORE {
+                return lcores;
+            }
+            lcores.push(id);
+        }
+    }
+
+    /// TSC ticks per second, as EAL measured them.
+    pub fn tsc_hz(&self) -> u64 {
+        // SAFETY: reads a value EAL computed during init.
+        unsafe { dpdk_sys::rte_get_tsc_hz() }
+    }
+
+    /// DPDK's version string, e.g. `DPDK 22.11.11`.
+    pub fn version(&self) -> String {
+        // SAFETY: rte_version returns a pointer to a static NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(dpdk_sys::rte_version()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+impl Drop for EalInner {
+    fn drop(&mut self) {
+        // SAFETY: EAL was initialised by `init`; every DPDK object holds an Eal
+        // clone, so this runs after all of them are gone.
+        unsafe {
+            dpdk_sys::rte_eal_cleanup();
+        }
+    }
+}
+
+/// True when this machine has free hugepages of any size and a hugetlbfs mount,
+/// i.e. when EAL can start without `--no-huge`.
+pub fn hugepages_available() -> bool {
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .map(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")))
+        .unwrap_or(false);
+    let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path().join("free_hugepages")).ok())
+                .filter_map(|s| s.trim().parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    mounted && free > 0
+}
+
+/// Reads a TSC timestamp (`rte_rdtsc`).
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    // SAFETY: reads the CPU's time-stamp counter; no memory is touched.
+    unsafe { dpdk_sys::rte_rdtsc() }
+}
+
+/// Registers the calling (non-EAL) thread with EAL so it gets an lcore id and
+/// mempool caches; unregisters on drop.
+pub struct ThreadRegistration {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl ThreadRegistration {
+    /// Registers the calling thread.
+    pub fn register() -> Result<Self> {
+        // SAFETY: registers the calling thread in EAL's lcore table; EAL is up.
+        let ret = unsafe { dpdk_sys::rte_thread_register() };
+        if ret < 0 {
+            return Err(DpdkError::from_rte_errno("cannot register a writer thread with DPDK"));
+        }
+        Ok(ThreadRegistration {
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for ThreadRegistration {
+    fn drop(&mut self) {
+        // SAFETY: this thread was registered by `register` and is still running.
+        unsafe { dpdk_sys::rte_thread_unregister() }
+    }
+}

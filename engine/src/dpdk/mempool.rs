@@ -1,0 +1,81 @@
+//! Packet-buffer pools (`rte_pktmbuf_pool_create`).
+
+use super::eal::Eal;
+use super::error::{DpdkError, Result};
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+/// A pool of packet buffers. Freed on drop; every mbuf must be back by then.
+#[derive(Debug)]
+pub struct Mempool {
+    raw: NonNull<dpdk_sys::rte_mempool>,
+    size: u32,
+    _eal: Eal,
+}
+
+// SAFETY: rte_mempool is designed for concurrent use from many lcores; the
+// handle is only a pointer to it.
+unsafe impl Send for Mempool {}
+// SAFETY: as above; all operations on a shared pool are thread-safe in DPDK.
+unsafe impl Sync for Mempool {}
+
+impl Mempool {
+    /// Creates a pool of `size` mbufs with `data_room` bytes of data each
+    /// (headroom included) and a per-lcore cache of `cache` mbufs.
+    pub fn new(eal: &Eal, name: &str, size: u32, cache: u32, data_room: u16) -> Result<Self> {
+        let c_name = CString::new(name).expect("pool name with a NUL byte");
+        // SAFETY: c_name is a valid C string for the call; the other arguments
+        // are plain integers. A NULL return means failure with rte_errno set.
+        let raw = unsafe {
+            dpdk_sys::rte_pktmbuf_pool_create(
+                c_name.as_ptr(),
+                size,
+                cache,
+                0,
+                data_room,
+                dpdk_sys::SOCKET_ID_ANY,
+            )
+        };
+        NonNull::new(raw)
+            .map(|raw| Mempool {
+                raw,
+                size,
+                _eal: eal.clone(),
+            })
+            .ok_or_else(|| {
+                DpdkError::from_rte_errno(format!(
+                    "cannot create a pool of {size} mbufs of {data_room} bytes"
+                ))
+            })
+    }
+
+    /// The raw pointer, for the DPDK layer only.
+    pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
+        self.raw.as_ptr()
+    }
+
+    /// Number of mbufs the pool was created with.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// Mbufs currently in the pool (caches included).
+    pub fn available(&self) -> u32 {
+        // SAFETY: the pool is alive; the count is a read-only query.
+        unsafe { dpdk_sys::rte_mempool_avail_count(self.raw.as_ptr()) }
+    }
+
+    /// Mbufs currently taken out of the pool.
+    pub fn in_use(&self) -> u32 {
+        // SAFETY: as for `available`.
+        unsafe { dpdk_sys::rte_mempool_in_use_count(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        // SAFETY: the pool was created by `new`; ports and rings that may hold its
+        // mbufs keep an Arc to it, so nothing uses it any more.
+        unsafe { dpdk_sys::rte_mempool_free(self.raw.as_ptr()) }
+    }
+}

@@ -1,0 +1,28 @@
+//! The thin safe layer over DPDK: the only place in zcap with `unsafe` DPDK calls.
+//!
+//! Ownership mirrors DPDK's rules: every object keeps a handle on what it needs
+//! (ports and rings keep their mempool, everything keeps the [`Eal`]), so teardown
+//! happens in order — queues and rings, ports, pools, EAL — on every exit path.
+
+mod eal;
+mod error;
+mod lcore;
+mod mbuf;
+mod mempool;
+mod port;
+mod ring;
+
+pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};
+pub use error::{DpdkError, Result};
+pub use lcore::{launch, LcoreTask};
+pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBatchFree, MbufBurst, Segments};
+pub use mempool::Mempool;
+pub use port::{find_port, port_info, Port, PortConfig, PortInfo, PortStats, RxQueue};
+pub use ring::{mbuf_ring, RingConsumer, RingProducer};
+
+/// Hints the CPU that this is a spin-wait loop (`rte_pause`).
+#[inline(always)]
+pub fn pause() {
+    // SAFETY: a PAUSE instruction; no memory is touched.
+    unsafe { dpdk_sys::rte_pause() }
+}

@@ -1,0 +1,306 @@
+//! Ethernet ports: lookup, configuration with N RX queues and RSS, start/stop,
+//! statistics. An [`RxQueue`] is owned by exactly one poll loop.
+
+use super::eal::Eal;
+use super::error::{check, DpdkError, Result};
+use super::mbuf::MbufBurst;
+use super::mempool::Mempool;
+use std::ffi::{CStr, CString};
+use std::sync::Arc;
+
+/// What a port is and what it can do.
+#[derive(Debug, Clone)]
+pub struct PortInfo {
+    /// DPDK port id.
+    pub id: u16,
+    /// Device name (`net_null0`, `0000:03:00.0`).
+    pub name: String,
+    /// Poll-mode driver (`net_null`, `net_pcap`, `net_ixgbe`, ...).
+    pub driver: String,
+    /// Most RX queues the device accepts.
+    pub max_rx_queues: u16,
+    /// RSS hash functions the device supports (0: no RSS).
+    pub rss_offloads: u64,
+    /// RX offloads the device supports.
+    pub rx_offloads: u64,
+}
+
+/// Port counters from `rte_eth_stats_get`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Packets received by the port.
+    pub ipackets: u64,
+    /// Bytes received by the port.
+    pub ibytes: u64,
+    /// Packets the NIC dropped because the RX ring was full.
+    pub imissed: u64,
+    /// Erroneous packets.
+    pub ierrors: u64,
+    /// Receives that failed for want of an mbuf.
+    pub rx_nombuf: u64,
+}
+
+/// How to set a port up.
+#[derive(Debug, Clone)]
+pub struct PortConfig {
+    /// Number of RX queues (RSS spreads flows over them).
+    pub rx_queues: u16,
+    /// Descriptors per RX queue (adjusted to the device's limits).
+    pub rx_descriptors: u16,
+    /// Receive everything, not only what is addressed to the port.
+    pub promiscuous: bool,
+}
+
+/// Resolves `spec` (a device name such as `net_null0` or `0000:03:00.0`, or a
+/// port number) to a port id.
+pub fn find_port(spec: &str) -> Result<u16> {
+    if let Ok(id) = spec.parse::<u16>() {
+        // SAFETY: a plain validity query on the port table.
+        if unsafe { dpdk_sys::rte_eth_dev_is_valid_port(id) } == 1 {
+            return Ok(id);
+        }
+        return Err(DpdkError::new(format!("no such port: {id}"), libc::ENODEV));
+    }
+    let name = CString::new(spec)
+        .map_err(|_| DpdkError::new(format!("bad port name {spec:?}"), libc::EINVAL))?;
+    let mut id = 0u16;
+    // SAFETY: name is a valid C string and id a valid out-pointer for the call.
+    let ret = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(name.as_ptr(), &mut id) };
+    if ret < 0 {
+        return Err(DpdkError::new(format!("no such port: {spec}"), libc::ENODEV));
+    }
+    Ok(id)
+}
+
+/// Reads what a port is and can do.
+pub fn port_info(id: u16) -> Result<PortInfo> {
+    let mut info = dpdk_sys::rte_eth_dev_info::default();
+    // SAFETY: info is a valid out-struct; DPDK fills it for a valid port id.
+    check(unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) }, || {
+        format!("cannot read port {id}'s device info")
+    })?;
+    let mut name = [0 as std::os::raw::c_char; dpdk_sys::RTE_ETH_NAME_MAX_LEN as usize];
+    // SAFETY: name has RTE_ETH_NAME_MAX_LEN bytes, the most DPDK writes.
+    unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) };
+    // SAFETY: both strings are NUL-terminated and owned by DPDK / our buffer.
+    let (name, driver) = unsafe {
+        (
+            CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned(),
+            if info.driver_name.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(info.driver_name).to_string_lossy().into_owned()
+            },
+        )
+    };
+    Ok(PortInfo {
+        id,
+        name,
+        driver,
+        max_rx_queues: info.max_rx_queues,
+        rss_offloads: info.flow_type_rss_offloads,
+        rx_offloads: info.rx_offload_capa,
+    })
+}
+
+/// A configured, started port. Stopped and closed when the last handle (the
+/// port or one of its RX queues) is dropped.
+#[derive(Clone)]
+pub struct Port {
+    inner: Arc<PortInner>,
+}
+
+struct PortInner {
+    info: PortInfo,
+    _pool: Arc<Mempool>,
+    _eal: Eal,
+}
+
+impl Port {
+    /// Configures port `id` with `config`, sets up its RX queues on `pool`,
+    /// starts it, and returns it with one handle per RX queue.
+    pub fn start(
+        eal: &Eal,
+        id: u16,
+        config: &PortConfig,
+        pool: &Arc<Mempool>,
+    ) -> Result<(Port, Vec<RxQueue>)> {
+        let info = port_info(id)?;
+        if config.rx_queues == 0 || config.rx_queues > info.max_rx_queues {
+            return Err(DpdkError::new(
+                format!(
+                    "port {} ({}) supports 1 to {} RX queues, not {}",
+                    info.name, info.driver, info.max_rx_queues, config.rx_queues
+                ),
+                libc::EINVAL,
+            ));
+        }
+        let mut conf = dpdk_sys::rte_eth_conf::default();
+        if config.rx_queues > 1 && info.rss_offloads != 0 {
+            let wanted = u64::from(dpdk_sys::RTE_ETH_RSS_IP)
+                | u64::from(dpdk_sys::RTE_ETH_RSS_TCP)
+                | u64::from(dpdk_sys::RTE_ETH_RSS_UDP);
+            conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = wanted & info.rss_offloads;
+            let hash_offload = u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_RSS_HASH);
+            conf.rxmode.offloads |= hash_offload & info.rx_offloads;
+        }
+        // SAFETY: conf is a valid configuration for the call; 0 TX queues is allowed.
+        check(
+            unsafe { dpdk_sys::rte_eth_dev_configure(id, config.rx_queues, 0, &conf) },
+            || format!("cannot configure port {}", info.name),
+        )?;
+        let port = Port {
+            inner: Arc::new(PortInner {
+                info: info.clone(),
+                _pool: pool.clone(),
+                _eal: eal.clone(),
+            }),
+        };
+        let mut rx_desc = config.rx_descriptors;
+        let mut tx_desc = 0u16;
+        // SAFETY: both are valid in/out pointers for the call.
+        check(
+            unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) },
+            || format!("cannot size port {}'s RX rings", info.name),
+        )?;
+        // SAFETY: plain query; -1 (unknown) is mapped to SOCKET_ID_ANY.
+        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+        let socket = if socket < 0 { dpdk_sys::SOCKET_ID_ANY } else { socket } as u32;
+        for queue in 0..config.rx_queues {
+            // SAFETY: the port is configured for this queue; the pool outlives the
+            // port (PortInner keeps an Arc); NULL rx_conf means the defaults.
+            check(
+                unsafe {
+                    dpdk_sys::rte_eth_rx_queue_setup(
+                        id,
+                        queue,
+                        rx_desc,
+                        socket,
+                        std::ptr::null(),
+                        pool.as_ptr(),
+                    )
+                },
+                || format!("cannot set up RX queue {queue} of port {}", info.name),
+            )?;
+        }
+        if config.promiscuous {
+            // Not every driver has a promiscuous mode (vdevs often do not): best effort.
+            // SAFETY: plain control call on a configured port.
+            unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+        }
+        // SAFETY: the port is configured and its queues are set up.
+        check(unsafe { dpdk_sys::rte_eth_dev_start(id) }, || {
+            format!("cannot start port {}", info.name)
+        })?;
+        let queues = (0..config.rx_queues)
+            .map(|queue| RxQueue {
+                port: port.clone(),
+                port_id: id,
+                queue,
+            })
+            .collect();
+        Ok((port, queues))
+    }
+
+    /// What the port is.
+    pub fn info(&self) -> &PortInfo {
+        &self.inner.info
+    }
+
+    /// The port's basic counters.
+    pub fn stats(&self) -> PortStats {
+        let mut raw = dpdk_sys::rte_eth_stats::default();
+        // SAFETY: raw is a valid out-struct for a started port.
+        let ret = unsafe { dpdk_sys::rte_eth_stats_get(self.inner.info.id, &mut raw) };
+        if ret < 0 {
+            return PortStats::default();
+        }
+        PortStats {
+            ipackets: raw.ipackets,
+            ibytes: raw.ibytes,
+            imissed: raw.imissed,
+            ierrors: raw.ierrors,
+            rx_nombuf: raw.rx_nombuf,
+        }
+    }
+
+    /// The port's extended statistics as (name, value) pairs.
+    pub fn xstats(&self) -> Vec<(String, u64)> {
+        let id = self.inner.info.id;
+        // SAFETY: a NULL array with size 0 asks only for the count.
+        let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(id, std::ptr::null_mut(), 0) };
+        if n <= 0 {
+            return Vec::new();
+        }
+        let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n as usize];
+        let mut values = vec![dpdk_sys::rte_eth_xstat::default(); n as usize];
+        // SAFETY: both arrays have room for n entries.
+        let (got_names, got_values) = unsafe {
+            (
+                dpdk_sys::rte_eth_xstats_get_names(id, names.as_mut_ptr(), n as u32),
+                dpdk_sys::rte_eth_xstats_get(id, values.as_mut_ptr(), n as u32),
+            )
+        };
+        if got_names != n || got_values != n {
+            return Vec::new();
+        }
+        values
+            .iter()
+            .filter_map(|v| {
+                let name = names.get(v.id as usize)?;
+                // SAFETY: DPDK NUL-terminates each name inside its fixed array.
+                let text = unsafe { CStr::from_ptr(name.name.as_ptr()) };
+                Some((text.to_string_lossy().into_owned(), v.value))
+            })
+            .collect()
+    }
+}
+
+impl Drop for PortInner {
+    fn drop(&mut self) {
+        // SAFETY: the last handle is gone, so no poll loop uses the queues; stopping
+        // and closing a started port is always allowed.
+        unsafe {
+            dpdk_sys::rte_eth_dev_stop(self.info.id);
+            dpdk_sys::rte_eth_dev_close(self.info.id);
+        }
+    }
+}
+
+/// One RX queue of a started port. Not `Clone`: exactly one poll loop owns it.
+pub struct RxQueue {
+    port: Port,
+    port_id: u16,
+    queue: u16,
+}
+
+impl RxQueue {
+    /// The port id.
+    pub fn port_id(&self) -> u16 {
+        self.port_id
+    }
+
+    /// The queue index on its port.
+    pub fn queue_id(&self) -> u16 {
+        self.queue
+    }
+
+    /// The port this queue belongs to.
+    pub fn port(&self) -> &Port {
+        &self.port
+    }
+
+    /// Receives up to `N` packets into an empty `burst`; returns how many.
+    #[inline(always)]
+    pub fn rx_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+        let slots = burst.fill_slots();
+        // SAFETY: this handle is the queue's only user (not Clone, &mut self), the
+        // port is started (we hold it) and `slots` has room for N pointers.
+        let n = unsafe {
+            dpdk_sys::rte_eth_rx_burst(self.port_id, self.queue, slots.as_mut_ptr(), N as u16)
+        } as usize;
+        burst.set_filled(n);
+        n
+    }
+}

@@ -1,0 +1,158 @@
+//! Single-producer / single-consumer rings of mbuf pointers (`rte_ring`),
+//! split into a producer half and a consumer half so ownership enforces SP/SC.
+
+use super::eal::Eal;
+use super::error::{DpdkError, Result};
+use super::mbuf::MbufBurst;
+use super::mempool::Mempool;
+use std::ffi::{c_void, CString};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+static RING_SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+struct RingInner {
+    raw: NonNull<dpdk_sys::rte_ring>,
+    capacity: u32,
+    _pool: Arc<Mempool>,
+    _eal: Eal,
+}
+
+// SAFETY: rte_ring is built for one producer thread and one consumer thread
+// (SP/SC flags); the halves below make sure there is only one of each.
+unsafe impl Send for RingInner {}
+// SAFETY: as above; shared use is limited to the thread-safe count query.
+unsafe impl Sync for RingInner {}
+
+impl RingInner {
+    fn occupancy(&self) -> u32 {
+        // SAFETY: rte_ring_count reads the head/tail indexes, safe at any time.
+        unsafe { dpdk_sys::rte_ring_count(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for RingInner {
+    fn drop(&mut self) {
+        // Give back any mbuf still in flight before freeing the ring itself.
+        let mut burst = MbufBurst::<64>::new();
+        loop {
+            let slots = burst.fill_slots();
+            // SAFETY: both halves are gone, so we are the only user of the ring.
+            let n = unsafe {
+                dpdk_sys::rte_ring_dequeue_burst(
+                    self.raw.as_ptr(),
+                    slots.as_mut_ptr().cast::<*mut c_void>(),
+                    64,
+                    std::ptr::null_mut(),
+                )
+            } as usize;
+            burst.set_filled(n);
+            if n == 0 {
+                break;
+            }
+            burst.free_all();
+        }
+        // SAFETY: the ring is empty and unused.
+        unsafe { dpdk_sys::rte_ring_free(self.raw.as_ptr()) }
+    }
+}
+
+/// Creates a ring for at least `min_capacity` mbufs from `pool`, split into
+/// its producer and consumer halves.
+pub fn mbuf_ring(
+    eal: &Eal,
+    pool: &Arc<Mempool>,
+    min_capacity: u32,
+) -> Result<(RingProducer, RingConsumer)> {
+    // rte_ring's size is a power of two, one slot of which stays empty.
+    let size = (min_capacity + 1).next_power_of_two();
+    let name = format!("zcap_ring_{}", RING_SEQUENCE.fetch_add(1, Ordering::Relaxed));
+    let c_name = CString::new(name).expect("ring name");
+    let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
+    // SAFETY: c_name is valid for the call; NULL means failure with rte_errno.
+    let raw = unsafe {
+        dpdk_sys::rte_ring_create(c_name.as_ptr(), size, dpdk_sys::SOCKET_ID_ANY, flags)
+    };
+    let raw = NonNull::new(raw).ok_or_else(|| {
+        DpdkError::from_rte_errno(format!("cannot create a ring of {size} slots"))
+    })?;
+    let inner = Arc::new(RingInner {
+        raw,
+        capacity: size - 1,
+        _pool: pool.clone(),
+        _eal: eal.clone(),
+    });
+    Ok((
+        RingProducer {
+            inner: inner.clone(),
+        },
+        RingConsumer { inner },
+    ))
+}
+
+/// The enqueueing half of a ring; exactly one exists per ring.
+pub struct RingProducer {
+    inner: Arc<RingInner>,
+}
+
+impl RingProducer {
+    /// Moves as many mbufs as fit from the front of `burst` into the ring and
+    /// returns how many; the rest stay in `burst`.
+    #[inline(always)]
+    pub fn enqueue<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+        let held = burst.held();
+        // SAFETY: single producer (&mut self on the only producer); the pointers
+        // are owned mbufs whose ownership passes to the ring for those enqueued.
+        let n = unsafe {
+            dpdk_sys::rte_ring_enqueue_burst(
+                self.inner.raw.as_ptr(),
+                held.as_ptr().cast::<*mut c_void>(),
+                held.len() as u32,
+                std::ptr::null_mut(),
+            )
+        } as usize;
+        burst.consume_front(n);
+        n
+    }
+
+    /// Entries in the ring now.
+    pub fn occupancy(&self) -> u32 {
+        self.inner.occupancy()
+    }
+}
+
+/// The dequeueing half of a ring; exactly one exists per ring.
+pub struct RingConsumer {
+    inner: Arc<RingInner>,
+}
+
+impl RingConsumer {
+    /// Takes up to `N` mbufs from the ring into an empty `burst`.
+    #[inline(always)]
+    pub fn dequeue<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+        let slots = burst.fill_slots();
+        // SAFETY: single consumer (&mut self on the only consumer); slots has room
+        // for N pointers; the dequeued mbufs become owned by the burst.
+        let n = unsafe {
+            dpdk_sys::rte_ring_dequeue_burst(
+                self.inner.raw.as_ptr(),
+                slots.as_mut_ptr().cast::<*mut c_void>(),
+                N as u32,
+                std::ptr::null_mut(),
+            )
+        } as usize;
+        burst.set_filled(n);
+        n
+    }
+
+    /// Entries in the ring now.
+    pub fn occupancy(&self) -> u32 {
+        self.inner.occupancy()
+    }
+
+    /// Usable slots.
+    pub fn capacity(&self) -> u32 {
+        self.inner.capacity
+    }
+}
