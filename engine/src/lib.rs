@@ -1,4 +1,18 @@
 //! zcap's capture engine: a thin safe DPDK layer ([`dpdk`]), the capture
-//! pipeline, file formats and outputs, and statistics.
+//! [`pipeline`], file [`format`]s and [`output`]s, and [`stats`].
+//!
+//! [`capture::run_capture`] runs one capture; [`bench`] runs the testpmd-style
+//! benchmark. Both bring DPDK up through [`session::Session`].
 
+pub mod bench;
+pub mod capture;
+pub mod config;
 pub mod dpdk;
+pub mod error;
+pub mod format;
+pub mod output;
+pub mod pipeline;
+pub mod session;
+pub mod stats;
+
+pub use error::{ErrorKind, ZcapError};

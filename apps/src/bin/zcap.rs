@@ -1,1 +1,155 @@
-fn main(){}
+//! `zcap`: capture every packet a DPDK port receives to a pcap / pcapng file.
+
+#[path = "../common.rs"]
+mod common;
+
+use clap::Parser;
+use common::{fail, install_signal_handler, parse_args, parse_seconds, DpdkArgs};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use zcap::capture::{run_capture, Tick};
+use zcap::config::CaptureConfig;
+use zcap::format::{FileFormat, TsPrecision};
+use zcap::pipeline::control::Control;
+use zcap::ZcapError;
+
+/// Kernel-bypass packet capture on DPDK, to pcap / pcapng files.
+///
+/// Exit status: 0 done, 1 failure while capturing (files written so far are
+/// closed and valid), 2 bad arguments or environment.
+#[derive(Debug, Parser)]
+#[command(name = "zcap", version)]
+struct Cli {
+    #[command(flatten)]
+    dpdk: DpdkArgs,
+    /// Output file; .pcapng means pcapng, anything else pcap (unless -F).
+    #[arg(short = 'w', long = "write", value_name = "FILE", required = true)]
+    write: PathBuf,
+    /// Output format: pcap or pcapng.
+    #[arg(short = 'F', value_name = "FORMAT")]
+    format: Option<String>,
+    /// pcap timestamp precision: micro or nano (pcapng is always nano).
+    #[arg(long = "time-stamp-precision", value_name = "P", default_value = "nano")]
+    precision: String,
+    /// Bytes kept per packet; the original length is always recorded.
+    #[arg(short = 's', long = "snaplen", value_name = "N", default_value_t = 262_144)]
+    snaplen: u32,
+    /// Stop after N packets written.
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long = "duration", value_name = "SECONDS")]
+    duration: Option<String>,
+    /// One file per RX queue (FILE-portP-qQ.ext), no timestamp merge.
+    #[arg(long = "per-queue-files")]
+    per_queue_files: bool,
+    /// Live report period in seconds (0: none).
+    #[arg(long = "stats-interval", value_name = "SECONDS", default_value = "1")]
+    stats_interval: String,
+    /// Write the JSON report here (one line per interval, then the final one).
+    #[arg(long = "stats-json", value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// Slots in each queue's ring to the writer.
+    #[arg(long = "ring-size", value_name = "N", default_value_t = 4096)]
+    ring_size: u32,
+    /// A pcap-filter expression (tcpdump syntax).
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    filter: Vec<String>,
+}
+
+fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
+    let mut config = CaptureConfig::new(Vec::new(), cli.write.clone());
+    config.dpdk = cli.dpdk.to_config()?;
+    if let Some(name) = &cli.format {
+        config.format = FileFormat::parse(name)
+            .ok_or_else(|| ZcapError::usage(format!("-F: unknown format {name:?} (pcap or pcapng)")))?;
+    } else {
+        config.format = FileFormat::from_path(&cli.write.to_string_lossy());
+    }
+    config.precision = match cli.precision.as_str() {
+        "micro" => TsPrecision::Micro,
+        "nano" => TsPrecision::Nano,
+        other => {
+            return Err(ZcapError::usage(format!(
+                "--time-stamp-precision: expected micro or nano, not {other:?}"
+            )))
+        }
+    };
+    config.snaplen = cli.snaplen;
+    config.count = cli.count;
+    config.duration = cli.duration.as_deref().map(|d| parse_seconds("--duration", d)).transpose()?;
+    config.per_queue_files = cli.per_queue_files;
+    config.stats_interval = match cli.stats_interval.as_str() {
+        "0" | "0.0" => None,
+        text => Some(parse_seconds("--stats-interval", text)?),
+    };
+    config.stats_json = cli.stats_json.clone();
+    config.quiet = cli.quiet;
+    config.ring_size = cli.ring_size;
+    if !cli.filter.is_empty() {
+        return Err(ZcapError::usage(format!(
+            "filter expressions are not supported by this build yet: {:?}",
+            cli.filter.join(" ")
+        )));
+    }
+    config.validate().map_err(ZcapError::usage)?;
+    Ok(config)
+}
+
+fn live_line(tick: &Tick) -> String {
+    let (now, before) = (tick.report, tick.previous);
+    let dt = (now.duration_since_start() - before.duration_since_start()).max(1e-9);
+    let pps = (now.packets_received - before.packets_received) as f64 / dt;
+    let bps = (now.bytes_received - before.bytes_received) as f64 * 8.0 / dt;
+    let wps = (now.packets_written - before.packets_written) as f64 / dt;
+    let d = &now.drops;
+    format!(
+        "{:7.1}s  rx {:9.3} Mpps {:8.3} Gbit/s  written {:9.3} Mpps  total {} rx {} written  drops: ring_full {} writer {} imissed {} rx_nombuf {} ierrors {}  ring {:.0}%",
+        now.duration_since_start(),
+        pps / 1e6,
+        bps / 1e9,
+        wps / 1e6,
+        now.packets_received,
+        now.packets_written,
+        d.ring_full,
+        d.writer,
+        d.imissed,
+        d.rx_nombuf,
+        d.ierrors,
+        tick.ring_fill * 100.0
+    )
+}
+
+fn main() {
+    let cli: Cli = parse_args("zcap");
+    let config = config_from(&cli).unwrap_or_else(|e| fail("zcap", &e));
+    let control = Arc::new(Control::new());
+    install_signal_handler(&control);
+    let show_live = !config.quiet && config.stats_interval.is_some();
+    let terminal = std::io::stderr().is_terminal();
+    let mut on_tick = |tick: &Tick| {
+        if show_live {
+            if terminal {
+                eprint!("\r\x1b[2K{}", live_line(tick));
+            } else {
+                eprintln!("{}", live_line(tick));
+            }
+        }
+    };
+    let outcome = run_capture(&config, control, &mut on_tick).unwrap_or_else(|e| fail("zcap", &e));
+    if show_live && terminal {
+        eprintln!();
+    }
+    if !config.quiet {
+        for line in outcome.report.summary().lines() {
+            eprintln!("zcap: {line}");
+        }
+    }
+    if let Some(message) = outcome.failure {
+        fail("zcap", &ZcapError::runtime(message));
+    }
+}

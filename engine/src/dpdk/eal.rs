@@ -135,23 +135,41 @@ impl EalBuilder {
         // EAL may permute argv, so it gets a private array of pointers.
         let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         argv.push(std::ptr::null_mut());
-        // SAFETY: argv holds argc valid NUL-terminated strings (owned by `owned`,
-        // alive for the call) and a terminating NULL; EAL only reads/permutes it.
-        let ret = unsafe { dpdk_sys::rte_eal_init(owned.len() as i32, argv.as_mut_ptr()) };
+        // EAL explains failures on stderr over several lines; keep its words for
+        // our one-line error instead.
+        let ((ret, errno), eal_said) = with_stderr_captured(|| {
+            // SAFETY: argv holds argc valid NUL-terminated strings (owned by `owned`,
+            // alive for the call) and a terminating NULL; EAL only reads/permutes it.
+            let ret = unsafe { dpdk_sys::rte_eal_init(owned.len() as i32, argv.as_mut_ptr()) };
+            // SAFETY: reads a thread-local integer through a C helper.
+            (ret, unsafe { dpdk_sys::zcap_rte_errno() })
+        });
         if ret < 0 {
-            return Err(DpdkError::from_rte_errno(format!(
-                "DPDK initialisation failed (EAL arguments: {})",
-                args[1..].join(" ")
-            )));
+            let said: Vec<&str> = eal_said
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.contains("Detected"))
+                .collect();
+            let context = if said.is_empty() {
+                format!("EAL arguments: {}", args[1..].join(" "))
+            } else {
+                said.join("; ")
+            };
+            return Err(DpdkError::new(context, errno));
         }
-        Ok(Eal(Arc::new(EalInner)))
+        eprint!("{eal_said}");
+        Ok(Eal {
+            _inner: Arc::new(EalInner),
+        })
     }
 }
 
 /// Proof that EAL is initialised. A shared handle: pools, ports and rings keep
 /// a clone, so EAL is cleaned up only after the last of them is gone.
 #[derive(Debug, Clone)]
-pub struct Eal(Arc<EalInner>);
+pub struct Eal {
+    _inner: Arc<EalInner>,
+}
 
 #[derive(Debug)]
 struct EalInner;
@@ -244,5 +262,38 @@ impl Drop for ThreadRegistration {
     fn drop(&mut self) {
         // SAFETY: this thread was registered by `register` and is still running.
         unsafe { dpdk_sys::rte_thread_unregister() }
+    }
+}
+
+/// Runs `f` with file descriptor 2 pointed at an in-memory file; returns what
+/// `f` returned and what was written to stderr meanwhile. If the redirection
+/// cannot be set up, `f` runs with stderr untouched.
+fn with_stderr_captured<T>(f: impl FnOnce() -> T) -> (T, String) {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create with a static name; dup/dup2/fflush on valid fds.
+    // Every fd opened here is closed or owned by a File before returning.
+    unsafe {
+        let memfd = libc::memfd_create(c"zcap-eal-stderr".as_ptr(), 0);
+        if memfd < 0 {
+            return (f(), String::new());
+        }
+        let saved = libc::dup(2);
+        if saved < 0 {
+            libc::close(memfd);
+            return (f(), String::new());
+        }
+        libc::fflush(std::ptr::null_mut());
+        libc::dup2(memfd, 2);
+        let result = f();
+        libc::fflush(std::ptr::null_mut());
+        libc::dup2(saved, 2);
+        libc::close(saved);
+        let mut file = std::fs::File::from_raw_fd(memfd);
+        let mut text = String::new();
+        if file.seek(SeekFrom::Start(0)).is_ok() {
+            let _ = file.read_to_string(&mut text);
+        }
+        (result, text)
     }
 }

@@ -18,7 +18,7 @@ pub use lcore::{launch, LcoreTask};
 pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBatchFree, MbufBurst, Segments};
 pub use mempool::Mempool;
 pub use port::{find_port, port_info, Port, PortConfig, PortInfo, PortStats, RxQueue};
-pub use ring::{mbuf_ring, RingConsumer, RingProducer};
+pub use ring::{mbuf_ring, RingConsumer, RingMonitor, RingProducer};
 
 /// Hints the CPU that this is a spin-wait loop (`rte_pause`).
 #[inline(always)]

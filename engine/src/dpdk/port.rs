@@ -291,14 +291,15 @@ impl RxQueue {
         &self.port
     }
 
-    /// Receives up to `N` packets into an empty `burst`; returns how many.
+    /// Receives up to `min(max, N)` packets into an empty `burst`; returns how many.
     #[inline(always)]
-    pub fn rx_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+    pub fn rx_burst<const N: usize>(&mut self, burst: &mut MbufBurst<N>, max: usize) -> usize {
+        let max = max.min(N) as u16;
         let slots = burst.fill_slots();
         // SAFETY: this handle is the queue's only user (not Clone, &mut self), the
         // port is started (we hold it) and `slots` has room for N pointers.
         let n = unsafe {
-            dpdk_sys::rte_eth_rx_burst(self.port_id, self.queue, slots.as_mut_ptr(), N as u16)
+            dpdk_sys::rte_eth_rx_burst(self.port_id, self.queue, slots.as_mut_ptr(), max)
         } as usize;
         burst.set_filled(n);
         n

@@ -120,6 +120,31 @@ impl RingProducer {
     pub fn occupancy(&self) -> u32 {
         self.inner.occupancy()
     }
+
+    /// A read-only handle for watching the ring's fill level.
+    pub fn monitor(&self) -> RingMonitor {
+        RingMonitor {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// Watches a ring's fill level from any thread (the stats core).
+#[derive(Clone)]
+pub struct RingMonitor {
+    inner: Arc<RingInner>,
+}
+
+impl RingMonitor {
+    /// Entries in the ring now.
+    pub fn occupancy(&self) -> u32 {
+        self.inner.occupancy()
+    }
+
+    /// Usable slots.
+    pub fn capacity(&self) -> u32 {
+        self.inner.capacity
+    }
 }
 
 /// The dequeueing half of a ring; exactly one exists per ring.

@@ -1,0 +1,127 @@
+//! What `zcap` and `zcap-bench` share: the DPDK flags, signal handling, and
+//! turning errors into one line and a documented exit status.
+
+use clap::Args;
+use std::sync::Arc;
+use zcap::config::{parse_core_list, DpdkConfig, IdleMode, Interface};
+use zcap::pipeline::control::Control;
+use zcap::ZcapError;
+
+/// Flags that bring DPDK up: ports, queues, cores, memory.
+#[derive(Debug, Args)]
+pub struct DpdkArgs {
+    /// Port to capture on: a PCI address (0000:03:00.0), a vdev spec
+    /// (net_null0, net_pcap0,rx_pcap=in.pcap; created for you) or a port number.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
+    pub interfaces: Vec<String>,
+    /// RX queues per port (RSS spreads flows over them). Default: one per
+    /// replayed file of a net_pcap vdev, else 1.
+    #[arg(short = 'Q', long = "queues", value_name = "N")]
+    pub queues: Option<u16>,
+    /// CPUs for the poll loops, e.g. 1,2,4-6. Default: every CPU but the first.
+    #[arg(short = 'l', long = "lcores", value_name = "LIST")]
+    pub lcores: Option<String>,
+    /// Run without hugepages (slower; needs no set-up).
+    #[arg(long = "no-huge")]
+    pub no_huge: bool,
+    /// EAL memory in MB.
+    #[arg(long = "mem", value_name = "MB")]
+    pub mem: Option<u32>,
+    /// Raw EAL arguments, passed through (e.g. "--log-level=8").
+    #[arg(long = "eal", value_name = "ARGS", allow_hyphen_values = true)]
+    pub eal: Option<String>,
+    /// Mbufs in the packet pool. Default: sized from queues and rings.
+    #[arg(long = "mbufs", value_name = "N")]
+    pub mbufs: Option<u32>,
+    /// RX descriptors per queue.
+    #[arg(long = "rx-desc", value_name = "N", default_value_t = 1024)]
+    pub rx_desc: u16,
+    /// Packets per receive call (1-64).
+    #[arg(long = "burst", value_name = "N", default_value_t = 32)]
+    pub burst: usize,
+    /// Idle poll loops: auto (sleep only when CPUs are shared), busy, backoff.
+    #[arg(long = "idle", value_name = "MODE", default_value = "auto")]
+    pub idle: String,
+    /// Let DPDK log more (repeat for more).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl DpdkArgs {
+    /// The validated DPDK configuration.
+    pub fn to_config(&self) -> Result<DpdkConfig, ZcapError> {
+        let interfaces = self
+            .interfaces
+            .iter()
+            .map(|i| Interface::parse(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ZcapError::usage)?;
+        let lcores = self
+            .lcores
+            .as_deref()
+            .map(parse_core_list)
+            .transpose()
+            .map_err(ZcapError::usage)?;
+        let config = DpdkConfig {
+            interfaces,
+            queues: self.queues,
+            lcores,
+            no_huge: self.no_huge,
+            mem_mb: self.mem,
+            eal_args: self
+                .eal
+                .as_deref()
+                .map(|a| a.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            mbufs: self.mbufs,
+            rx_descriptors: self.rx_desc,
+            burst: self.burst,
+            idle: IdleMode::parse(&self.idle).map_err(ZcapError::usage)?,
+            log_level: 3 + u32::from(self.verbose).min(5),
+        };
+        config.validate().map_err(ZcapError::usage)?;
+        Ok(config)
+    }
+}
+
+/// Parses the command line; on a bad one prints one line and exits 2
+/// (help and version print in full and exit 0).
+pub fn parse_args<T: clap::Parser>(program: &str) -> T {
+    T::try_parse().unwrap_or_else(|err| {
+        use clap::error::ErrorKind;
+        if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = err.print();
+            std::process::exit(0);
+        }
+        let text = err.to_string();
+        let first = text.lines().next().unwrap_or("bad arguments");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        eprintln!("{program}: {first} (see {program} --help)");
+        std::process::exit(2);
+    })
+}
+
+/// Installs the SIGINT / SIGTERM handler: the first signal stops gracefully,
+/// the second stops at once (files are still closed valid).
+pub fn install_signal_handler(control: &Arc<Control>) {
+    let control = control.clone();
+    // Failure here only means signals keep their default action.
+    let _ = ctrlc::set_handler(move || control.on_signal());
+}
+
+/// Prints an error as one line and exits with its status.
+pub fn fail(program: &str, err: &ZcapError) -> ! {
+    eprintln!("{program}: {err}");
+    std::process::exit(err.exit_code());
+}
+
+/// Parses seconds given as a decimal number.
+pub fn parse_seconds(flag: &str, text: &str) -> Result<std::time::Duration, ZcapError> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| ZcapError::usage(format!("{flag}: {text:?} is not a number of seconds")))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(ZcapError::usage(format!("{flag}: must be a positive number of seconds")));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}

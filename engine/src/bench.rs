@@ -1,0 +1,159 @@
+//! The testpmd-style benchmark: `rxonly` receives and frees (the reference
+//! point for every later rate); `capture` runs the real capture pipeline.
+
+use crate::capture::{run_capture, CaptureOutcome};
+use crate::config::{CaptureConfig, DpdkConfig};
+use crate::dpdk::{launch, rdtsc, MbufBurst};
+use crate::error::ZcapError;
+use crate::pipeline::control::Control;
+use crate::pipeline::poll::Backoff;
+use crate::pipeline::MAX_BURST;
+use crate::session::{default_pool_size, Session};
+use crate::stats::{CaptureReport, QueueReport, QueueShared};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the benchmark measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchMode {
+    /// Receive and free: the poll loop alone.
+    RxOnly,
+    /// The whole capture pipeline, to a file (default `/dev/null`).
+    Capture,
+}
+
+impl BenchMode {
+    /// Parses `--mode rxonly|capture`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "rxonly" => Ok(BenchMode::RxOnly),
+            "capture" => Ok(BenchMode::Capture),
+            _ => Err(format!("--mode: expected rxonly or capture, not {text:?}")),
+        }
+    }
+}
+
+/// A benchmark run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Ports, queues, cores.
+    pub dpdk: DpdkConfig,
+    /// What to measure.
+    pub mode: BenchMode,
+    /// How long.
+    pub duration: Duration,
+    /// Capture mode's output file.
+    pub output: PathBuf,
+}
+
+/// Runs the benchmark and returns its report.
+pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport, ZcapError> {
+    if config.duration.is_zero() {
+        return Err(ZcapError::usage("--duration: must be more than 0 seconds"));
+    }
+    match config.mode {
+        BenchMode::RxOnly => rx_only(config, control),
+        BenchMode::Capture => {
+            let mut capture = CaptureConfig::new(config.dpdk.interfaces.clone(), config.output.clone());
+            capture.dpdk = config.dpdk.clone();
+            capture.duration = Some(config.duration);
+            capture.stats_interval = None;
+            capture.quiet = true;
+            let CaptureOutcome { report, failure } = run_capture(&capture, control, &mut |_| {})?;
+            match failure {
+                Some(message) => Err(ZcapError::runtime(message)),
+                None => Ok(report),
+            }
+        }
+    }
+}
+
+fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport, ZcapError> {
+    let rx_desc = config.dpdk.rx_descriptors;
+    let session = Session::open(&config.dpdk, 0, |queues| default_pool_size(queues, rx_desc, 0, 0))?;
+    let burst_size = config.dpdk.burst;
+    let mut running = Vec::new();
+    let mut ids = Vec::new();
+    let mut launch_error = None;
+    for slot in session.queues {
+        let shared = Arc::new(QueueShared::default());
+        ids.push((slot.rxq.port_id(), slot.rxq.queue_id(), slot.lcore, shared.clone()));
+        let control = control.clone();
+        let backoff = session.backoff;
+        let mut rxq = slot.rxq;
+        let job = move || {
+            let counters = &shared.counters;
+            let mut burst = MbufBurst::<MAX_BURST>::new();
+            let mut idle = Backoff::new(backoff);
+            let start = rdtsc();
+            while !control.stop_requested() {
+                let n = rxq.rx_burst(&mut burst, burst_size);
+                if n == 0 {
+                    counters.empty_polls.add(1);
+                    idle.idle();
+                    continue;
+                }
+                idle.busy();
+                counters.rx_packets.add(n as u64);
+                counters.bursts.add(1);
+                burst.free_all();
+            }
+            // rxonly runs flat out: every cycle of the loop counts.
+            counters.busy_cycles.add(rdtsc() - start);
+        };
+        match launch(slot.lcore, job) {
+            Ok(task) => running.push(task),
+            Err(e) => {
+                launch_error = Some(e);
+                break;
+            }
+        }
+    }
+    let started = Instant::now();
+    if launch_error.is_none() {
+        while !control.stop_requested() && started.elapsed() < config.duration {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    control.request_stop();
+    let mut failure = launch_error.map(|e| e.to_string());
+    for task in running {
+        if let Err(panic) = task.join() {
+            failure.get_or_insert(panic);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(message) = failure {
+        return Err(ZcapError::runtime(format!("benchmark failed: {message}")));
+    }
+    let mut report = CaptureReport {
+        duration_s: elapsed,
+        ..CaptureReport::default()
+    };
+    for (port, queue, lcore, shared) in ids {
+        let c = &shared.counters;
+        let rx = c.rx_packets.get();
+        report.packets_received += rx;
+        report.queues.push(QueueReport {
+            port,
+            queue,
+            lcore,
+            packets_received: rx,
+            bytes_received: 0,
+            filtered: 0,
+            ring_full: 0,
+            bursts: c.bursts.get(),
+            cycles_per_packet: if rx == 0 { 0.0 } else { c.busy_cycles.get() as f64 / rx as f64 },
+        });
+    }
+    let stats: Vec<_> = session.ports.iter().map(|p| p.stats()).collect();
+    report.bytes_received = stats.iter().map(|s| s.ibytes).sum();
+    report.drops.imissed = stats.iter().map(|s| s.imissed).sum();
+    report.drops.rx_nombuf = stats.iter().map(|s| s.rx_nombuf).sum();
+    report.drops.ierrors = stats.iter().map(|s| s.ierrors).sum();
+    let pool = session.pool;
+    drop(session.ports);
+    report.mbufs_in_use_at_exit = u64::from(pool.in_use());
+    Ok(report)
+}

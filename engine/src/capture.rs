@@ -1,0 +1,389 @@
+//! One capture from start to finish: DPDK up, writers and poll loops started,
+//! the stats core watching for a reason to stop, then drain, close, report.
+
+use crate::config::CaptureConfig;
+use crate::dpdk::{launch, mbuf_ring, rdtsc, LcoreTask, RingMonitor};
+use crate::error::ZcapError;
+use crate::format::pcapng::Interface as PcapngInterface;
+use crate::format::Encoder;
+use crate::output::FileSink;
+use crate::pipeline::clock::realtime_ns;
+use crate::pipeline::control::{Control, CountLimit};
+use crate::pipeline::poll::{PollLoop, RingFullPolicy};
+use crate::pipeline::stamp::{MetaField, Stamper, TimeSource};
+use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
+use crate::session::{default_pool_size, Session};
+use crate::stats::report::LatencySummary;
+use crate::stats::{CaptureReport, Drops, QueueReport, QueueShared, WriterCounters};
+use hdrhistogram::Histogram;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the stats core wakes to check for a reason to stop.
+const CONTROL_TICK: Duration = Duration::from_millis(10);
+
+/// How a capture ended.
+pub struct CaptureOutcome {
+    /// What happened to every packet.
+    pub report: CaptureReport,
+    /// A runtime failure (exit status 1), if one happened; files are closed.
+    pub failure: Option<String>,
+}
+
+/// A live view for the caller's report line, once per stats interval.
+pub struct Tick<'a> {
+    /// Totals so far.
+    pub report: &'a CaptureReport,
+    /// Totals at the previous tick.
+    pub previous: &'a CaptureReport,
+    /// Fill level of the fullest ring, 0.0 to 1.0.
+    pub ring_fill: f64,
+}
+
+/// Per-queue state the stats core keeps.
+struct QueueWatch {
+    shared: Arc<QueueShared>,
+    ring: RingMonitor,
+    port: u16,
+    queue: u16,
+    lcore: u32,
+    tsc_cycles_ref: u64,
+}
+
+/// The output files a capture writes: one, or one per queue.
+fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
+    if !config.per_queue_files {
+        return vec![config.output.clone()];
+    }
+    let path = &config.output;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    queues
+        .iter()
+        .map(|(port, queue)| path.with_file_name(format!("{stem}-port{port}-q{queue}{ext}")))
+        .collect()
+}
+
+/// Checks before DPDK starts that the output can be created where asked.
+fn precheck_output(path: &Path) -> Result<(), ZcapError> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(ZcapError::usage(format!(
+            "-w: cannot create {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Creates every output file, or none: on failure the ones made are removed.
+fn create_sinks(config: &CaptureConfig, paths: &[PathBuf]) -> Result<Vec<FileSink>, ZcapError> {
+    let mut sinks = Vec::new();
+    for path in paths {
+        let existed = path.exists();
+        match FileSink::create(path, config.buffer_bytes, config.flush_interval) {
+            Ok(sink) => sinks.push((sink, existed)),
+            Err(err) => {
+                for (sink, existed) in sinks {
+                    remove_if_ours(sink.path(), existed);
+                }
+                return Err(ZcapError::usage(format!("-w: cannot create {}: {err}", path.display())));
+            }
+        }
+    }
+    Ok(sinks.into_iter().map(|(s, _)| s).collect())
+}
+
+fn remove_if_ours(path: &Path, existed: bool) {
+    if !existed && path.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Runs one capture. `on_tick` is called once per stats interval.
+pub fn run_capture(
+    config: &CaptureConfig,
+    control: Arc<Control>,
+    on_tick: &mut dyn FnMut(&Tick),
+) -> Result<CaptureOutcome, ZcapError> {
+    config.validate().map_err(ZcapError::usage)?;
+    precheck_output(&config.output)?;
+    let mut json_out = match &config.stats_json {
+        Some(path) => Some(File::create(path).map_err(|e| {
+            ZcapError::usage(format!("--stats-json: cannot create {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    let writers_wanted = if config.per_queue_files { 2 } else { 1 };
+    let ring_size = config.ring_size;
+    let rx_desc = config.dpdk.rx_descriptors;
+    let session = Session::open(&config.dpdk, writers_wanted, |queues| {
+        default_pool_size(queues, rx_desc, ring_size, 0)
+    })?;
+    let meta = MetaField::register().map_err(|e| ZcapError::usage(e.to_string()))?;
+    let tsc_hz = session.eal.tsc_hz();
+
+    let queue_ids: Vec<(u32, u16)> = session
+        .queues
+        .iter()
+        .map(|q| (q.interface, q.rxq.queue_id()))
+        .collect();
+    let paths = output_paths(config, &queue_ids);
+    let mut sinks = create_sinks(config, &paths)?;
+
+    let interfaces: Vec<PcapngInterface> = session
+        .ports
+        .iter()
+        .map(|p| PcapngInterface {
+            name: p.info().name.clone(),
+            description: format!("DPDK port {} ({})", p.info().id, p.info().driver),
+        })
+        .collect();
+    let encoder = Encoder::new(config.format, config.precision, config.snaplen, interfaces.clone());
+    let limit = config.count.map(|n| Arc::new(CountLimit::new(n)));
+    let finite = config.dpdk.interfaces.iter().all(|i| i.is_finite());
+    let start_ns = realtime_ns();
+
+    // Rings and poll loops, one per queue.
+    let mut polls = Vec::new();
+    let mut feeds = Vec::new();
+    let mut watches = Vec::new();
+    let Session {
+        queues,
+        ports,
+        pool,
+        eal,
+        backoff,
+    } = session;
+    for slot in queues {
+        let (producer, consumer) = mbuf_ring(&eal, &pool, ring_size)
+            .map_err(|e| ZcapError::usage(format!("--ring-size: {e}")))?;
+        let shared = Arc::new(QueueShared::default());
+        let port = &ports[slot.interface as usize];
+        let source = TimeSource::for_driver(&port.info().driver);
+        watches.push(QueueWatch {
+            shared: shared.clone(),
+            ring: producer.monitor(),
+            port: port.info().id,
+            queue: slot.rxq.queue_id(),
+            lcore: slot.lcore,
+            tsc_cycles_ref: 0,
+        });
+        feeds.push(WriterFeed {
+            ring: consumer,
+            shared: shared.clone(),
+            interface: slot.interface,
+            queue: slot.rxq.queue_id(),
+        });
+        polls.push((
+            slot.lcore,
+            PollLoop {
+                rxq: slot.rxq,
+                ring: producer,
+                shared,
+                stamper: Stamper::new(meta, source, tsc_hz, rdtsc()),
+                control: control.clone(),
+                burst_size: config.dpdk.burst,
+                ring_full: if finite { RingFullPolicy::Wait } else { RingFullPolicy::Drop },
+                backoff,
+            },
+        ));
+    }
+
+    // Writers: one for everything (merged), or one per queue.
+    let feed_groups: Vec<Vec<WriterFeed>> = if config.per_queue_files {
+        feeds.into_iter().map(|f| vec![f]).collect()
+    } else {
+        vec![feeds]
+    };
+    let mut writer_counters: Vec<Arc<WriterCounters>> = Vec::new();
+    let mut writer_threads: Vec<JoinHandle<WriterOutcome>> = Vec::new();
+    for (index, group) in feed_groups.into_iter().enumerate() {
+        let counters = Arc::new(WriterCounters::default());
+        let merge = group.len() > 1;
+        let writer = Writer {
+            feeds: group,
+            sink: sinks.remove(0),
+            encoder: encoder.clone(),
+            snaplen: config.snaplen,
+            meta,
+            counters: counters.clone(),
+            control: control.clone(),
+            limit: limit.clone(),
+            merge,
+            hold_limit: (pool.size() / 4) as usize,
+            interfaces: interfaces.len(),
+            start_ns,
+            tsc_hz,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("zcap-writer-{index}"))
+            .spawn(move || writer.run())
+            .map_err(|e| ZcapError::runtime(format!("cannot start a writer thread: {e}")))?;
+        writer_counters.push(counters);
+        writer_threads.push(handle);
+    }
+
+    let started = Instant::now();
+    let mut tasks: Vec<LcoreTask> = Vec::new();
+    for (lcore, poll) in polls {
+        match launch(lcore, move || poll.run()) {
+            Ok(task) => tasks.push(task),
+            Err(e) => {
+                control.fail(format!("cannot start a poll loop: {e}"));
+                break;
+            }
+        }
+    }
+    let cycles_at_start = rdtsc();
+    for w in &mut watches {
+        w.tsc_cycles_ref = cycles_at_start;
+    }
+
+    // The stats core: watch, report, decide when to stop.
+    let snapshot = |elapsed: f64| {
+        build_report(&watches, &writer_counters, &ports, elapsed, LatencySummary::default(), Vec::new())
+    };
+    let mut previous = snapshot(0.0);
+    let mut next_tick = config.stats_interval.map(|i| started + i);
+    let mut last_rx = 0u64;
+    let mut last_rx_change = Instant::now();
+    while !control.stop_requested() {
+        std::thread::sleep(CONTROL_TICK);
+        let now = Instant::now();
+        if config.duration.is_some_and(|d| now.duration_since(started) >= d) {
+            control.request_stop();
+        }
+        if control.count_reached() {
+            control.request_stop();
+        }
+        let rx: u64 = watches.iter().map(|w| w.shared.counters.rx_packets.get()).sum();
+        let rings_empty = watches.iter().all(|w| w.ring.occupancy() == 0);
+        if rx != last_rx || !rings_empty {
+            last_rx = rx;
+            last_rx_change = now;
+        } else if finite && now.duration_since(last_rx_change) >= config.idle_stop {
+            control.request_stop();
+        }
+        if let Some(due) = next_tick.filter(|&due| now >= due) {
+            let report = snapshot(now.duration_since(started).as_secs_f64());
+            let ring_fill = watches
+                .iter()
+                .map(|w| f64::from(w.ring.occupancy()) / f64::from(w.ring.capacity().max(1)))
+                .fold(0.0, f64::max);
+            on_tick(&Tick {
+                report: &report,
+                previous: &previous,
+                ring_fill,
+            });
+            if let Some(out) = json_out.as_mut() {
+                let _ = writeln!(out, "{}", report.to_json());
+            }
+            previous = report;
+            next_tick = Some(due + config.stats_interval.unwrap_or(Duration::from_secs(1)));
+        }
+    }
+
+    // Drain: poll loops stop, then writers empty the rings and close files.
+    for task in tasks {
+        let lcore = task.lcore();
+        if let Err(panic) = task.join() {
+            control.fail(format!("the poll loop on lcore {lcore} failed: {panic}"));
+        }
+    }
+    control.set_producers_done();
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("bounds");
+    let mut files = Vec::new();
+    for handle in writer_threads {
+        match handle.join() {
+            Ok(outcome) => {
+                let _ = histogram.add(&outcome.latency);
+                files.push(outcome.path);
+            }
+            Err(_) => control.fail("a writer thread panicked".to_owned()),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut report = build_report(&watches, &writer_counters, &ports, elapsed, summarize(&histogram), files);
+    drop(watches);
+    drop(ports); // stops and closes the ports: their descriptors give back mbufs
+    report.mbufs_in_use_at_exit = u64::from(pool.in_use());
+    drop(pool);
+    drop(eal);
+    if let Some(out) = json_out.as_mut() {
+        let _ = writeln!(out, "{}", report.to_json());
+    }
+    Ok(CaptureOutcome {
+        report,
+        failure: control.failure(),
+    })
+}
+
+fn summarize(h: &Histogram<u64>) -> LatencySummary {
+    if h.is_empty() {
+        return LatencySummary::default();
+    }
+    LatencySummary {
+        min: h.min(),
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        p9999: h.value_at_quantile(0.9999),
+        max: h.max(),
+        count: h.len(),
+    }
+}
+
+fn build_report(
+    watches: &[QueueWatch],
+    writers: &[Arc<WriterCounters>],
+    ports: &[crate::dpdk::Port],
+    elapsed: f64,
+    latency_ns: LatencySummary,
+    files: Vec<String>,
+) -> CaptureReport {
+    let mut report = CaptureReport {
+        duration_s: elapsed,
+        latency_ns,
+        files,
+        ..CaptureReport::default()
+    };
+    for w in watches {
+        let c = &w.shared.counters;
+        let rx = c.rx_packets.get();
+        report.packets_received += rx;
+        report.bytes_received += c.rx_bytes.get();
+        report.packets_filtered += c.filtered.get();
+        report.drops.ring_full += c.ring_full.get();
+        report.queues.push(QueueReport {
+            port: w.port,
+            queue: w.queue,
+            lcore: w.lcore,
+            packets_received: rx,
+            bytes_received: c.rx_bytes.get(),
+            filtered: c.filtered.get(),
+            ring_full: c.ring_full.get(),
+            bursts: c.bursts.get(),
+            cycles_per_packet: if rx == 0 { 0.0 } else { c.busy_cycles.get() as f64 / rx as f64 },
+        });
+    }
+    for c in writers {
+        report.packets_written += c.written_packets.get();
+        report.bytes_written += c.written_bytes.get();
+        report.file_bytes += c.file_bytes.get();
+        report.drops.writer += c.dropped_writer.get();
+        report.drops.count_limit += c.dropped_count_limit.get();
+    }
+    report.drops = ports.iter().map(|p| p.stats()).fold(report.drops, |d, s| Drops {
+        imissed: d.imissed + s.imissed,
+        rx_nombuf: d.rx_nombuf + s.rx_nombuf,
+        ierrors: d.ierrors + s.ierrors,
+        ..d
+    });
+    report
+}

@@ -1,0 +1,352 @@
+//! One validated capture configuration. Every bad value is rejected here with
+//! a message that names the flag.
+
+use crate::format::{FileFormat, TsPrecision};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How an `-i` value names a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interface {
+    /// A virtual device to create, e.g. `net_pcap0,rx_pcap=in.pcap`.
+    Vdev {
+        /// The whole spec, handed to EAL's `--vdev`.
+        spec: String,
+        /// The device (and port) name: the spec up to the first comma.
+        name: String,
+    },
+    /// A PCI device, `[DDDD:]BB:DD.F`.
+    Pci(String),
+    /// A DPDK port number.
+    PortId(u16),
+}
+
+impl Interface {
+    /// Parses an `-i` value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("-i: empty interface".into());
+        }
+        if let Ok(id) = text.parse::<u16>() {
+            return Ok(Interface::PortId(id));
+        }
+        let name = text.split(',').next().unwrap_or_default();
+        let starts_like_driver = name.starts_with("net_") || name.starts_with("eth_");
+        if starts_like_driver {
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("-i: bad virtual device name {name:?}"));
+            }
+            return Ok(Interface::Vdev {
+                spec: text.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+        if text.contains(':') {
+            return if is_pci_address(text) {
+                Ok(Interface::Pci(text.to_owned()))
+            } else {
+                Err(format!(
+                    "-i: malformed PCI address {text:?} (expected DDDD:BB:DD.F, e.g. 0000:03:00.0)"
+                ))
+            };
+        }
+        Err(format!(
+            "-i: {text:?} is not a PCI address, a DPDK vdev spec (net_null0, net_pcap0,rx_pcap=FILE) or a port number"
+        ))
+    }
+
+    /// The DPDK device name to look the port up by (port ids need no lookup).
+    pub fn device_name(&self) -> Option<&str> {
+        match self {
+            Interface::Vdev { name, .. } => Some(name),
+            Interface::Pci(addr) => Some(addr),
+            Interface::PortId(_) => None,
+        }
+    }
+
+    /// True for a source that ends by itself: a pcap file replayed once.
+    pub fn is_finite(&self) -> bool {
+        match self {
+            Interface::Vdev { spec, name } => {
+                name.starts_with("net_pcap")
+                    && spec.contains("rx_pcap=")
+                    && !spec.contains("infinite_rx=1")
+            }
+            _ => false,
+        }
+    }
+}
+
+fn is_pci_address(text: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit());
+    let parts: Vec<&str> = text.split(':').collect();
+    let (domain, bus, devfn) = match parts.as_slice() {
+        [d, b, df] => (Some(*d), *b, *df),
+        [b, df] => (None, *b, *df),
+        _ => return false,
+    };
+    let Some((dev, func)) = devfn.split_once('.') else {
+        return false;
+    };
+    domain.is_none_or(|d| hex(d, 4))
+        && hex(bus, 2)
+        && hex(dev, 2)
+        && func.len() == 1
+        && matches!(func.chars().next(), Some('0'..='7'))
+}
+
+/// Whether idle poll loops sleep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleMode {
+    /// Back off when the machine has fewer CPUs than busy threads.
+    Auto,
+    /// Always busy-poll (dedicated cores).
+    Busy,
+    /// Always back off when idle (shared cores).
+    Backoff,
+}
+
+impl IdleMode {
+    /// Parses `--idle auto|busy|backoff`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(IdleMode::Auto),
+            "busy" => Ok(IdleMode::Busy),
+            "backoff" => Ok(IdleMode::Backoff),
+            _ => Err(format!("--idle: expected auto, busy or backoff, not {text:?}")),
+        }
+    }
+}
+
+/// EAL and resource settings shared by `zcap` and `zcap-bench`.
+#[derive(Debug, Clone)]
+pub struct DpdkConfig {
+    /// The ports to capture on.
+    pub interfaces: Vec<Interface>,
+    /// RX queues per port (`None`: every replayed file of a net_pcap port, else 1).
+    pub queues: Option<u16>,
+    /// CPUs for the poll loops (`None`: every CPU but the first).
+    pub lcores: Option<Vec<usize>>,
+    /// Run on 4 KiB pages.
+    pub no_huge: bool,
+    /// EAL memory in MB.
+    pub mem_mb: Option<u32>,
+    /// Raw EAL arguments.
+    pub eal_args: Vec<String>,
+    /// Mbufs in the pool (`None`: sized from queues, descriptors and rings).
+    pub mbufs: Option<u32>,
+    /// RX descriptors per queue.
+    pub rx_descriptors: u16,
+    /// Packets per receive call.
+    pub burst: usize,
+    /// Idle behaviour of the poll loops.
+    pub idle: IdleMode,
+    /// DPDK's log level (1-8).
+    pub log_level: u32,
+}
+
+impl Default for DpdkConfig {
+    fn default() -> Self {
+        DpdkConfig {
+            interfaces: Vec::new(),
+            queues: None,
+            lcores: None,
+            no_huge: false,
+            mem_mb: None,
+            eal_args: Vec::new(),
+            mbufs: None,
+            rx_descriptors: 1024,
+            burst: 32,
+            idle: IdleMode::Auto,
+            log_level: 3,
+        }
+    }
+}
+
+impl DpdkConfig {
+    /// Checks the values that need no DPDK to check.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interfaces.is_empty() {
+            return Err("-i: no interface given (try -i net_null0)".into());
+        }
+        if self.queues == Some(0) {
+            return Err("-Q: at least one queue is needed".into());
+        }
+        if self.burst == 0 || self.burst > crate::pipeline::MAX_BURST {
+            return Err(format!("--burst: must be 1 to {}", crate::pipeline::MAX_BURST));
+        }
+        if let Some(m) = self.mbufs {
+            if !(64..=(1 << 30)).contains(&m) {
+                return Err(format!("--mbufs: {m} is not a usable pool size (64 to 2^30)"));
+            }
+        }
+        if matches!(&self.lcores, Some(l) if l.is_empty()) {
+            return Err("-l: empty core list".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses a core list such as `1,2,4-6`.
+pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
+    let mut cores = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("-l: bad core list {text:?} (expected e.g. 1,2,4-6)");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cores.extend(a..=b);
+            }
+            None => cores.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if cores.is_empty() {
+        return Err(format!("-l: bad core list {text:?}"));
+    }
+    Ok(cores)
+}
+
+/// Everything `zcap` needs to run one capture.
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    /// Ports, queues, cores, memory.
+    pub dpdk: DpdkConfig,
+    /// The output file.
+    pub output: PathBuf,
+    /// Its format.
+    pub format: FileFormat,
+    /// pcap timestamp precision.
+    pub precision: TsPrecision,
+    /// Bytes kept per packet.
+    pub snaplen: u32,
+    /// Stop after this many records.
+    pub count: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// One file per queue, no merge.
+    pub per_queue_files: bool,
+    /// Live report period (`None`: no live report).
+    pub stats_interval: Option<Duration>,
+    /// Where to write the JSON report.
+    pub stats_json: Option<PathBuf>,
+    /// Print nothing but errors.
+    pub quiet: bool,
+    /// Slots per queue ring.
+    pub ring_size: u32,
+    /// Write buffer size in bytes.
+    pub buffer_bytes: usize,
+    /// Longest time a record may sit in the buffer.
+    pub flush_interval: Duration,
+    /// For finite sources: stop once nothing arrived for this long.
+    pub idle_stop: Duration,
+}
+
+impl CaptureConfig {
+    /// A capture of `interfaces` to `output` with every default.
+    pub fn new(interfaces: Vec<Interface>, output: PathBuf) -> Self {
+        let format = FileFormat::from_path(&output.to_string_lossy());
+        CaptureConfig {
+            dpdk: DpdkConfig {
+                interfaces,
+                ..DpdkConfig::default()
+            },
+            output,
+            format,
+            precision: TsPrecision::Nano,
+            snaplen: 262_144,
+            count: None,
+            duration: None,
+            per_queue_files: false,
+            stats_interval: Some(Duration::from_secs(1)),
+            stats_json: None,
+            quiet: false,
+            ring_size: 4096,
+            buffer_bytes: 4 << 20,
+            flush_interval: Duration::from_millis(200),
+            idle_stop: Duration::from_millis(500),
+        }
+    }
+
+    /// Checks every value that needs no DPDK to check.
+    pub fn validate(&self) -> Result<(), String> {
+        self.dpdk.validate()?;
+        if self.snaplen == 0 {
+            return Err("-s: snaplen must be at least 1".into());
+        }
+        if self.count == Some(0) {
+            return Err("-c: count must be at least 1".into());
+        }
+        if self.duration == Some(Duration::ZERO) {
+            return Err("--duration: must be more than 0 seconds".into());
+        }
+        if self.ring_size < 64 {
+            return Err("--ring-size: at least 64 slots".into());
+        }
+        if self.output.as_os_str().is_empty() {
+            return Err("-w: empty file name".into());
+        }
+        if self.output.is_dir() {
+            return Err(format!("-w: {} is a directory", self.output.display()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_parse_by_shape() {
+        assert_eq!(Interface::parse("3").unwrap(), Interface::PortId(3));
+        assert_eq!(
+            Interface::parse("0000:03:00.0").unwrap(),
+            Interface::Pci("0000:03:00.0".into())
+        );
+        assert_eq!(Interface::parse("03:00.1").unwrap(), Interface::Pci("03:00.1".into()));
+        let vdev = Interface::parse("net_pcap0,rx_pcap=a.pcap").unwrap();
+        assert_eq!(vdev.device_name(), Some("net_pcap0"));
+        assert!(vdev.is_finite());
+        assert!(!Interface::parse("net_pcap0,rx_pcap=a.pcap,infinite_rx=1").unwrap().is_finite());
+        assert!(!Interface::parse("net_null0").unwrap().is_finite());
+    }
+
+    #[test]
+    fn malformed_interfaces_name_the_flag() {
+        for bad in ["0000:zz:00.0", "0000:03:00.9", "00:03:00:0", "eth0x", "", "net_pcap0;rm"] {
+            let err = Interface::parse(bad).unwrap_err();
+            assert!(err.starts_with("-i:"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_core_list("1,3-5").unwrap(), vec![1, 3, 4, 5]);
+        assert!(parse_core_list("5-3").is_err());
+        assert!(parse_core_list("a").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_their_flag() {
+        let base = CaptureConfig::new(vec![Interface::PortId(0)], "x.pcap".into());
+        let mut c = base.clone();
+        c.snaplen = 0;
+        assert!(c.validate().unwrap_err().starts_with("-s:"));
+        let mut c = base.clone();
+        c.count = Some(0);
+        assert!(c.validate().unwrap_err().starts_with("-c:"));
+        let mut c = base.clone();
+        c.dpdk.queues = Some(0);
+        assert!(c.validate().unwrap_err().starts_with("-Q:"));
+        let mut c = base.clone();
+        c.dpdk.mbufs = Some(1);
+        assert!(c.validate().unwrap_err().starts_with("--mbufs:"));
+        let mut c = base;
+        c.output = std::env::temp_dir();
+        assert!(c.validate().unwrap_err().starts_with("-w:"));
+    }
+}

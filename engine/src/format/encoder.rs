@@ -1,0 +1,64 @@
+//! One encoder type for either format, so writers need not care which.
+
+use super::pcap::PcapEncoder;
+use super::pcapng::{Interface, InterfaceStats, PcapngEncoder};
+use super::{FileFormat, RecordMeta, TsPrecision};
+
+/// Encodes a whole capture file: header, records, trailer.
+#[derive(Debug, Clone)]
+pub enum Encoder {
+    /// Classic pcap.
+    Pcap(PcapEncoder),
+    /// pcapng, with the interfaces described in its header.
+    Pcapng(PcapngEncoder, Vec<Interface>),
+}
+
+impl Encoder {
+    /// An encoder for `format`; `interfaces` are the ports (pcapng only).
+    pub fn new(
+        format: FileFormat,
+        precision: TsPrecision,
+        snaplen: u32,
+        interfaces: Vec<Interface>,
+    ) -> Self {
+        match format {
+            FileFormat::Pcap => Encoder::Pcap(PcapEncoder::new(precision, snaplen)),
+            FileFormat::Pcapng => Encoder::Pcapng(PcapngEncoder::new(snaplen), interfaces),
+        }
+    }
+
+    /// Appends what starts a file.
+    pub fn file_header(&self, buf: &mut Vec<u8>) {
+        match self {
+            Encoder::Pcap(p) => p.file_header(buf),
+            Encoder::Pcapng(p, interfaces) => {
+                let app = concat!("zcap ", env!("CARGO_PKG_VERSION"));
+                p.section_header(buf, app);
+                for iface in interfaces {
+                    p.interface(buf, iface);
+                }
+            }
+        }
+    }
+
+    /// Appends one packet record; returns its size in bytes.
+    #[inline(always)]
+    pub fn record<'a, I>(&self, buf: &mut Vec<u8>, meta: &RecordMeta, segments: I) -> usize
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        match self {
+            Encoder::Pcap(p) => p.record(buf, meta, segments),
+            Encoder::Pcapng(p, _) => p.packet(buf, meta, segments),
+        }
+    }
+
+    /// Appends what ends a file: per-interface statistics (pcapng only).
+    pub fn file_trailer(&self, buf: &mut Vec<u8>, stats: &[InterfaceStats]) {
+        if let Encoder::Pcapng(p, _) = self {
+            for (i, s) in stats.iter().enumerate() {
+                p.statistics(buf, i as u32, s);
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Where records go: buffered capture files.
+
+mod file;
+
+pub use file::FileSink;

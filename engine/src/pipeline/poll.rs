@@ -1,0 +1,138 @@
+//! The poll loop: one per RX queue, on its own lcore. Receive a burst, stamp
+//! it, hand the mbuf pointers to the writer's ring. No packet is copied here.
+
+use super::control::Control;
+use super::stamp::Stamper;
+use super::MAX_BURST;
+use crate::dpdk::{pause, rdtsc, MbufBurst, RingProducer, RxQueue};
+use crate::stats::QueueShared;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the poll loop does when the ring to the writer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingFullPolicy {
+    /// Free the packets that did not fit and count them as `ring_full`; keep
+    /// polling so the NIC never backs up (live ports).
+    Drop,
+    /// Keep them and retry before receiving more (replayed files, which can wait:
+    /// a finite source should be captured whole).
+    Wait,
+}
+
+/// Spin-then-sleep back-off for idle loops on shared cores.
+#[derive(Debug)]
+pub struct Backoff {
+    enabled: bool,
+    idle_rounds: u32,
+}
+
+impl Backoff {
+    /// Spins a little, then sleeps when `enabled`; always spins otherwise.
+    pub fn new(enabled: bool) -> Self {
+        Backoff {
+            enabled,
+            idle_rounds: 0,
+        }
+    }
+
+    /// Called after a round that found nothing to do.
+    #[inline(always)]
+    pub fn idle(&mut self) {
+        self.idle_rounds = self.idle_rounds.saturating_add(1);
+        if self.enabled && self.idle_rounds > 64 {
+            std::thread::sleep(Duration::from_micros(50));
+        } else {
+            pause();
+        }
+    }
+
+    /// Called after a round that did work.
+    #[inline(always)]
+    pub fn busy(&mut self) {
+        self.idle_rounds = 0;
+    }
+}
+
+/// One RX queue's poll loop and everything it owns.
+pub struct PollLoop {
+    /// The queue, owned by this loop alone.
+    pub rxq: RxQueue,
+    /// The ring to the writer.
+    pub ring: RingProducer,
+    /// Counters and watermark shared with the writer and the stats core.
+    pub shared: Arc<QueueShared>,
+    /// Timestamps.
+    pub stamper: Stamper,
+    /// Run state.
+    pub control: Arc<Control>,
+    /// Packets asked for per receive call (at most [`MAX_BURST`]).
+    pub burst_size: usize,
+    /// What to do when the ring is full.
+    pub ring_full: RingFullPolicy,
+    /// Sleep when idle (shared cores) instead of spinning.
+    pub backoff: bool,
+}
+
+impl PollLoop {
+    /// Runs until a stop is requested, then marks the queue done.
+    pub fn run(mut self) {
+        let mut burst = MbufBurst::<MAX_BURST>::new();
+        let mut backoff = Backoff::new(self.backoff);
+        let counters = &self.shared.counters;
+        let watermark = &self.shared.watermark_ns;
+        if self.stamper.uses_tsc() {
+            watermark.store(self.stamper.now_ns(rdtsc()), Ordering::Release);
+        }
+        while !self.control.stop_requested() {
+            // Packets kept back by RingFullPolicy::Wait go first.
+            if !burst.is_empty() {
+                self.ring.enqueue(&mut burst);
+                if !burst.is_empty() {
+                    backoff.idle();
+                    continue;
+                }
+            }
+            let start = rdtsc();
+            let n = self.rxq.rx_burst(&mut burst, self.burst_size);
+            if n == 0 {
+                counters.empty_polls.add(1);
+                if self.stamper.uses_tsc() {
+                    watermark.store(self.stamper.now_ns(start), Ordering::Release);
+                }
+                backoff.idle();
+                continue;
+            }
+            backoff.busy();
+            let burst_ns = self.stamper.now_ns(start);
+            let mut bytes = 0u64;
+            let mut newest = 0u64;
+            for m in burst.iter_mut() {
+                newest = newest.max(self.stamper.stamp(m, start, burst_ns));
+                bytes += u64::from(m.pkt_len());
+            }
+            counters.rx_packets.add(n as u64);
+            counters.rx_bytes.add(bytes);
+            counters.bursts.add(1);
+            let sent = self.ring.enqueue(&mut burst);
+            if sent < n && self.ring_full == RingFullPolicy::Drop {
+                counters.ring_full.add((n - sent) as u64);
+                burst.free_all();
+            }
+            if burst.is_empty() {
+                // Everything up to `newest` is in the ring: the writer may merge past it.
+                watermark.store(newest, Ordering::Release);
+            }
+            counters.busy_cycles.add(rdtsc() - start);
+        }
+        // Stopping: whatever is still held back could not be handed on.
+        if !burst.is_empty() {
+            self.ring.enqueue(&mut burst);
+            counters.ring_full.add(burst.len() as u64);
+            burst.free_all();
+        }
+        watermark.store(u64::MAX, Ordering::Release);
+        self.shared.done.store(true, Ordering::Release);
+    }
+}

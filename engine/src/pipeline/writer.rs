@@ -1,0 +1,303 @@
+//! The writer: drains its rings, merges queues by timestamp (optionally),
+//! encodes records into a large buffer, writes it out, frees mbufs in bulk.
+
+use super::control::{Control, CountLimit};
+use super::merge::Merger;
+use super::poll::Backoff;
+use super::stamp::MetaField;
+use super::MAX_BURST;
+use crate::dpdk::{rdtsc, Mbuf, MbufBatchFree, MbufBurst, RingConsumer, ThreadRegistration};
+use crate::format::pcapng::InterfaceStats;
+use crate::format::{Encoder, RecordMeta};
+use crate::output::FileSink;
+use crate::pipeline::clock::realtime_ns;
+use crate::stats::{QueueShared, WriterCounters};
+use hdrhistogram::Histogram;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A queue whose watermark has not moved for this long stops holding back the merge.
+const MERGE_STALL: Duration = Duration::from_millis(200);
+/// Bursts taken from one ring before looking at the next.
+const BURSTS_PER_ROUND: usize = 8;
+
+/// One ring this writer drains.
+pub struct WriterFeed {
+    /// The consumer half of the queue's ring.
+    pub ring: RingConsumer,
+    /// The queue's counters and watermark.
+    pub shared: Arc<QueueShared>,
+    /// pcapng interface index (the port's position on the command line).
+    pub interface: u32,
+    /// RX queue index on its port.
+    pub queue: u16,
+}
+
+/// Everything a writer needs; [`Writer::run`] consumes it.
+pub struct Writer {
+    /// The rings to drain.
+    pub feeds: Vec<WriterFeed>,
+    /// The file.
+    pub sink: FileSink,
+    /// The record encoder.
+    pub encoder: Encoder,
+    /// Bytes kept per packet.
+    pub snaplen: u32,
+    /// Where timestamps live in each mbuf.
+    pub meta: MetaField,
+    /// This writer's counters.
+    pub counters: Arc<WriterCounters>,
+    /// Run state.
+    pub control: Arc<Control>,
+    /// `-c`, shared by all writers.
+    pub limit: Option<Arc<CountLimit>>,
+    /// Merge the feeds into timestamp order.
+    pub merge: bool,
+    /// Most packets held back for ordering before the oldest is forced out.
+    pub hold_limit: usize,
+    /// Number of pcapng interfaces (ports).
+    pub interfaces: usize,
+    /// Capture start, ns since the epoch (pcapng statistics).
+    pub start_ns: u64,
+    /// TSC ticks per second, to turn latencies into ns.
+    pub tsc_hz: u64,
+}
+
+/// What a finished writer hands back.
+pub struct WriterOutcome {
+    /// rx → written latency in ns, one sample per record.
+    pub latency: Histogram<u64>,
+    /// The file written.
+    pub path: String,
+}
+
+/// The record-producing half of a writer, apart from the feeds it drains.
+struct RecordOut {
+    sink: FileSink,
+    encoder: Encoder,
+    snaplen: u32,
+    meta: MetaField,
+    counters: Arc<WriterCounters>,
+    control: Arc<Control>,
+    limit: Option<Arc<CountLimit>>,
+    free: MbufBatchFree<MAX_BURST>,
+    pending_bytes: u64,
+    pending_wire: u64,
+    pending_rx_tsc: Vec<u64>,
+    delivered: Vec<u64>,
+    failed: bool,
+    latency: Histogram<u64>,
+    ns_per_tick: f64,
+}
+
+impl RecordOut {
+    /// Frees a packet that will not be written, counting it as a writer drop.
+    #[inline]
+    fn discard(&mut self, mbuf: Mbuf) {
+        self.counters.dropped_writer.add(1);
+        self.free.push(mbuf);
+    }
+
+    /// Encodes one packet into the buffer and frees its mbuf.
+    #[inline]
+    fn write(&mut self, interface: u32, queue: u16, ts_ns: u64, mbuf: Mbuf) {
+        if self.failed || self.control.abort_requested() {
+            return self.discard(mbuf);
+        }
+        if let Some(limit) = &self.limit {
+            if !limit.take_one() {
+                self.counters.dropped_count_limit.add(1);
+                self.free.push(mbuf);
+                return;
+            }
+            if limit.exhausted() {
+                self.control.set_count_reached();
+            }
+        }
+        let orig_len = mbuf.pkt_len();
+        let meta = RecordMeta {
+            ts_ns,
+            orig_len,
+            interface,
+            queue: u32::from(queue),
+            rss_hash: mbuf.rss_hash(),
+        };
+        self.encoder.record(self.sink.buffer(), &meta, mbuf.segments());
+        self.sink.record_appended();
+        self.pending_bytes += u64::from(orig_len.min(self.snaplen));
+        self.pending_wire += u64::from(orig_len);
+        self.pending_rx_tsc.push(self.meta.rx_tsc(&mbuf));
+        self.delivered[interface as usize] += 1;
+        self.free.push(mbuf);
+    }
+
+    /// Writes the buffer out when due (or `force`), then does the accounting.
+    fn flush(&mut self, now: Instant, force: bool) {
+        let before = self.sink.total_bytes();
+        let records = self.sink.pending_records();
+        let result = if force {
+            self.sink.flush()
+        } else {
+            self.sink.maybe_flush(now)
+        };
+        match result {
+            Ok(0) => {}
+            Ok(bytes) => {
+                self.counters.writes.add(1);
+                self.counters.file_bytes.add(bytes as u64);
+                self.counters.written_packets.add(records);
+                self.counters.written_bytes.add(self.pending_bytes);
+                self.counters.written_wire_bytes.add(self.pending_wire);
+                let written_at = rdtsc();
+                for &rx in &self.pending_rx_tsc {
+                    let ns = written_at.saturating_sub(rx) as f64 * self.ns_per_tick;
+                    self.latency.saturating_record(ns as u64);
+                }
+                self.clear_pending();
+            }
+            Err(err) => {
+                self.counters.dropped_writer.add(records);
+                self.clear_pending();
+                self.failed = true;
+                self.control.fail(format!(
+                    "cannot write {} (at byte {before}): {err}",
+                    self.sink.path().display()
+                ));
+            }
+        }
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending_bytes = 0;
+        self.pending_wire = 0;
+        self.pending_rx_tsc.clear();
+    }
+}
+
+impl Writer {
+    /// Runs until every poll loop is done and every ring and hold is empty.
+    pub fn run(self) -> WriterOutcome {
+        // A registered thread gets an lcore id, hence mempool caches for frees.
+        let _registration = ThreadRegistration::register().ok();
+        let Writer {
+            mut feeds,
+            sink,
+            encoder,
+            snaplen,
+            meta,
+            counters,
+            control,
+            limit,
+            merge,
+            hold_limit,
+            interfaces,
+            start_ns,
+            tsc_hz,
+        } = self;
+        let path = sink.path().display().to_string();
+        let mut out = RecordOut {
+            sink,
+            encoder,
+            snaplen,
+            meta,
+            counters,
+            control: control.clone(),
+            limit,
+            free: MbufBatchFree::default(),
+            pending_bytes: 0,
+            pending_wire: 0,
+            pending_rx_tsc: Vec::with_capacity(64 * 1024),
+            delivered: vec![0; interfaces],
+            failed: false,
+            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram bounds"),
+            ns_per_tick: 1e9 / tsc_hz.max(1) as f64,
+        };
+        out.encoder.file_header(out.sink.buffer());
+
+        let mut merger = merge.then(|| Merger::new(feeds.len(), hold_limit, MERGE_STALL, Instant::now()));
+        let mut burst = MbufBurst::<MAX_BURST>::new();
+        let mut backoff = Backoff::new(true);
+        loop {
+            // Read before draining: if set, nothing can arrive after this round.
+            let producers_done = control.producers_done();
+            let now = Instant::now();
+            let mut got = 0;
+            for (index, feed) in feeds.iter_mut().enumerate() {
+                // The watermark is read before the dequeue, so every packet older
+                // than it is in this round's dequeue or already held.
+                let watermark = feed.shared.watermark_ns.load(Ordering::Acquire);
+                for _ in 0..BURSTS_PER_ROUND {
+                    let n = feed.ring.dequeue(&mut burst);
+                    got += n;
+                    while let Some(mbuf) = burst.pop_front() {
+                        let ts = meta.ts_ns(&mbuf);
+                        match merger.as_mut() {
+                            Some(m) => m.push(index, ts, mbuf),
+                            None => out.write(feed.interface, feed.queue, ts, mbuf),
+                        }
+                    }
+                    if n < MAX_BURST {
+                        break;
+                    }
+                }
+                if let Some(m) = merger.as_mut() {
+                    m.set_watermark(index, watermark, now);
+                }
+            }
+            if let Some(m) = merger.as_mut() {
+                if control.abort_requested() {
+                    for mbuf in m.drain_all() {
+                        out.discard(mbuf);
+                    }
+                }
+                while let Some((index, ts, mbuf)) = m.pop(now) {
+                    let feed = &feeds[index];
+                    out.write(feed.interface, feed.queue, ts, mbuf);
+                }
+            }
+            out.free.flush();
+            out.flush(now, false);
+            let held = merger.as_ref().map_or(0, |m| m.held());
+            if got == 0 {
+                if producers_done && held == 0 {
+                    break;
+                }
+                backoff.idle();
+            } else {
+                backoff.busy();
+            }
+        }
+
+        let stats: Vec<InterfaceStats> = (0..interfaces)
+            .map(|iface| interface_stats(&feeds, iface as u32, out.delivered[iface], start_ns))
+            .collect();
+        out.encoder.file_trailer(out.sink.buffer(), &stats);
+        out.flush(Instant::now(), true);
+        drop(feeds);
+        WriterOutcome {
+            latency: out.latency,
+            path,
+        }
+    }
+}
+
+/// The pcapng statistics of one interface, as seen by this writer's feeds.
+fn interface_stats(feeds: &[WriterFeed], interface: u32, delivered: u64, start_ns: u64) -> InterfaceStats {
+    let mine = feeds.iter().filter(|f| f.interface == interface);
+    let (mut received, mut dropped, mut filtered) = (0, 0, 0);
+    for feed in mine {
+        let c = &feed.shared.counters;
+        received += c.rx_packets.get();
+        dropped += c.ring_full.get();
+        filtered += c.filtered.get();
+    }
+    InterfaceStats {
+        start_ns,
+        end_ns: realtime_ns(),
+        received,
+        dropped,
+        filter_accepted: received - filtered,
+        delivered,
+    }
+}

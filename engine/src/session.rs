@@ -1,0 +1,181 @@
+//! Bringing DPDK up for a run: EAL with an lcore per poll loop, one mempool,
+//! the ports started with their RX queues. Shared by `zcap` and `zcap-bench`.
+
+use crate::config::{DpdkConfig, IdleMode, Interface};
+use crate::dpdk::{find_port, hugepages_available, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue};
+use crate::error::ZcapError;
+use std::sync::Arc;
+
+/// One RX queue with the lcore that will poll it.
+pub struct QueueSlot {
+    /// The queue.
+    pub rxq: RxQueue,
+    /// Index of its port in the command line's `-i` list.
+    pub interface: u32,
+    /// EAL lcore for its poll loop.
+    pub lcore: u32,
+}
+
+/// DPDK, up and running for one capture or benchmark.
+pub struct Session {
+    /// The RX queues, in port then queue order.
+    pub queues: Vec<QueueSlot>,
+    /// The started ports, in `-i` order.
+    pub ports: Vec<Port>,
+    /// The packet-buffer pool.
+    pub pool: Arc<Mempool>,
+    /// EAL; dropped last.
+    pub eal: Eal,
+    /// Whether idle poll loops should sleep.
+    pub backoff: bool,
+}
+
+/// Queues to open on each port before DPDK is up: `-Q`, else one per replayed
+/// file of a net_pcap vdev, else one.
+fn planned_queues(config: &DpdkConfig) -> Vec<u16> {
+    config
+        .interfaces
+        .iter()
+        .map(|iface| match (config.queues, iface) {
+            (Some(q), _) => q,
+            (None, Interface::Vdev { spec, name }) if name.starts_with("net_pcap") => {
+                spec.matches("rx_pcap=").count().max(1) as u16
+            }
+            _ => 1,
+        })
+        .collect()
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    let mut cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    cpus.sort_unstable();
+    if cpus.is_empty() {
+        cpus.push(0);
+    }
+    cpus
+}
+
+/// Maps lcore 0 (main: stats and control) and one lcore per poll loop to CPUs.
+fn lcore_map(config: &DpdkConfig, poll_loops: usize) -> Result<Vec<usize>, ZcapError> {
+    let allowed = allowed_cpus();
+    let main_cpu = allowed[0];
+    let poll_cpus = match &config.lcores {
+        Some(list) => {
+            if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
+                return Err(ZcapError::usage(format!(
+                    "-l: CPU {bad} is not available to this process (allowed: {allowed:?})"
+                )));
+            }
+            list.clone()
+        }
+        None if allowed.len() > 1 => allowed[1..].to_vec(),
+        None => vec![main_cpu],
+    };
+    let mut map = vec![main_cpu];
+    map.extend((0..poll_loops).map(|i| poll_cpus[i % poll_cpus.len()]));
+    Ok(map)
+}
+
+/// Every mbuf the pipeline can hold at once, plus slack, as 2^n - 1.
+pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, held: u32) -> u32 {
+    let per_queue = u32::from(rx_descriptors) + ring_size + 4 * crate::pipeline::MAX_BURST as u32;
+    let wanted = queues as u32 * per_queue + held + 1024;
+    (wanted + 1).next_power_of_two() - 1
+}
+
+impl Session {
+    /// Starts EAL and the ports. `extra_threads` counts the non-poll threads
+    /// that want a CPU (writers); `pool_size` applies when `--mbufs` is unset.
+    pub fn open(
+        config: &DpdkConfig,
+        extra_threads: usize,
+        pool_size: impl FnOnce(usize) -> u32,
+    ) -> Result<Session, ZcapError> {
+        config.validate().map_err(ZcapError::usage)?;
+        if !config.no_huge && !hugepages_available() {
+            return Err(ZcapError::usage(
+                "no free hugepages: reserve some with `sudo bash scripts/setup.sh`, or pass --no-huge",
+            ));
+        }
+        let planned = planned_queues(config);
+        let poll_loops: usize = planned.iter().map(|&q| usize::from(q)).sum();
+        let cpus = lcore_map(config, poll_loops)?;
+        let distinct_cpus = allowed_cpus().len();
+        let backoff = match config.idle {
+            IdleMode::Busy => false,
+            IdleMode::Backoff => true,
+            IdleMode::Auto => distinct_cpus < poll_loops + extra_threads + 1,
+        };
+
+        let mut eal = EalBuilder::new()
+            .lcore_cpus(cpus)
+            .no_huge(config.no_huge)
+            .memory_mb(config.mem_mb)
+            .log_level(config.log_level)
+            .extra_args(config.eal_args.iter().cloned());
+        for iface in &config.interfaces {
+            eal = match iface {
+                Interface::Vdev { spec, .. } => eal.vdev(spec.clone()),
+                Interface::Pci(addr) => eal.pci(addr.clone()),
+                Interface::PortId(_) => eal,
+            };
+        }
+        let eal = eal
+            .init()
+            .map_err(|e| ZcapError::usage(format!("cannot start DPDK: {e}")))?;
+
+        let mut port_ids = Vec::new();
+        for iface in &config.interfaces {
+            let id = match iface {
+                Interface::PortId(id) => find_port(&id.to_string()),
+                other => find_port(other.device_name().unwrap_or_default()),
+            }
+            .map_err(|e| ZcapError::usage(format!("-i: {e}")))?;
+            if port_ids.contains(&id) {
+                return Err(ZcapError::usage(format!("-i: port {id} given twice")));
+            }
+            port_ids.push(id);
+        }
+
+        let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
+        let pool = Mempool::new(&eal, "zcap_pool", mbufs, 256, dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16)
+            .map(Arc::new)
+            .map_err(|e| ZcapError::usage(format!("--mbufs: {e}")))?;
+
+        let workers = eal.worker_lcores();
+        let mut ports = Vec::new();
+        let mut queues = Vec::new();
+        for (index, (&id, &rx_queues)) in port_ids.iter().zip(&planned).enumerate() {
+            let port_config = PortConfig {
+                rx_queues,
+                rx_descriptors: config.rx_descriptors,
+                promiscuous: true,
+            };
+            let (port, rxqs) = Port::start(&eal, id, &port_config, &pool).map_err(|e| {
+                let flag = if e.errno == libc::EINVAL { "-Q" } else { "-i" };
+                ZcapError::usage(format!("{flag}: {e}"))
+            })?;
+            for rxq in rxqs {
+                let lcore = workers[queues.len()];
+                queues.push(QueueSlot {
+                    rxq,
+                    interface: index as u32,
+                    lcore,
+                });
+            }
+            ports.push(port);
+        }
+        Ok(Session {
+            queues,
+            ports,
+            pool,
+            eal,
+            backoff,
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! Per-core counters: each has exactly one writing thread and is read by the
+//! stats core without locks. Cache-line aligned so cores never share a line.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A 64-bit counter written by one thread only (load + store, no locked add).
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning thread may call this.
+    #[inline(always)]
+    pub fn add(&self, n: u64) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// The current value (any thread).
+    #[inline(always)]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What one poll loop (one RX queue) has seen. Written by that poll loop only.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct QueueCounters {
+    /// Packets taken from the port by this poll loop.
+    pub rx_packets: Counter,
+    /// Bytes (wire length) of those packets.
+    pub rx_bytes: Counter,
+    /// Packets the filter rejected (freed, not written).
+    pub filtered: Counter,
+    /// Packets freed because the ring to the writer was full.
+    pub ring_full: Counter,
+    /// Non-empty bursts received.
+    pub bursts: Counter,
+    /// Polls that returned nothing.
+    pub empty_polls: Counter,
+    /// TSC cycles spent on non-empty bursts (receive, stamp, filter, enqueue).
+    pub busy_cycles: Counter,
+}
+
+/// A queue's shared state: its counters and the merge watermark.
+#[derive(Debug, Default)]
+pub struct QueueShared {
+    /// The poll loop's counters.
+    pub counters: QueueCounters,
+    /// Every packet this queue enqueues from now on has a timestamp at or above
+    /// this (ns since the epoch); `u64::MAX` once the poll loop has finished.
+    pub watermark_ns: AtomicU64,
+    /// Set (release) by the poll loop after its last enqueue.
+    pub done: AtomicBool,
+}
+
+/// What one writer has done. Written by that writer only.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct WriterCounters {
+    /// Records written to files.
+    pub written_packets: Counter,
+    /// Packet bytes kept in those records (after snaplen).
+    pub written_bytes: Counter,
+    /// Wire length of the packets written.
+    pub written_wire_bytes: Counter,
+    /// Bytes written to files (headers and framing included).
+    pub file_bytes: Counter,
+    /// Packets lost on the writer side: a failed write, or an abort.
+    pub dropped_writer: Counter,
+    /// Packets received after `-c` was reached, freed unwritten.
+    pub dropped_count_limit: Counter,
+    /// write(2) calls.
+    pub writes: Counter,
+}

@@ -1,0 +1,8 @@
+//! Statistics: per-core counters, the capture report (text and JSON).
+
+pub mod counters;
+pub mod json;
+pub mod report;
+
+pub use counters::{Counter, QueueCounters, QueueShared, WriterCounters};
+pub use report::{CaptureReport, Drops, QueueReport};

@@ -1,0 +1,274 @@
+//! The capture report: what happened to every packet, as text and JSON.
+
+use super::json::JsonObject;
+
+/// Packets not written, by cause. Every received packet that was not written
+/// is counted under exactly one of the zcap-side causes; the port-side causes
+/// (`imissed`, `rx_nombuf`, `ierrors`) count packets the port never delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// The NIC's RX ring was full (port counter).
+    pub imissed: u64,
+    /// The driver found no free mbuf (port counter).
+    pub rx_nombuf: u64,
+    /// Erroneous frames (port counter).
+    pub ierrors: u64,
+    /// The poll loop's ring to the writer was full.
+    pub ring_full: u64,
+    /// Lost on the writer side: a failed write, or an immediate stop.
+    pub writer: u64,
+    /// Received after `-c` was reached, freed unwritten.
+    pub count_limit: u64,
+}
+
+/// One RX queue's share.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueReport {
+    /// Port id.
+    pub port: u16,
+    /// Queue index on the port.
+    pub queue: u16,
+    /// EAL lcore of its poll loop.
+    pub lcore: u32,
+    /// Packets its poll loop received.
+    pub packets_received: u64,
+    /// Bytes its poll loop received.
+    pub bytes_received: u64,
+    /// Packets its filter rejected.
+    pub filtered: u64,
+    /// Packets dropped because its ring was full.
+    pub ring_full: u64,
+    /// Non-empty bursts.
+    pub bursts: u64,
+    /// TSC cycles per received packet spent in the poll loop's busy bursts.
+    pub cycles_per_packet: f64,
+}
+
+/// Latency percentiles in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencySummary {
+    /// Smallest.
+    pub min: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// 99.99th percentile.
+    pub p9999: u64,
+    /// Largest.
+    pub max: u64,
+    /// Samples.
+    pub count: u64,
+}
+
+/// Everything a capture (or benchmark) run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaptureReport {
+    /// Wall-clock seconds from the start of capture to the end of the drain.
+    pub duration_s: f64,
+    /// Packets the poll loops received from the ports.
+    pub packets_received: u64,
+    /// Bytes (wire length) received.
+    pub bytes_received: u64,
+    /// Records written.
+    pub packets_written: u64,
+    /// Packet bytes written (after snaplen).
+    pub bytes_written: u64,
+    /// Bytes written to files, framing included.
+    pub file_bytes: u64,
+    /// Packets the filter rejected.
+    pub packets_filtered: u64,
+    /// Drops by cause.
+    pub drops: Drops,
+    /// Per-queue detail.
+    pub queues: Vec<QueueReport>,
+    /// rx→written latency, when measured.
+    pub latency_ns: LatencySummary,
+    /// Files written, in order.
+    pub files: Vec<String>,
+    /// Mbufs still taken from the pool after shutdown (0: nothing leaked).
+    pub mbufs_in_use_at_exit: u64,
+}
+
+impl CaptureReport {
+    /// Seconds since the capture started.
+    pub fn duration_since_start(&self) -> f64 {
+        self.duration_s
+    }
+
+    /// Received packets per second.
+    pub fn rate_pps(&self) -> f64 {
+        per_second(self.packets_received, self.duration_s)
+    }
+
+    /// Received bits per second (wire bytes × 8).
+    pub fn rate_bps(&self) -> f64 {
+        per_second(self.bytes_received * 8, self.duration_s)
+    }
+
+    /// Poll-loop TSC cycles per received packet, over all queues.
+    pub fn cycles_per_packet(&self) -> f64 {
+        let cycles: f64 = self
+            .queues
+            .iter()
+            .map(|q| q.cycles_per_packet * q.packets_received as f64)
+            .sum();
+        if self.packets_received == 0 {
+            0.0
+        } else {
+            cycles / self.packets_received as f64
+        }
+    }
+
+    /// Received packets not accounted for as written, filtered or dropped by a
+    /// zcap-side cause. Zero when conservation holds.
+    pub fn unaccounted(&self) -> i128 {
+        i128::from(self.packets_received)
+            - i128::from(self.packets_written)
+            - i128::from(self.packets_filtered)
+            - i128::from(self.drops.ring_full)
+            - i128::from(self.drops.writer)
+            - i128::from(self.drops.count_limit)
+    }
+
+    /// The DESIGN.md JSON object.
+    pub fn to_json(&self) -> String {
+        let drops = JsonObject::new()
+            .u64("imissed", self.drops.imissed)
+            .u64("rx_nombuf", self.drops.rx_nombuf)
+            .u64("ierrors", self.drops.ierrors)
+            .u64("ring_full", self.drops.ring_full)
+            .u64("writer", self.drops.writer)
+            .u64("count_limit", self.drops.count_limit);
+        let l = &self.latency_ns;
+        let latency = JsonObject::new()
+            .u64("min", l.min)
+            .u64("p50", l.p50)
+            .u64("p90", l.p90)
+            .u64("p99", l.p99)
+            .u64("p999", l.p999)
+            .u64("p9999", l.p9999)
+            .u64("max", l.max)
+            .u64("count", l.count);
+        let queues = self
+            .queues
+            .iter()
+            .map(|q| {
+                JsonObject::new()
+                    .u64("port", q.port.into())
+                    .u64("queue", q.queue.into())
+                    .u64("lcore", q.lcore.into())
+                    .u64("packets_received", q.packets_received)
+                    .u64("bytes_received", q.bytes_received)
+                    .u64("filtered", q.filtered)
+                    .u64("ring_full", q.ring_full)
+                    .u64("bursts", q.bursts)
+                    .f64("rate_pps", per_second(q.packets_received, self.duration_s))
+                    .f64("cycles_per_packet", q.cycles_per_packet)
+            })
+            .collect();
+        JsonObject::new()
+            .f64("duration_s", self.duration_s)
+            .u64("packets_received", self.packets_received)
+            .u64("bytes_received", self.bytes_received)
+            .u64("packets_written", self.packets_written)
+            .u64("bytes_written", self.bytes_written)
+            .u64("file_bytes", self.file_bytes)
+            .u64("packets_filtered", self.packets_filtered)
+            .object("drops", drops)
+            .f64("rate_pps", self.rate_pps())
+            .f64("rate_bps", self.rate_bps())
+            .object("latency_ns", latency)
+            .f64("cycles_per_packet", self.cycles_per_packet())
+            .array("queues", queues)
+            .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit)
+            .finish()
+    }
+
+    /// The final summary, tcpdump/dumpcap style, one fact per line.
+    pub fn summary(&self) -> String {
+        let d = &self.drops;
+        format!(
+            "{} packets received, {} written ({} bytes), {} filtered\n\
+             dropped: {} imissed, {} rx_nombuf, {} ierrors, {} ring_full, {} writer, {} count_limit\n\
+             {:.3} s, {:.3} Mpps, {:.3} Gbit/s",
+            self.packets_received,
+            self.packets_written,
+            self.bytes_written,
+            self.packets_filtered,
+            d.imissed,
+            d.rx_nombuf,
+            d.ierrors,
+            d.ring_full,
+            d.writer,
+            d.count_limit,
+            self.duration_s,
+            self.rate_pps() / 1e6,
+            self.rate_bps() / 1e9,
+        )
+    }
+}
+
+fn per_second(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conservation_counts_every_cause_once() {
+        let mut r = CaptureReport {
+            packets_received: 100,
+            packets_written: 60,
+            packets_filtered: 10,
+            drops: Drops {
+                ring_full: 20,
+                writer: 5,
+                count_limit: 5,
+                imissed: 7, // port-side: not part of the received total
+                ..Drops::default()
+            },
+            ..CaptureReport::default()
+        };
+        assert_eq!(r.unaccounted(), 0);
+        r.drops.writer = 4;
+        assert_eq!(r.unaccounted(), 1);
+    }
+
+    #[test]
+    fn json_has_the_contract_keys() {
+        let json = CaptureReport::default().to_json();
+        for key in [
+            "duration_s",
+            "packets_received",
+            "bytes_received",
+            "packets_written",
+            "bytes_written",
+            "packets_filtered",
+            "\"drops\"",
+            "imissed",
+            "rx_nombuf",
+            "ierrors",
+            "ring_full",
+            "writer",
+            "rate_pps",
+            "rate_bps",
+            "latency_ns",
+            "p9999",
+            "cycles_per_packet",
+            "queues",
+        ] {
+            assert!(json.contains(key), "missing {key} in {json}");
+        }
+    }
+}
