@@ -89,7 +89,10 @@ impl DpdkArgs {
 pub fn parse_args<T: clap::Parser>(program: &str) -> T {
     T::try_parse().unwrap_or_else(|err| {
         use clap::error::ErrorKind;
-        if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        if matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        ) {
             let _ = err.print();
             std::process::exit(0);
         }
@@ -121,7 +124,9 @@ pub fn parse_seconds(flag: &str, text: &str) -> Result<std::time::Duration, Zcap
         .parse()
         .map_err(|_| ZcapError::usage(format!("{flag}: {text:?} is not a number of seconds")))?;
     if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
-        return Err(ZcapError::usage(format!("{flag}: must be a positive number of seconds")));
+        return Err(ZcapError::usage(format!(
+            "{flag}: must be a positive number of seconds"
+        )));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }

@@ -55,7 +55,8 @@ pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureR
     match config.mode {
         BenchMode::RxOnly => rx_only(config, control),
         BenchMode::Capture => {
-            let mut capture = CaptureConfig::new(config.dpdk.interfaces.clone(), config.output.clone());
+            let mut capture =
+                CaptureConfig::new(config.dpdk.interfaces.clone(), config.output.clone());
             capture.dpdk = config.dpdk.clone();
             capture.duration = Some(config.duration);
             capture.stats_interval = None;
@@ -71,14 +72,21 @@ pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureR
 
 fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport, ZcapError> {
     let rx_desc = config.dpdk.rx_descriptors;
-    let session = Session::open(&config.dpdk, 0, |queues| default_pool_size(queues, rx_desc, 0, 0))?;
+    let session = Session::open(&config.dpdk, 0, |queues| {
+        default_pool_size(queues, rx_desc, 0, 0)
+    })?;
     let burst_size = config.dpdk.burst;
     let mut running = Vec::new();
     let mut ids = Vec::new();
     let mut launch_error = None;
     for slot in session.queues {
         let shared = Arc::new(QueueShared::default());
-        ids.push((slot.rxq.port_id(), slot.rxq.queue_id(), slot.lcore, shared.clone()));
+        ids.push((
+            slot.rxq.port_id(),
+            slot.rxq.queue_id(),
+            slot.lcore,
+            shared.clone(),
+        ));
         let control = control.clone();
         let backoff = session.backoff;
         let mut rxq = slot.rxq;
@@ -144,7 +152,11 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
             filtered: 0,
             ring_full: 0,
             bursts: c.bursts.get(),
-            cycles_per_packet: if rx == 0 { 0.0 } else { c.busy_cycles.get() as f64 / rx as f64 },
+            cycles_per_packet: if rx == 0 {
+                0.0
+            } else {
+                c.busy_cycles.get() as f64 / rx as f64
+            },
         });
     }
     let stats: Vec<_> = session.ports.iter().map(|p| p.stats()).collect();

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 /// How often the stats core wakes to check for a reason to stop.
 const CONTROL_TICK: Duration = Duration::from_millis(10);
 
+/// Most packets a merging writer holds back to put queues in time order.
+const MERGE_HOLD_LIMIT: u32 = 16 * 1024;
+
 /// How a capture ended.
 pub struct CaptureOutcome {
     /// What happened to every packet.
@@ -60,8 +63,14 @@ fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
         return vec![config.output.clone()];
     }
     let path = &config.output;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     queues
         .iter()
         .map(|(port, queue)| path.with_file_name(format!("{stem}-port{port}-q{queue}{ext}")))
@@ -91,7 +100,10 @@ fn create_sinks(config: &CaptureConfig, paths: &[PathBuf]) -> Result<Vec<FileSin
                 for (sink, existed) in sinks {
                     remove_if_ours(sink.path(), existed);
                 }
-                return Err(ZcapError::usage(format!("-w: cannot create {}: {err}", path.display())));
+                return Err(ZcapError::usage(format!(
+                    "-w: cannot create {}: {err}",
+                    path.display()
+                )));
             }
         }
     }
@@ -114,15 +126,24 @@ pub fn run_capture(
     precheck_output(&config.output)?;
     let mut json_out = match &config.stats_json {
         Some(path) => Some(File::create(path).map_err(|e| {
-            ZcapError::usage(format!("--stats-json: cannot create {}: {e}", path.display()))
+            ZcapError::usage(format!(
+                "--stats-json: cannot create {}: {e}",
+                path.display()
+            ))
         })?),
         None => None,
     };
     let writers_wanted = if config.per_queue_files { 2 } else { 1 };
     let ring_size = config.ring_size;
     let rx_desc = config.dpdk.rx_descriptors;
+    let merge = !config.per_queue_files;
     let session = Session::open(&config.dpdk, writers_wanted, |queues| {
-        default_pool_size(queues, rx_desc, ring_size, 0)
+        let held = if merge && queues > 1 {
+            MERGE_HOLD_LIMIT
+        } else {
+            0
+        };
+        default_pool_size(queues, rx_desc, ring_size, held)
     })?;
     let meta = MetaField::register().map_err(|e| ZcapError::usage(e.to_string()))?;
     let tsc_hz = session.eal.tsc_hz();
@@ -143,7 +164,12 @@ pub fn run_capture(
             description: format!("DPDK port {} ({})", p.info().id, p.info().driver),
         })
         .collect();
-    let encoder = Encoder::new(config.format, config.precision, config.snaplen, interfaces.clone());
+    let encoder = Encoder::new(
+        config.format,
+        config.precision,
+        config.snaplen,
+        interfaces.clone(),
+    );
     let limit = config.count.map(|n| Arc::new(CountLimit::new(n)));
     let finite = config.dpdk.interfaces.iter().all(|i| i.is_finite());
     let start_ns = realtime_ns();
@@ -188,7 +214,11 @@ pub fn run_capture(
                 stamper: Stamper::new(meta, source, tsc_hz, rdtsc()),
                 control: control.clone(),
                 burst_size: config.dpdk.burst,
-                ring_full: if finite { RingFullPolicy::Wait } else { RingFullPolicy::Drop },
+                ring_full: if finite {
+                    RingFullPolicy::Wait
+                } else {
+                    RingFullPolicy::Drop
+                },
                 backoff,
             },
         ));
@@ -215,7 +245,8 @@ pub fn run_capture(
             control: control.clone(),
             limit: limit.clone(),
             merge,
-            hold_limit: (pool.size() / 4) as usize,
+            // Never hold back more than the pool has to spare beyond the rings.
+            hold_limit: (MERGE_HOLD_LIMIT as usize).min(pool.size() as usize / 4),
             interfaces: interfaces.len(),
             start_ns,
             tsc_hz,
@@ -246,7 +277,14 @@ pub fn run_capture(
 
     // The stats core: watch, report, decide when to stop.
     let snapshot = |elapsed: f64| {
-        build_report(&watches, &writer_counters, &ports, elapsed, LatencySummary::default(), Vec::new())
+        build_report(
+            &watches,
+            &writer_counters,
+            &ports,
+            elapsed,
+            LatencySummary::default(),
+            Vec::new(),
+        )
     };
     let mut previous = snapshot(0.0);
     let mut next_tick = config.stats_interval.map(|i| started + i);
@@ -255,13 +293,19 @@ pub fn run_capture(
     while !control.stop_requested() {
         std::thread::sleep(CONTROL_TICK);
         let now = Instant::now();
-        if config.duration.is_some_and(|d| now.duration_since(started) >= d) {
+        if config
+            .duration
+            .is_some_and(|d| now.duration_since(started) >= d)
+        {
             control.request_stop();
         }
         if control.count_reached() {
             control.request_stop();
         }
-        let rx: u64 = watches.iter().map(|w| w.shared.counters.rx_packets.get()).sum();
+        let rx: u64 = watches
+            .iter()
+            .map(|w| w.shared.counters.rx_packets.get())
+            .sum();
         let rings_empty = watches.iter().all(|w| w.ring.occupancy() == 0);
         if rx != last_rx || !rings_empty {
             last_rx = rx;
@@ -308,7 +352,14 @@ pub fn run_capture(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let mut report = build_report(&watches, &writer_counters, &ports, elapsed, summarize(&histogram), files);
+    let mut report = build_report(
+        &watches,
+        &writer_counters,
+        &ports,
+        elapsed,
+        summarize(&histogram),
+        files,
+    );
     drop(watches);
     drop(ports); // stops and closes the ports: their descriptors give back mbufs
     report.mbufs_in_use_at_exit = u64::from(pool.in_use());
@@ -369,7 +420,11 @@ fn build_report(
             filtered: c.filtered.get(),
             ring_full: c.ring_full.get(),
             bursts: c.bursts.get(),
-            cycles_per_packet: if rx == 0 { 0.0 } else { c.busy_cycles.get() as f64 / rx as f64 },
+            cycles_per_packet: if rx == 0 {
+                0.0
+            } else {
+                c.busy_cycles.get() as f64 / rx as f64
+            },
         });
     }
     for c in writers {
@@ -379,11 +434,14 @@ fn build_report(
         report.drops.writer += c.dropped_writer.get();
         report.drops.count_limit += c.dropped_count_limit.get();
     }
-    report.drops = ports.iter().map(|p| p.stats()).fold(report.drops, |d, s| Drops {
-        imissed: d.imissed + s.imissed,
-        rx_nombuf: d.rx_nombuf + s.rx_nombuf,
-        ierrors: d.ierrors + s.ierrors,
-        ..d
-    });
+    report.drops = ports
+        .iter()
+        .map(|p| p.stats())
+        .fold(report.drops, |d, s| Drops {
+            imissed: d.imissed + s.imissed,
+            rx_nombuf: d.rx_nombuf + s.rx_nombuf,
+            ierrors: d.ierrors + s.ierrors,
+            ..d
+        });
     report
 }

@@ -114,7 +114,9 @@ impl IdleMode {
             "auto" => Ok(IdleMode::Auto),
             "busy" => Ok(IdleMode::Busy),
             "backoff" => Ok(IdleMode::Backoff),
-            _ => Err(format!("--idle: expected auto, busy or backoff, not {text:?}")),
+            _ => Err(format!(
+                "--idle: expected auto, busy or backoff, not {text:?}"
+            )),
         }
     }
 }
@@ -174,11 +176,16 @@ impl DpdkConfig {
             return Err("-Q: at least one queue is needed".into());
         }
         if self.burst == 0 || self.burst > crate::pipeline::MAX_BURST {
-            return Err(format!("--burst: must be 1 to {}", crate::pipeline::MAX_BURST));
+            return Err(format!(
+                "--burst: must be 1 to {}",
+                crate::pipeline::MAX_BURST
+            ));
         }
         if let Some(m) = self.mbufs {
             if !(64..=(1 << 30)).contains(&m) {
-                return Err(format!("--mbufs: {m} is not a usable pool size (64 to 2^30)"));
+                return Err(format!(
+                    "--mbufs: {m} is not a usable pool size (64 to 2^30)"
+                ));
             }
         }
         if matches!(&self.lcores, Some(l) if l.is_empty()) {
@@ -195,7 +202,8 @@ pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
         let bad = || format!("-l: bad core list {text:?} (expected e.g. 1,2,4-6)");
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                 if a > b {
                     return Err(bad());
                 }
@@ -307,17 +315,29 @@ mod tests {
             Interface::parse("0000:03:00.0").unwrap(),
             Interface::Pci("0000:03:00.0".into())
         );
-        assert_eq!(Interface::parse("03:00.1").unwrap(), Interface::Pci("03:00.1".into()));
+        assert_eq!(
+            Interface::parse("03:00.1").unwrap(),
+            Interface::Pci("03:00.1".into())
+        );
         let vdev = Interface::parse("net_pcap0,rx_pcap=a.pcap").unwrap();
         assert_eq!(vdev.device_name(), Some("net_pcap0"));
         assert!(vdev.is_finite());
-        assert!(!Interface::parse("net_pcap0,rx_pcap=a.pcap,infinite_rx=1").unwrap().is_finite());
+        assert!(!Interface::parse("net_pcap0,rx_pcap=a.pcap,infinite_rx=1")
+            .unwrap()
+            .is_finite());
         assert!(!Interface::parse("net_null0").unwrap().is_finite());
     }
 
     #[test]
     fn malformed_interfaces_name_the_flag() {
-        for bad in ["0000:zz:00.0", "0000:03:00.9", "00:03:00:0", "eth0x", "", "net_pcap0;rm"] {
+        for bad in [
+            "0000:zz:00.0",
+            "0000:03:00.9",
+            "00:03:00:0",
+            "eth0x",
+            "",
+            "net_pcap0;rm",
+        ] {
             let err = Interface::parse(bad).unwrap_err();
             assert!(err.starts_with("-i:"), "{bad}: {err}");
         }

@@ -2,7 +2,9 @@
 //! the ports started with their RX queues. Shared by `zcap` and `zcap-bench`.
 
 use crate::config::{DpdkConfig, IdleMode, Interface};
-use crate::dpdk::{find_port, hugepages_available, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue};
+use crate::dpdk::{
+    find_port, hugepages_available, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue,
+};
 use crate::error::ZcapError;
 use std::sync::Arc;
 
@@ -81,12 +83,18 @@ fn lcore_map(config: &DpdkConfig, poll_loops: usize) -> Result<Vec<usize>, ZcapE
     Ok(map)
 }
 
-/// Every mbuf the pipeline can hold at once, plus slack, as 2^n - 1.
+/// Every mbuf the pipeline can hold at once, plus slack, as 2^n - 1: the RX
+/// descriptors and ring of every queue, bursts in flight, the per-lcore mempool
+/// caches, and what a merging writer holds back (`held`).
 pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, held: u32) -> u32 {
     let per_queue = u32::from(rx_descriptors) + ring_size + 4 * crate::pipeline::MAX_BURST as u32;
-    let wanted = queues as u32 * per_queue + held + 1024;
+    let caches = (queues as u32 + 2) * MEMPOOL_CACHE * 3 / 2;
+    let wanted = queues as u32 * per_queue + held + caches + 1024;
     (wanted + 1).next_power_of_two() - 1
 }
+
+/// Mbufs each lcore keeps in its private mempool cache.
+pub const MEMPOOL_CACHE: u32 = 256;
 
 impl Session {
     /// Starts EAL and the ports. `extra_threads` counts the non-poll threads
@@ -112,10 +120,18 @@ impl Session {
             IdleMode::Auto => distinct_cpus < poll_loops + extra_threads + 1,
         };
 
+        let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
+        // Without hugepages EAL reserves a small fixed amount unless told: ask for
+        // what the pool needs (about 2.5 KiB an mbuf) plus room for everything else.
+        let mem_mb = config.mem_mb.or_else(|| {
+            config
+                .no_huge
+                .then(|| (u64::from(mbufs) * 2560 >> 20) as u32 + 128)
+        });
         let mut eal = EalBuilder::new()
             .lcore_cpus(cpus)
             .no_huge(config.no_huge)
-            .memory_mb(config.mem_mb)
+            .memory_mb(mem_mb)
             .log_level(config.log_level)
             .extra_args(config.eal_args.iter().cloned());
         for iface in &config.interfaces {
@@ -142,10 +158,15 @@ impl Session {
             port_ids.push(id);
         }
 
-        let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
-        let pool = Mempool::new(&eal, "zcap_pool", mbufs, 256, dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16)
-            .map(Arc::new)
-            .map_err(|e| ZcapError::usage(format!("--mbufs: {e}")))?;
+        let pool = Mempool::new(
+            &eal,
+            "zcap_pool",
+            mbufs,
+            MEMPOOL_CACHE,
+            dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+        )
+        .map(Arc::new)
+        .map_err(|e| ZcapError::usage(format!("--mbufs: {e}")))?;
 
         let workers = eal.worker_lcores();
         let mut ports = Vec::new();

@@ -25,7 +25,12 @@ struct Cli {
     #[arg(long = "duration", value_name = "SECONDS", default_value = "5")]
     duration: String,
     /// Capture mode's output file.
-    #[arg(short = 'w', long = "write", value_name = "FILE", default_value = "/dev/null")]
+    #[arg(
+        short = 'w',
+        long = "write",
+        value_name = "FILE",
+        default_value = "/dev/null"
+    )]
     write: PathBuf,
     /// Print the report as JSON on stdout.
     #[arg(long = "json")]

@@ -30,10 +30,19 @@ struct Cli {
     #[arg(short = 'F', value_name = "FORMAT")]
     format: Option<String>,
     /// pcap timestamp precision: micro or nano (pcapng is always nano).
-    #[arg(long = "time-stamp-precision", value_name = "P", default_value = "nano")]
+    #[arg(
+        long = "time-stamp-precision",
+        value_name = "P",
+        default_value = "nano"
+    )]
     precision: String,
     /// Bytes kept per packet; the original length is always recorded.
-    #[arg(short = 's', long = "snaplen", value_name = "N", default_value_t = 262_144)]
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        value_name = "N",
+        default_value_t = 262_144
+    )]
     snaplen: u32,
     /// Stop after N packets written.
     #[arg(short = 'c', long = "count", value_name = "N")]
@@ -65,8 +74,9 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     let mut config = CaptureConfig::new(Vec::new(), cli.write.clone());
     config.dpdk = cli.dpdk.to_config()?;
     if let Some(name) = &cli.format {
-        config.format = FileFormat::parse(name)
-            .ok_or_else(|| ZcapError::usage(format!("-F: unknown format {name:?} (pcap or pcapng)")))?;
+        config.format = FileFormat::parse(name).ok_or_else(|| {
+            ZcapError::usage(format!("-F: unknown format {name:?} (pcap or pcapng)"))
+        })?;
     } else {
         config.format = FileFormat::from_path(&cli.write.to_string_lossy());
     }
@@ -81,7 +91,11 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     };
     config.snaplen = cli.snaplen;
     config.count = cli.count;
-    config.duration = cli.duration.as_deref().map(|d| parse_seconds("--duration", d)).transpose()?;
+    config.duration = cli
+        .duration
+        .as_deref()
+        .map(|d| parse_seconds("--duration", d))
+        .transpose()?;
     config.per_queue_files = cli.per_queue_files;
     config.stats_interval = match cli.stats_interval.as_str() {
         "0" | "0.0" => None,

@@ -218,7 +218,10 @@ impl Drop for EalInner {
 /// i.e. when EAL can start without `--no-huge`.
 pub fn hugepages_available() -> bool {
     let mounted = std::fs::read_to_string("/proc/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")))
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs"))
+        })
         .unwrap_or(false);
     let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
         .map(|dir| {
@@ -250,7 +253,9 @@ impl ThreadRegistration {
         // SAFETY: registers the calling thread in EAL's lcore table; EAL is up.
         let ret = unsafe { dpdk_sys::rte_thread_register() };
         if ret < 0 {
-            return Err(DpdkError::from_rte_errno("cannot register a writer thread with DPDK"));
+            return Err(DpdkError::from_rte_errno(
+                "cannot register a writer thread with DPDK",
+            ));
         }
         Ok(ThreadRegistration {
             _not_send: std::marker::PhantomData,

@@ -2,6 +2,7 @@
 
 use super::eal::Eal;
 use super::error::{DpdkError, Result};
+use super::mbuf::{Mbuf, MbufBurst};
 use std::ffi::CString;
 use std::ptr::NonNull;
 
@@ -57,6 +58,28 @@ impl Mempool {
     /// Number of mbufs the pool was created with.
     pub fn size(&self) -> u32 {
         self.size
+    }
+
+    /// Takes one mbuf from the pool (used by tests and tools; ports allocate
+    /// their own).
+    pub fn alloc(&self) -> Option<Mbuf> {
+        // SAFETY: the pool is alive; a non-NULL result is a fresh mbuf we own.
+        let raw = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.raw.as_ptr()) };
+        // SAFETY: nobody else owns a freshly allocated mbuf.
+        NonNull::new(raw).map(|raw| unsafe { Mbuf::from_raw(raw) })
+    }
+
+    /// Fills an empty `burst` with `n` fresh mbufs (all or nothing).
+    pub fn alloc_burst<const N: usize>(&self, burst: &mut MbufBurst<N>, n: usize) -> bool {
+        let n = n.min(N);
+        let slots = burst.fill_slots();
+        // SAFETY: slots has room for n pointers; on success all n are fresh mbufs
+        // now owned by the burst, on failure none were taken.
+        let ret = unsafe {
+            dpdk_sys::rte_pktmbuf_alloc_bulk(self.raw.as_ptr(), slots.as_mut_ptr(), n as u32)
+        };
+        burst.set_filled(if ret == 0 { n } else { 0 });
+        ret == 0
     }
 
     /// Mbufs currently in the pool (caches included).

@@ -67,7 +67,10 @@ pub fn find_port(spec: &str) -> Result<u16> {
     // SAFETY: name is a valid C string and id a valid out-pointer for the call.
     let ret = unsafe { dpdk_sys::rte_eth_dev_get_port_by_name(name.as_ptr(), &mut id) };
     if ret < 0 {
-        return Err(DpdkError::new(format!("no such port: {spec}"), libc::ENODEV));
+        return Err(DpdkError::new(
+            format!("no such port: {spec}"),
+            libc::ENODEV,
+        ));
     }
     Ok(id)
 }
@@ -76,9 +79,10 @@ pub fn find_port(spec: &str) -> Result<u16> {
 pub fn port_info(id: u16) -> Result<PortInfo> {
     let mut info = dpdk_sys::rte_eth_dev_info::default();
     // SAFETY: info is a valid out-struct; DPDK fills it for a valid port id.
-    check(unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) }, || {
-        format!("cannot read port {id}'s device info")
-    })?;
+    check(
+        unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) },
+        || format!("cannot read port {id}'s device info"),
+    )?;
     let mut name = [0 as std::os::raw::c_char; dpdk_sys::RTE_ETH_NAME_MAX_LEN as usize];
     // SAFETY: name has RTE_ETH_NAME_MAX_LEN bytes, the most DPDK writes.
     unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) };
@@ -89,7 +93,9 @@ pub fn port_info(id: u16) -> Result<PortInfo> {
             if info.driver_name.is_null() {
                 String::new()
             } else {
-                CStr::from_ptr(info.driver_name).to_string_lossy().into_owned()
+                CStr::from_ptr(info.driver_name)
+                    .to_string_lossy()
+                    .into_owned()
             },
         )
     };
@@ -166,7 +172,11 @@ impl Port {
         )?;
         // SAFETY: plain query; -1 (unknown) is mapped to SOCKET_ID_ANY.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
-        let socket = if socket < 0 { dpdk_sys::SOCKET_ID_ANY } else { socket } as u32;
+        let socket = if socket < 0 {
+            dpdk_sys::SOCKET_ID_ANY
+        } else {
+            socket
+        } as u32;
         for queue in 0..config.rx_queues {
             // SAFETY: the port is configured for this queue; the pool outlives the
             // port (PortInner keeps an Arc); NULL rx_conf means the defaults.

@@ -58,28 +58,31 @@ impl Drop for RingInner {
     }
 }
 
-/// Creates a ring for at least `min_capacity` mbufs from `pool`, split into
+/// Creates a ring holding exactly `capacity` mbufs from `pool`, split into
 /// its producer and consumer halves.
 pub fn mbuf_ring(
     eal: &Eal,
     pool: &Arc<Mempool>,
-    min_capacity: u32,
+    capacity: u32,
 ) -> Result<(RingProducer, RingConsumer)> {
-    // rte_ring's size is a power of two, one slot of which stays empty.
-    let size = (min_capacity + 1).next_power_of_two();
-    let name = format!("zcap_ring_{}", RING_SEQUENCE.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "zcap_ring_{}",
+        RING_SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    );
     let c_name = CString::new(name).expect("ring name");
-    let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ;
+    // EXACT_SZ: usable size is `capacity`, not the next power of two minus one,
+    // so rings can be sized against the pool they draw from.
+    let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ | dpdk_sys::RING_F_EXACT_SZ;
     // SAFETY: c_name is valid for the call; NULL means failure with rte_errno.
     let raw = unsafe {
-        dpdk_sys::rte_ring_create(c_name.as_ptr(), size, dpdk_sys::SOCKET_ID_ANY, flags)
+        dpdk_sys::rte_ring_create(c_name.as_ptr(), capacity, dpdk_sys::SOCKET_ID_ANY, flags)
     };
     let raw = NonNull::new(raw).ok_or_else(|| {
-        DpdkError::from_rte_errno(format!("cannot create a ring of {size} slots"))
+        DpdkError::from_rte_errno(format!("cannot create a ring of {capacity} slots"))
     })?;
     let inner = Arc::new(RingInner {
         raw,
-        capacity: size - 1,
+        capacity,
         _pool: pool.clone(),
         _eal: eal.clone(),
     });

@@ -102,7 +102,11 @@ mod tests {
         assert_eq!(u32_at(&nano, 0), 1_700_000_000);
         assert_eq!(u32_at(&nano, 4), 123_456_789);
         let mut micro = Vec::new();
-        PcapEncoder::new(TsPrecision::Micro, 65535).record(&mut micro, &meta(ts, 2), [&[1u8, 2][..]]);
+        PcapEncoder::new(TsPrecision::Micro, 65535).record(
+            &mut micro,
+            &meta(ts, 2),
+            [&[1u8, 2][..]],
+        );
         assert_eq!(u32_at(&micro, 4), 123_456);
     }
 
@@ -110,7 +114,8 @@ mod tests {
     fn snaplen_truncates_bytes_but_keeps_orig_len() {
         let data: Vec<u8> = (0..100).collect();
         let mut buf = Vec::new();
-        let size = PcapEncoder::new(TsPrecision::Nano, 64).record(&mut buf, &meta(0, 100), [&data[..]]);
+        let size =
+            PcapEncoder::new(TsPrecision::Nano, 64).record(&mut buf, &meta(0, 100), [&data[..]]);
         assert_eq!(size, 16 + 64);
         assert_eq!(u32_at(&buf, 8), 64);
         assert_eq!(u32_at(&buf, 12), 100);

@@ -164,7 +164,11 @@ impl PcapngEncoder {
         option(buf, OPT_ISB_ENDTIME, &timestamp_words(stats.end_ns));
         option(buf, OPT_ISB_IFRECV, &stats.received.to_ne_bytes());
         option(buf, OPT_ISB_IFDROP, &stats.dropped.to_ne_bytes());
-        option(buf, OPT_ISB_FILTERACCEPT, &stats.filter_accepted.to_ne_bytes());
+        option(
+            buf,
+            OPT_ISB_FILTERACCEPT,
+            &stats.filter_accepted.to_ne_bytes(),
+        );
         option(buf, OPT_ISB_USRDELIV, &stats.delivered.to_ne_bytes());
         end_of_options(buf);
         end_block(buf, start);
@@ -187,7 +191,11 @@ mod tests {
         while at < buf.len() {
             let len = u32_at(buf, at + 4) as usize;
             assert_eq!(len % 4, 0, "block length not aligned");
-            assert_eq!(u32_at(buf, at + len - 4) as usize, len, "trailing length differs");
+            assert_eq!(
+                u32_at(buf, at + len - 4) as usize,
+                len,
+                "trailing length differs"
+            );
             types.push(u32_at(buf, at));
             at += len;
         }

@@ -45,7 +45,8 @@ impl TscClock {
             self.last_ns = self.last_ns.max(self.anchor_ns);
             return self.last_ns;
         }
-        let ns = self.anchor_ns + (u128::from(elapsed) * 1_000_000_000 / u128::from(self.hz)) as u64;
+        let ns =
+            self.anchor_ns + (u128::from(elapsed) * 1_000_000_000 / u128::from(self.hz)) as u64;
         self.last_ns = self.last_ns.max(ns);
         self.last_ns
     }
@@ -59,7 +60,10 @@ mod tests {
     fn converts_ticks_to_nanoseconds_from_the_anchor() {
         let mut c = TscClock::new(2_000_000_000, 1_000, 5_000_000_000);
         assert_eq!(c.ns_at(1_000 + 2_000, || unreachable!()), 5_000_001_000);
-        assert_eq!(c.ns_at(1_000 + 1_000_000_000, || unreachable!()), 5_500_000_000);
+        assert_eq!(
+            c.ns_at(1_000 + 1_000_000_000, || unreachable!()),
+            5_500_000_000
+        );
     }
 
     #[test]

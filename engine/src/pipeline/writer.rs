@@ -123,7 +123,8 @@ impl RecordOut {
             queue: u32::from(queue),
             rss_hash: mbuf.rss_hash(),
         };
-        self.encoder.record(self.sink.buffer(), &meta, mbuf.segments());
+        self.encoder
+            .record(self.sink.buffer(), &meta, mbuf.segments());
         self.sink.record_appended();
         self.pending_bytes += u64::from(orig_len.min(self.snaplen));
         self.pending_wire += u64::from(orig_len);
@@ -215,7 +216,8 @@ impl Writer {
         };
         out.encoder.file_header(out.sink.buffer());
 
-        let mut merger = merge.then(|| Merger::new(feeds.len(), hold_limit, MERGE_STALL, Instant::now()));
+        let mut merger =
+            merge.then(|| Merger::new(feeds.len(), hold_limit, MERGE_STALL, Instant::now()));
         let mut burst = MbufBurst::<MAX_BURST>::new();
         let mut backoff = Backoff::new(true);
         loop {
@@ -227,8 +229,10 @@ impl Writer {
                 // The watermark is read before the dequeue, so every packet older
                 // than it is in this round's dequeue or already held.
                 let watermark = feed.shared.watermark_ns.load(Ordering::Acquire);
+                let mut drained = false;
                 for _ in 0..BURSTS_PER_ROUND {
                     let n = feed.ring.dequeue(&mut burst);
+                    drained = n < MAX_BURST;
                     got += n;
                     while let Some(mbuf) = burst.pop_front() {
                         let ts = meta.ts_ns(&mbuf);
@@ -237,11 +241,13 @@ impl Writer {
                             None => out.write(feed.interface, feed.queue, ts, mbuf),
                         }
                     }
-                    if n < MAX_BURST {
+                    if drained {
                         break;
                     }
                 }
-                if let Some(m) = merger.as_mut() {
+                // The watermark vouches only for a ring emptied this round; if
+                // packets are left in it, this feed holds packets and blocks nothing.
+                if let (Some(m), true) = (merger.as_mut(), drained) {
                     m.set_watermark(index, watermark, now);
                 }
             }
@@ -283,7 +289,12 @@ impl Writer {
 }
 
 /// The pcapng statistics of one interface, as seen by this writer's feeds.
-fn interface_stats(feeds: &[WriterFeed], interface: u32, delivered: u64, start_ns: u64) -> InterfaceStats {
+fn interface_stats(
+    feeds: &[WriterFeed],
+    interface: u32,
+    delivered: u64,
+    start_ns: u64,
+) -> InterfaceStats {
     let mine = feeds.iter().filter(|f| f.interface == interface);
     let (mut received, mut dropped, mut filtered) = (0, 0, 0);
     for feed in mine {

@@ -11,8 +11,10 @@ impl Counter {
     /// Adds `n`. Only the owning thread may call this.
     #[inline(always)]
     pub fn add(&self, n: u64) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// The current value (any thread).

@@ -1,0 +1,330 @@
+//! Issue 3: captures round-trip through net_pcap record for record, merge
+//! queues in time order, stop cleanly, and account for every packet.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use zcap_tests::frames::{ipv4_udp, mixed, record};
+use zcap_tests::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const T0: u64 = 1_700_000_000_000_000_000;
+
+fn pcap_spec(inputs: &[&Path]) -> String {
+    let mut spec = "net_pcap0".to_owned();
+    for input in inputs {
+        spec.push_str(&format!(",rx_pcap={}", input.display()));
+    }
+    spec
+}
+
+/// Captures `inputs` (one per queue) to `out` with `extra` flags; returns the JSON.
+fn capture(inputs: &[&Path], out: &Path, extra: &[&str]) -> serde_json::Value {
+    let json = out.with_extension("json");
+    let spec = pcap_spec(inputs);
+    let mut args = vec!["-i", &spec, "-w", out.to_str().unwrap(), "-q"];
+    let json_arg = json.to_str().unwrap().to_owned();
+    args.extend(["--stats-json", &json_arg]);
+    args.extend(extra);
+    zcap(&args, LIMIT).assert_ok();
+    let report = final_json(&json);
+    assert_conservation(&report);
+    report
+}
+
+/// Compares record lists, reporting the first difference briefly.
+fn assert_same_records(got: &[Record], want: &[Record]) {
+    if let Some(i) = (0..got.len().min(want.len())).find(|&i| got[i] != want[i]) {
+        panic!(
+            "record {i} differs: got ts {} len {}, want ts {} len {} ({} vs {} records)",
+            got[i].ts_ns,
+            got[i].orig_len,
+            want[i].ts_ns,
+            want[i].orig_len,
+            got.len(),
+            want.len()
+        );
+    }
+    assert_eq!(got.len(), want.len(), "record counts differ");
+}
+
+#[test]
+fn pcap_round_trip_keeps_every_record_byte_and_timestamp() {
+    let dir = TempDir::new("roundtrip-pcap");
+    let (input, out) = (dir.path("in.pcap"), dir.path("out.pcap"));
+    let records = mixed(T0);
+    write_pcap(&input, &records, false);
+    let json = capture(&[&input], &out, &["--time-stamp-precision", "micro"]);
+    let (header, got) = read_pcap(&out);
+    assert_eq!(header.ts_resolution, pcap_file::TsResolution::MicroSecond);
+    assert_eq!(got.len(), records.len());
+    for (i, (a, b)) in records.iter().zip(&got).enumerate() {
+        assert_eq!(a, b, "record {i} differs");
+    }
+    assert_eq!(json_u64(&json, "/packets_written"), records.len() as u64);
+    assert_eq!(json_u64(&json, "/packets_received"), records.len() as u64);
+    assert_eq!(json_u64(&json, "/mbufs_in_use_at_exit"), 0);
+}
+
+#[test]
+fn pcapng_round_trip_keeps_records_and_describes_the_port() {
+    let dir = TempDir::new("roundtrip-pcapng");
+    let (input, out) = (dir.path("in.pcap"), dir.path("out.pcapng"));
+    let records = mixed(T0);
+    write_pcap(&input, &records, true);
+    capture(&[&input], &out, &[]);
+    let ng = read_pcapng(&out);
+    assert_eq!(ng.interfaces, vec!["net_pcap0".to_owned()]);
+    assert_eq!(ng.records, records);
+    assert!(ng.queues.iter().all(|q| *q == Some(0)), "epb_queue missing");
+    assert_eq!(
+        ng.statistics_blocks, 1,
+        "interface statistics block at close"
+    );
+    if have_tool("capinfos") {
+        let (info, _) = tool("capinfos", &["-c", "-M", out.to_str().unwrap()]);
+        assert!(info.contains(&format!("{}", records.len())), "{info}");
+    }
+}
+
+/// Splits records over `n` files round-robin (each file stays time-ordered).
+fn split(records: &[Record], n: usize) -> Vec<Vec<Record>> {
+    let mut parts = vec![Vec::new(); n];
+    for (i, r) in records.iter().enumerate() {
+        parts[i % n].push(r.clone());
+    }
+    parts
+}
+
+#[test]
+fn several_queues_merge_into_one_file_in_strict_time_order() {
+    let dir = TempDir::new("merge");
+    let records: Vec<_> = (0..3000u32)
+        .map(|i| {
+            record(
+                T0 + u64::from(i) * 1000,
+                ipv4_udp(60 + (i as usize % 200), i, 5),
+            )
+        })
+        .collect();
+    let parts = split(&records, 3);
+    let inputs: Vec<_> = (0..3).map(|i| dir.path(&format!("in{i}.pcap"))).collect();
+    for (path, part) in inputs.iter().zip(&parts) {
+        write_pcap(path, part, false);
+    }
+    let out = dir.path("out.pcap");
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let json = capture(&refs, &out, &[]);
+    assert_eq!(json["queues"].as_array().unwrap().len(), 3);
+    let (_, got) = read_pcap(&out);
+    assert_same_records(&got, &records);
+    if have_tool("capinfos") {
+        let (info, _) = tool("capinfos", &["-o", out.to_str().unwrap()]);
+        assert!(
+            info.contains("True"),
+            "capinfos says not in strict time order: {info}"
+        );
+    }
+}
+
+#[test]
+fn per_queue_files_hold_each_queue_whole() {
+    let dir = TempDir::new("per-queue");
+    let records: Vec<_> = (0..900u32)
+        .map(|i| record(T0 + u64::from(i) * 1000, ipv4_udp(64, i, 5)))
+        .collect();
+    let parts = split(&records, 3);
+    let inputs: Vec<_> = (0..3).map(|i| dir.path(&format!("in{i}.pcap"))).collect();
+    for (path, part) in inputs.iter().zip(&parts) {
+        write_pcap(path, part, false);
+    }
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    capture(&refs, &dir.path("out.pcap"), &["--per-queue-files"]);
+    for (q, part) in parts.iter().enumerate() {
+        let (_, got) = read_pcap(&dir.path(&format!("out-port0-q{q}.pcap")));
+        assert_eq!(&got, part, "queue {q}");
+    }
+    assert!(!dir.path("out.pcap").exists());
+}
+
+#[test]
+fn snaplen_truncates_data_but_keeps_original_lengths() {
+    let dir = TempDir::new("snaplen");
+    let (input, out) = (dir.path("in.pcap"), dir.path("out.pcap"));
+    let records = mixed(T0);
+    write_pcap(&input, &records, false);
+    capture(&[&input], &out, &["-s", "64"]);
+    let (header, got) = read_pcap(&out);
+    assert_eq!(header.snaplen, 64);
+    assert_eq!(got.len(), records.len());
+    for (a, b) in records.iter().zip(&got) {
+        assert_eq!(b.orig_len, a.orig_len);
+        assert_eq!(b.data, a.data[..a.data.len().min(64)]);
+    }
+    if have_tool("tshark") {
+        let (_, stderr) = tool("tshark", &["-r", out.to_str().unwrap(), "-q"]);
+        // tshark always notes that it runs as root; anything else is a warning about the file.
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.contains("Running as user"))
+            .collect();
+        assert!(warnings.is_empty(), "tshark warned: {warnings:?}");
+    }
+}
+
+#[test]
+fn count_stops_after_exactly_n_records() {
+    let dir = TempDir::new("count");
+    let out = dir.path("out.pcap");
+    let json_path = dir.path("s.json");
+    zcap(
+        &[
+            "-i",
+            "net_null0",
+            "-w",
+            out.to_str().unwrap(),
+            "-c",
+            "1000",
+            "-q",
+            "--stats-json",
+            json_path.to_str().unwrap(),
+        ],
+        LIMIT,
+    )
+    .assert_ok();
+    let (_, got) = read_pcap(&out);
+    assert_eq!(got.len(), 1000);
+    let json = final_json(&json_path);
+    assert_eq!(json_u64(&json, "/packets_written"), 1000);
+    assert_conservation(&json);
+}
+
+#[test]
+fn duration_stops_within_one_stats_tick() {
+    let dir = TempDir::new("duration");
+    let json_path = dir.path("s.json");
+    zcap(
+        &[
+            "-i",
+            "net_null0",
+            "-w",
+            dir.path("o.pcap").to_str().unwrap(),
+            "--duration",
+            "1",
+            "-q",
+            "--stats-json",
+            json_path.to_str().unwrap(),
+        ],
+        LIMIT,
+    )
+    .assert_ok();
+    let json = final_json(&json_path);
+    let d = json["duration_s"].as_f64().unwrap();
+    assert!((1.0..2.0).contains(&d), "stopped after {d} s");
+    assert_conservation(&json);
+}
+
+/// Starts a net_null capture, sends `signals` after a second, checks the result.
+fn stop_with(signals: &[&str], name: &str) {
+    let dir = TempDir::new(name);
+    let out = dir.path("out.pcapng");
+    let json_path = dir.path("s.json");
+    let mut child = Command::new(bin_dir().join("zcap"))
+        .args([
+            "--no-huge",
+            "-i",
+            "net_null0",
+            "-w",
+            out.to_str().unwrap(),
+            "-q",
+            "--stats-json",
+            json_path.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    for signal in signals {
+        Command::new("kill")
+            .args([*signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "zcap did not stop on {signals:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let json = final_json(&json_path);
+    assert_conservation(&json);
+    let ng = read_pcapng(&out);
+    assert_eq!(ng.records.len() as u64, json_u64(&json, "/packets_written"));
+    assert!(!ng.records.is_empty());
+    assert_eq!(ng.statistics_blocks, 1);
+}
+
+#[test]
+fn sigint_stops_with_a_valid_file_and_exact_counts() {
+    stop_with(&["-INT"], "sigint");
+}
+
+#[test]
+fn sigterm_stops_with_a_valid_file_and_exact_counts() {
+    stop_with(&["-TERM"], "sigterm");
+}
+
+#[test]
+fn a_second_sigint_stops_at_once_and_still_leaves_a_valid_file() {
+    stop_with(&["-INT", "-INT"], "double-sigint");
+}
+
+#[test]
+fn bad_output_and_values_exit_2_and_leave_no_file() {
+    let dir = TempDir::new("bad-input");
+    let out = dir.path("o.pcap");
+    let o = out.to_str().unwrap();
+    let missing = dir.path("nope/o.pcap");
+    zcap(&["-i", "net_null0", "-w", missing.to_str().unwrap()], LIMIT)
+        .assert_usage_error("does not exist");
+    zcap(&["-i", "net_null0", "-w", "/proc/zcap-test.pcap"], LIMIT).assert_usage_error("-w");
+    zcap(&["-i", "net_null0", "-w", o, "-s", "0"], LIMIT).assert_usage_error("-s");
+    zcap(&["-i", "net_null0", "-w", o, "-s", "abc"], LIMIT).assert_usage_error("--snaplen");
+    zcap(&["-i", "net_null0", "-w", o, "-c", "0"], LIMIT).assert_usage_error("-c");
+    zcap(&["-i", "net_null0", "-w", o, "-c", "-5"], LIMIT).assert_usage_error("-5");
+    zcap(&["-i", "net_null0", "-w", o, "-F", "erf"], LIMIT).assert_usage_error("-F");
+    zcap(&["-i", "net_null0", "-w", o, "--duration", "soon"], LIMIT)
+        .assert_usage_error("--duration");
+    zcap(
+        &["-i", "net_null0", "-w", o, "--time-stamp-precision", "pico"],
+        LIMIT,
+    )
+    .assert_usage_error("--time-stamp-precision");
+    assert!(!out.exists(), "a rejected run left {o} behind");
+}
+
+#[test]
+fn a_million_packet_replay_is_captured_whole() {
+    let dir = TempDir::new("million");
+    let (input, out) = (dir.path("in.pcap"), dir.path("out.pcap"));
+    let records: Vec<_> = (0..1_000_000u32)
+        .map(|i| record(T0 + u64::from(i) * 1000, ipv4_udp(60, i, 9)))
+        .collect();
+    write_pcap(&input, &records, false);
+    let json = capture(&[&input], &out, &[]);
+    assert_eq!(json_u64(&json, "/packets_received"), 1_000_000);
+    assert_eq!(json_u64(&json, "/packets_written"), 1_000_000);
+    let (_, got) = read_pcap(&out);
+    assert_eq!(got.len(), 1_000_000);
+    assert!(got == records, "the million records differ");
+}

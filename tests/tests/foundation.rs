@@ -1,0 +1,157 @@
+//! Issue 2: DPDK comes up on vdevs, counts are exact, bad input exits 2 with
+//! one line. Every test runs the real binaries.
+
+use std::time::Duration;
+use zcap_tests::frames::{ipv4_udp, record};
+use zcap_tests::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let run = run_bin("zcap-bench", args, LIMIT).assert_ok();
+    serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("bad JSON {:?}: {e}", run.stdout))
+}
+
+#[test]
+fn net_pcap_replay_counts_every_packet_and_byte() {
+    let dir = TempDir::new("exact-counts");
+    let input = dir.path("in.pcap");
+    let records: Vec<_> = (0..1000u32)
+        .map(|i| {
+            record(
+                1_700_000_000_000_000_000 + u64::from(i) * 1000,
+                ipv4_udp(60 + (i as usize % 900), i, 7),
+            )
+        })
+        .collect();
+    let bytes: u64 = records.iter().map(|r| u64::from(r.orig_len)).sum();
+    write_pcap(&input, &records, false);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let json = bench_json(&["-i", &spec, "--duration", "1", "--json"]);
+    assert_eq!(json_u64(&json, "/packets_received"), 1000);
+    assert_eq!(json_u64(&json, "/bytes_received"), bytes, "port ibytes");
+    assert_eq!(json_u64(&json, "/drops/rx_nombuf"), 0);
+    assert_eq!(
+        json_u64(&json, "/mbufs_in_use_at_exit"),
+        0,
+        "an mbuf leaked"
+    );
+}
+
+#[test]
+fn net_null_rxonly_one_and_two_queues_report_rates_that_add_up() {
+    for queues in ["1", "2"] {
+        let json = bench_json(&[
+            "-i",
+            "net_null0",
+            "-Q",
+            queues,
+            "--duration",
+            "0.5",
+            "--json",
+        ]);
+        let total = json_u64(&json, "/packets_received");
+        assert!(total > 0, "no packets with {queues} queue(s)");
+        assert!(json["rate_pps"].as_f64().unwrap() > 0.0);
+        let per_queue = json["queues"].as_array().unwrap();
+        assert_eq!(per_queue.len(), queues.parse::<usize>().unwrap());
+        let sum: u64 = per_queue
+            .iter()
+            .map(|q| q["packets_received"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, total);
+        assert!(per_queue
+            .iter()
+            .all(|q| q["packets_received"].as_u64().unwrap() > 0));
+        assert!(json["cycles_per_packet"].as_f64().unwrap() > 0.0);
+        for key in [
+            "duration_s",
+            "packets_received",
+            "bytes_received",
+            "packets_written",
+            "bytes_written",
+            "packets_filtered",
+            "drops",
+            "rate_pps",
+            "rate_bps",
+            "latency_ns",
+            "cycles_per_packet",
+            "queues",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        for key in ["imissed", "rx_nombuf", "ierrors", "ring_full", "writer"] {
+            assert!(json["drops"].get(key).is_some(), "missing drops.{key}");
+        }
+        assert_eq!(json_u64(&json, "/mbufs_in_use_at_exit"), 0);
+    }
+}
+
+#[test]
+fn unknown_vdev_is_a_usage_error() {
+    run_bin(
+        "zcap-bench",
+        &["-i", "net_bogus0", "--duration", "1"],
+        LIMIT,
+    )
+    .assert_usage_error("net_bogus0");
+}
+
+#[test]
+fn malformed_pci_address_is_a_usage_error() {
+    run_bin("zcap-bench", &["-i", "0000:zz:00.0"], LIMIT)
+        .assert_usage_error("malformed PCI address");
+}
+
+#[test]
+fn more_queues_than_the_device_allows_is_a_usage_error() {
+    let dir = TempDir::new("too-many-queues");
+    let input = dir.path("in.pcap");
+    write_pcap(&input, &[record(1_000_000_000, ipv4_udp(60, 0, 1))], false);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    run_bin(
+        "zcap-bench",
+        &["-i", &spec, "-Q", "2", "--duration", "1"],
+        LIMIT,
+    )
+    .assert_usage_error("-Q");
+}
+
+#[test]
+fn impossible_mempool_size_is_a_usage_error() {
+    // 200 million mbufs cannot fit in the EAL's memory.
+    run_bin(
+        "zcap-bench",
+        &["-i", "net_null0", "--mbufs", "200000000", "--duration", "1"],
+        LIMIT,
+    )
+    .assert_usage_error("--mbufs");
+    run_bin("zcap-bench", &["-i", "net_null0", "--mbufs", "3"], LIMIT)
+        .assert_usage_error("--mbufs");
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    run_bin("zcap-bench", &["-i", "net_null0", "--frobnicate"], LIMIT)
+        .assert_usage_error("--frobnicate");
+    zcap(
+        &["-i", "net_null0", "-w", "/dev/null", "--frobnicate"],
+        LIMIT,
+    )
+    .assert_usage_error("--frobnicate");
+}
+
+#[test]
+fn missing_hugepages_without_no_huge_is_a_usage_error() {
+    // Hide every hugetlbfs mount in a private mount namespace, so the test
+    // holds whether or not this machine reserved hugepages.
+    let bench = bin_dir().join("zcap-bench");
+    let script = format!(
+        "for m in $(awk '$3==\"hugetlbfs\"{{print $2}}' /proc/mounts); do umount -l \"$m\" || exit 99; done; exec {} -i net_null0 --duration 1",
+        bench.display()
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    run_with_limit(cmd, LIMIT).assert_usage_error("no free hugepages");
+}
