@@ -63,7 +63,7 @@ fn main() {
         .clang_arg(format!("-I{}", manifest.display()))
         .allowlist_function("rte_.*|zcap_.*")
         .allowlist_type("rte_.*")
-        .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY")
+        .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|rte_eth_fp_ops")
         // Packed structs with unaligned fields that bindgen cannot lay out.
         .opaque_type("rte_arp_hdr")
         .opaque_type("rte_arp_ipv4")

@@ -5,7 +5,7 @@ use super::eal::Eal;
 use super::error::{check, DpdkError, Result};
 use super::mbuf::MbufBurst;
 use super::mempool::Mempool;
-use std::ffi::{CStr, CString};
+use std::ffi::{c_void, CStr, CString};
 use std::sync::Arc;
 
 /// What a port is and what it can do.
@@ -204,12 +204,8 @@ impl Port {
             format!("cannot start port {}", info.name)
         })?;
         let queues = (0..config.rx_queues)
-            .map(|queue| RxQueue {
-                port: port.clone(),
-                port_id: id,
-                queue,
-            })
-            .collect();
+            .map(|queue| RxQueue::resolve(port.clone(), id, queue))
+            .collect::<Result<Vec<_>>>()?;
         Ok((port, queues))
     }
 
@@ -278,14 +274,57 @@ impl Drop for PortInner {
     }
 }
 
+/// The driver's receive function, as ethdev's fast-path table holds it.
+type RxBurstFn = unsafe extern "C" fn(*mut c_void, *mut *mut dpdk_sys::rte_mbuf, u16) -> u16;
+
 /// One RX queue of a started port. Not `Clone`: exactly one poll loop owns it.
+///
+/// Receiving does what DPDK's inline `rte_eth_rx_burst` does, with the driver's
+/// function and queue data looked up once when the port starts rather than
+/// through a wrapper call per burst; RX callbacks (e.g. pdump's) still run.
 pub struct RxQueue {
     port: Port,
     port_id: u16,
     queue: u16,
+    rx_burst: RxBurstFn,
+    queue_data: *mut c_void,
+    callbacks: *const *mut c_void,
 }
 
+// SAFETY: the queue's driver data is used by exactly one thread at a time: the
+// handle is not Clone and receiving takes &mut self.
+unsafe impl Send for RxQueue {}
+
 impl RxQueue {
+    /// Looks the queue up in ethdev's fast-path table (filled by dev_start).
+    fn resolve(port: Port, port_id: u16, queue: u16) -> Result<Self> {
+        // SAFETY: rte_eth_fp_ops is ethdev's global per-port table; the port is
+        // started, so its entry and queue arrays are set up and stay put until stop.
+        let (rx_burst, queue_data, callbacks) = unsafe {
+            let ops = std::ptr::addr_of!(dpdk_sys::rte_eth_fp_ops[usize::from(port_id)]);
+            let rxq = (*ops).rxq;
+            (
+                (*ops).rx_pkt_burst,
+                *rxq.data.add(usize::from(queue)),
+                rxq.clbk.add(usize::from(queue)) as *const *mut c_void,
+            )
+        };
+        match (rx_burst, queue_data.is_null()) {
+            (Some(rx_burst), false) => Ok(RxQueue {
+                port,
+                port_id,
+                queue,
+                rx_burst,
+                queue_data,
+                callbacks,
+            }),
+            _ => Err(DpdkError::new(
+                format!("port {port_id} queue {queue} has no receive function"),
+                libc::ENODEV,
+            )),
+        }
+    }
+
     /// The port id.
     pub fn port_id(&self) -> u16 {
         self.port_id
@@ -307,9 +346,23 @@ impl RxQueue {
         let max = max.min(N) as u16;
         let slots = burst.fill_slots();
         // SAFETY: this handle is the queue's only user (not Clone, &mut self), the
-        // port is started (we hold it) and `slots` has room for N pointers.
+        // port is started (we hold it), `slots` has room for `max` pointers, and
+        // the function/queue pair came from ethdev's table for this queue.
         let n = unsafe {
-            dpdk_sys::rte_eth_rx_burst(self.port_id, self.queue, slots.as_mut_ptr(), max)
+            let mut n = (self.rx_burst)(self.queue_data, slots.as_mut_ptr(), max);
+            // Same relaxed load as DPDK's inline: callbacks are published with release.
+            let cb = std::ptr::read_volatile(self.callbacks);
+            if !cb.is_null() {
+                n = dpdk_sys::rte_eth_call_rx_callbacks(
+                    self.port_id,
+                    self.queue,
+                    slots.as_mut_ptr(),
+                    n,
+                    max,
+                    cb,
+                );
+            }
+            n
         } as usize;
         burst.set_filled(n);
         n

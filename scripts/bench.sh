@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks on net_null (64-byte packets), same cores, same run.
+#
+#   bash scripts/bench.sh            # everything, 3 rounds of 5 s
+#   ROUNDS=5 SECONDS_PER_RUN=10 bash scripts/bench.sh rx
+#
+# Sections: rx      - dpdk-testpmd rxonly vs zcap-bench rxonly, alternating
+#           capture - zcap to /dev/null, zcap to tmpfs (pcap, pcapng), dd to
+#                     the same tmpfs, dpdk-dumpcap against a testpmd primary
+# Prints one table per section, with ratios. Needs hugepages (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DUR=${SECONDS_PER_RUN:-5}
+CORES=${CORES:-0,1}          # main lcore, poll lcore
+POLL_CORE=${CORES#*,}
+TMPFS=${TMPFS:-/dev/shm}
+SECTIONS=${*:-rx capture}
+BIN=target/release
+
+bash scripts/setup.sh >/dev/null
+cargo build --release --quiet --bins
+
+json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$1"; }
+
+# testpmd rxonly: median of its per-second Rx-pps readings (first one skipped).
+testpmd_rxonly_pps() {
+    local log; log=$(mktemp)
+    timeout -s INT $((DUR + 2)) dpdk-testpmd -l "$CORES" --no-pci --vdev net_null0 --file-prefix zb-tp \
+        --log-level=3 -- --forward-mode=rxonly --auto-start --stats-period 1 --nb-cores=1 \
+        </dev/null >"$log" 2>&1 || true
+    grep -o 'Rx-pps: *[0-9]*' "$log" | awk '{print $2}' | tail -n +2 | sort -n |
+        awk '{v[NR]=$1} END{if (NR==0) print 0; else print v[int((NR+1)/2)]}'
+    rm -f "$log"
+}
+
+zcap_bench_json() {
+    "$BIN/zcap-bench" -i net_null0 -l "$POLL_CORE" --duration "$DUR" --json "$@"
+}
+
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.3f}' if b else 'n/a')" "$1" "$2"; }
+mpps() { python3 -c "import sys; print(f'{float(sys.argv[1])/1e6:.2f}')" "$1"; }
+
+if [[ " $SECTIONS " == *" rx "* ]]; then
+    echo "## rxonly on net_null, ${ROUNDS} rounds of ${DUR} s, cores ${CORES}"
+    echo
+    echo "| round | dpdk-testpmd rxonly (Mpps) | zcap-bench rxonly (Mpps) | zcap cycles/packet | ratio zcap/testpmd |"
+    echo "|---|---|---|---|---|"
+    for r in $(seq 1 "$ROUNDS"); do
+        tp=$(testpmd_rxonly_pps)
+        zj=$(zcap_bench_json --mode rxonly)
+        zp=$(echo "$zj" | json_field "['rate_pps']")
+        zc=$(echo "$zj" | json_field "['cycles_per_packet']")
+        printf '| %s | %s | %s | %.1f | %s |\n' "$r" "$(mpps "$tp")" "$(mpps "$zp")" "$zc" "$(ratio "$zp" "$tp")"
+    done
+    echo
+fi
+
+if [[ " $SECTIONS " == *" capture "* ]]; then
+    echo "## capture on net_null 64-byte packets, ${ROUNDS} rounds of ${DUR} s, tmpfs ${TMPFS}"
+    echo
+    echo "| round | testpmd rxonly Mpps | zcap → /dev/null Mpps | zcap → tmpfs pcap Mpps (MB/s) | zcap → tmpfs pcapng Mpps (MB/s) | dd → tmpfs MB/s | dumpcap → tmpfs Mpps | /dev/null vs testpmd | pcap MB/s vs dd | zcap pcap vs dumpcap |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for r in $(seq 1 "$ROUNDS"); do
+        tp=$(testpmd_rxonly_pps)
+        null_pps=$(zcap_bench_json --mode capture -w /dev/null | json_field "['packets_written']/d['duration_s']")
+        declare -A fmt_pps fmt_mbs
+        for fmt in pcap pcapng; do
+            out="$TMPFS/zcap-bench.$fmt"
+            j=$(zcap_bench_json --mode capture -w "$out")
+            fmt_pps[$fmt]=$(echo "$j" | json_field "['packets_written']/d['duration_s']")
+            fmt_mbs[$fmt]=$(echo "$j" | json_field "['file_bytes']/d['duration_s']/1e6")
+            rm -f "$out"
+        done
+        dd_mbs=$(dd if=/dev/zero of="$TMPFS/zcap-dd.bin" bs=1M count=2048 2>&1 | tail -1 |
+            python3 -c "import sys,re; l=sys.stdin.read(); b=int(l.split()[0]); s=float(re.search(r', ([0-9.]+) s,', l).group(1)); print(b/s/1e6)")
+        rm -f "$TMPFS/zcap-dd.bin"
+        # dumpcap is a secondary process: it needs a testpmd primary on the port.
+        # Debian's build captures nothing unless the dpaa mempool driver is preloaded.
+        dc_out="$TMPFS/dumpcap.pcapng"
+        dpdk-testpmd -l "$CORES" --no-pci --vdev net_null0 --file-prefix zb-dc --log-level=3 -- \
+            --forward-mode=rxonly --auto-start --stats-period 1 --nb-cores=1 </dev/null >/dev/null 2>&1 &
+        tp_pid=$!
+        sleep 3
+        LD_PRELOAD=librte_mempool_dpaa.so.23 timeout -s INT $((DUR + 5)) dpdk-dumpcap --file-prefix zb-dc \
+            -q -i net_null0 -w "$dc_out" -a "duration:$DUR" >/dev/null 2>&1 || true
+        kill -INT "$tp_pid" 2>/dev/null || true
+        wait "$tp_pid" 2>/dev/null || true
+        dc_pkts=$(capinfos -c -M "$dc_out" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); print $2}')
+        dc_pps=$(python3 -c "print(${dc_pkts:-0}/$DUR)")
+        rm -f "$dc_out"
+        printf '| %s | %s | %s | %s (%.0f) | %s (%.0f) | %.0f | %s | %s | %s | %s |\n' "$r" \
+            "$(mpps "$tp")" "$(mpps "$null_pps")" \
+            "$(mpps "${fmt_pps[pcap]}")" "${fmt_mbs[pcap]}" "$(mpps "${fmt_pps[pcapng]}")" "${fmt_mbs[pcapng]}" \
+            "$dd_mbs" "$(mpps "$dc_pps")" \
+            "$(ratio "$null_pps" "$tp")" "$(ratio "${fmt_mbs[pcap]}" "$dd_mbs")" "$(ratio "${fmt_pps[pcap]}" "$dc_pps")"
+    done
+    echo
+fi
