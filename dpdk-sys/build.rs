@@ -5,8 +5,8 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-const INSTALL_HINT: &str = "install DPDK's development files and libclang: \
-     `sudo bash scripts/setup.sh` (or `apt-get install libdpdk-dev libclang-dev pkg-config`)";
+const INSTALL_HINT: &str = "install DPDK's development files, libpcap and libclang: \
+     `sudo bash scripts/setup.sh` (or `apt-get install libdpdk-dev libpcap-dev libclang-dev pkg-config`)";
 
 /// Runs `pkg-config ARGS libdpdk` and returns its whitespace-separated words.
 /// The raw words are needed: the pkg-config crate drops `-include rte_config.h`
@@ -61,9 +61,9 @@ fn main() {
         .header(manifest.join("wrapper.h").to_string_lossy())
         .clang_args(&cflags)
         .clang_arg(format!("-I{}", manifest.display()))
-        .allowlist_function("rte_.*|zcap_.*")
+        .allowlist_function("rte_.*|zcap_.*|pcap_open_dead|pcap_compile|pcap_geterr|pcap_close|pcap_freecode|bpf_image")
         .allowlist_type("rte_.*")
-        .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|rte_eth_fp_ops")
+        .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|rte_eth_fp_ops|DLT_EN10MB|PCAP_NETMASK_UNKNOWN")
         // Packed structs with unaligned fields that bindgen cannot lay out.
         .opaque_type("rte_arp_hdr")
         .opaque_type("rte_arp_ipv4")
@@ -95,6 +95,8 @@ fn main() {
     }
     build.compile("zcap_dpdk_wrappers");
 
+    // libpcap's filter compiler (rte_bpf_convert takes its output).
+    println!("cargo:rustc-link-lib=dylib=pcap");
     // Shared linking: the PMDs are plugins EAL loads from DPDK's plugin directory.
     for word in pkg_config(&["--libs"]) {
         if let Some(lib) = word.strip_prefix("-l") {

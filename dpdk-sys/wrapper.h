@@ -18,5 +18,9 @@
 #include <rte_telemetry.h>
 #include <rte_bus_vdev.h>
 #include <rte_dev.h>
+#include <rte_malloc.h>
+
+/* libpcap compiles filter text to classic BPF for rte_bpf_convert. */
+#include <pcap/pcap.h>
 
 #include "helpers.h"

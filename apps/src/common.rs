@@ -12,7 +12,7 @@ use zcap::ZcapError;
 pub struct DpdkArgs {
     /// Port to capture on: a PCI address (0000:03:00.0), a vdev spec
     /// (net_null0, net_pcap0,rx_pcap=in.pcap; created for you) or a port number.
-    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
     /// RX queues per port (RSS spreads flows over them). Default: one per
     /// replayed file of a net_pcap vdev, else 1.
@@ -45,9 +45,27 @@ pub struct DpdkArgs {
     /// Let DPDK log more (repeat for more).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// A pcap-filter expression (tcpdump syntax); also accepted as trailing words.
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// The filter as trailing words, as tcpdump takes it.
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    pub filter_words: Vec<String>,
 }
 
 impl DpdkArgs {
+    /// The filter expression, from -f or the trailing words (not both).
+    pub fn filter(&self) -> Result<Option<String>, ZcapError> {
+        match (&self.filter, self.filter_words.is_empty()) {
+            (Some(_), false) => Err(ZcapError::usage(
+                "-f: give the filter either with -f or as trailing words, not both",
+            )),
+            (Some(f), true) => Ok(Some(f.clone())),
+            (None, false) => Ok(Some(self.filter_words.join(" "))),
+            (None, true) => Ok(None),
+        }
+    }
+
     /// The validated DPDK configuration.
     pub fn to_config(&self) -> Result<DpdkConfig, ZcapError> {
         let interfaces = self

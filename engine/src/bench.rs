@@ -3,7 +3,7 @@
 
 use crate::capture::{run_capture, CaptureOutcome};
 use crate::config::{CaptureConfig, DpdkConfig};
-use crate::dpdk::{launch, rdtsc, MbufBurst};
+use crate::dpdk::{launch, rdtsc, ClassicFilter, MbufBurst};
 use crate::error::ZcapError;
 use crate::pipeline::control::Control;
 use crate::pipeline::poll::Backoff;
@@ -45,6 +45,8 @@ pub struct BenchConfig {
     pub duration: Duration,
     /// Capture mode's output file.
     pub output: PathBuf,
+    /// A pcap-filter expression run on every packet (both modes).
+    pub filter: Option<String>,
 }
 
 /// Runs the benchmark and returns its report.
@@ -61,6 +63,7 @@ pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureR
             capture.duration = Some(config.duration);
             capture.stats_interval = None;
             capture.quiet = true;
+            capture.filter = config.filter.clone();
             let CaptureOutcome { report, failure } = run_capture(&capture, control, &mut |_| {})?;
             match failure {
                 Some(message) => Err(ZcapError::runtime(message)),
@@ -72,9 +75,20 @@ pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureR
 
 fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport, ZcapError> {
     let rx_desc = config.dpdk.rx_descriptors;
+    let classic = config
+        .filter
+        .as_deref()
+        .map(|expr| ClassicFilter::compile(expr, 262_144))
+        .transpose()
+        .map_err(|e| ZcapError::usage(format!("bad filter: {e}")))?;
     let session = Session::open(&config.dpdk, 0, |queues| {
         default_pool_size(queues, rx_desc, 0, 0)
     })?;
+    let filter = classic
+        .as_ref()
+        .map(|c| c.load().map(Arc::new))
+        .transpose()
+        .map_err(|e| ZcapError::usage(e.to_string()))?;
     let burst_size = config.dpdk.burst;
     let mut running = Vec::new();
     let mut ids = Vec::new();
@@ -90,6 +104,7 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
         let control = control.clone();
         let backoff = session.backoff;
         let mut rxq = slot.rxq;
+        let filter = filter.clone();
         let job = move || {
             let counters = &shared.counters;
             let mut burst = MbufBurst::<MAX_BURST>::new();
@@ -105,6 +120,11 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
                 idle.busy();
                 counters.rx_packets.add(n as u64);
                 counters.bursts.add(1);
+                if let Some(filter) = &filter {
+                    counters
+                        .filtered
+                        .add(burst.retain(|m| filter.accepts(m)) as u64);
+                }
                 burst.free_all();
             }
             // rxonly runs flat out: every cycle of the loop counts.
@@ -143,13 +163,14 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
         let c = &shared.counters;
         let rx = c.rx_packets.get();
         report.packets_received += rx;
+        report.packets_filtered += c.filtered.get();
         report.queues.push(QueueReport {
             port,
             queue,
             lcore,
             packets_received: rx,
             bytes_received: 0,
-            filtered: 0,
+            filtered: c.filtered.get(),
             ring_full: 0,
             bursts: c.bursts.get(),
             cycles_per_packet: if rx == 0 {

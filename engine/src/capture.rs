@@ -2,7 +2,7 @@
 //! the stats core watching for a reason to stop, then drain, close, report.
 
 use crate::config::CaptureConfig;
-use crate::dpdk::{launch, mbuf_ring, rdtsc, LcoreTask, RingMonitor};
+use crate::dpdk::{launch, mbuf_ring, rdtsc, ClassicFilter, LcoreTask, RingMonitor};
 use crate::error::ZcapError;
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::Encoder;
@@ -133,6 +133,18 @@ pub fn run_capture(
         })?),
         None => None,
     };
+    // Compile the filter before DPDK starts: a bad one costs nothing to report.
+    let classic = config
+        .filter
+        .as_deref()
+        .map(|expr| ClassicFilter::compile(expr, config.snaplen))
+        .transpose()
+        .map_err(|e| {
+            ZcapError::usage(format!(
+                "bad filter {:?}: {e}",
+                config.filter.as_deref().unwrap_or("")
+            ))
+        })?;
     let writers_wanted = if config.per_queue_files { 2 } else { 1 };
     let ring_size = config.ring_size;
     let rx_desc = config.dpdk.rx_descriptors;
@@ -146,6 +158,11 @@ pub fn run_capture(
         default_pool_size(queues, rx_desc, ring_size, held)
     })?;
     let meta = MetaField::register().map_err(|e| ZcapError::usage(e.to_string()))?;
+    let filter = classic
+        .as_ref()
+        .map(|c| c.load().map(Arc::new))
+        .transpose()
+        .map_err(|e| ZcapError::usage(e.to_string()))?;
     let tsc_hz = session.eal.tsc_hz();
 
     let queue_ids: Vec<(u32, u16)> = session
@@ -220,6 +237,7 @@ pub fn run_capture(
                     RingFullPolicy::Drop
                 },
                 backoff,
+                filter: filter.clone(),
             },
         ));
     }

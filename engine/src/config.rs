@@ -251,6 +251,8 @@ pub struct CaptureConfig {
     pub flush_interval: Duration,
     /// For finite sources: stop once nothing arrived for this long.
     pub idle_stop: Duration,
+    /// A pcap-filter expression; packets it rejects are counted as filtered.
+    pub filter: Option<String>,
 }
 
 impl CaptureConfig {
@@ -276,6 +278,7 @@ impl CaptureConfig {
             buffer_bytes: 4 << 20,
             flush_interval: Duration::from_millis(200),
             idle_stop: Duration::from_millis(500),
+            filter: None,
         }
     }
 

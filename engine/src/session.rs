@@ -93,6 +93,17 @@ pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, hel
     (wanted + 1).next_power_of_two() - 1
 }
 
+/// Bytes one mbuf takes in memory: data room, headroom and header, rounded up.
+const MBUF_FOOTPRINT: u64 = 2560;
+
+/// The machine's memory in MB (`MemTotal`), if it can be read.
+fn memory_total_mb() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
 /// Mbufs each lcore keeps in its private mempool cache.
 pub const MEMPOOL_CACHE: u32 = 256;
 
@@ -121,12 +132,18 @@ impl Session {
         };
 
         let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
+        let pool_mb = (u64::from(mbufs) * MBUF_FOOTPRINT) >> 20;
+        if let Some(total_mb) = memory_total_mb().filter(|&total| pool_mb >= total) {
+            return Err(ZcapError::usage(format!(
+                "--mbufs: {mbufs} mbufs need about {pool_mb} MB, more than this machine's {total_mb} MB"
+            )));
+        }
         // Without hugepages EAL reserves a small fixed amount unless told: ask for
-        // what the pool needs (about 2.5 KiB an mbuf) plus room for everything else.
+        // what the pool needs plus room for everything else.
         let mem_mb = config.mem_mb.or_else(|| {
             config
                 .no_huge
-                .then(|| (u64::from(mbufs) * 2560 >> 20) as u32 + 128)
+                .then(|| ((u64::from(mbufs) * 2560) >> 20) as u32 + 128)
         });
         let mut eal = EalBuilder::new()
             .lcore_cpus(cpus)

@@ -123,3 +123,101 @@ pub fn mixed(start_ns: u64) -> Vec<Record> {
     }
     records
 }
+
+/// An IPv4 frame with a TCP or UDP header, chosen addresses, ports, TTL and
+/// TCP flags, padded to `len` bytes.
+pub struct Ipv4Spec {
+    /// Source address.
+    pub src: [u8; 4],
+    /// Destination address.
+    pub dst: [u8; 4],
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// Time to live.
+    pub ttl: u8,
+    /// TCP flags (ignored for UDP).
+    pub tcp_flags: u8,
+}
+
+/// Builds the frame `spec` describes, `len` bytes long (at least 54).
+pub fn ipv4(spec: &Ipv4Spec, len: usize, seed: u32) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00];
+    let ip_len = (len - 14) as u16;
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (ip_len >> 8) as u8,
+        ip_len as u8,
+        0,
+        0,
+        0x40,
+        0,
+        spec.ttl,
+        spec.proto,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&spec.src);
+    f.extend_from_slice(&spec.dst);
+    f.extend_from_slice(&spec.sport.to_be_bytes());
+    f.extend_from_slice(&spec.dport.to_be_bytes());
+    if spec.proto == 6 {
+        f.extend_from_slice(&[
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0x50,
+            spec.tcp_flags,
+            0xff,
+            0xff,
+            0,
+            0,
+            0,
+            0,
+        ]);
+    } else {
+        let udp_len = ip_len - 20;
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+    }
+    fill(&mut f, len, seed);
+    f
+}
+
+/// A varied fixture for filters: TCP with every flag combination, UDP,
+/// several hosts, nets, ports and TTLs, VLAN tags, IPv6, sizes 60 to 1514.
+pub fn varied(count: u32, start_ns: u64) -> Vec<Record> {
+    let mut records = Vec::new();
+    for i in 0..count {
+        let x = i.wrapping_mul(2_654_435_761);
+        let len = 60 + (x as usize % 1455);
+        let data = match i % 7 {
+            5 => vlan(len.max(68), i, 100 + (i % 10) as u16),
+            6 => ipv6_udp(len.max(62), i),
+            _ => ipv4(
+                &Ipv4Spec {
+                    src: [10, 0, (x >> 8) as u8 % 4, 1 + (x % 5) as u8],
+                    dst: [192, 168, (x >> 16) as u8 % 3, 1 + (x >> 4) as u8 % 7],
+                    proto: if i % 3 == 0 { 17 } else { 6 },
+                    sport: 1000 + (x % 3000) as u16,
+                    dport: [22, 53, 80, 443, 1500, 9000][(x >> 3) as usize % 6],
+                    ttl: [1, 32, 63, 64, 128, 255][(x >> 5) as usize % 6],
+                    tcp_flags: (x >> 11) as u8 & 0x3f,
+                },
+                len.max(60),
+                i,
+            ),
+        };
+        records.push(record(start_ns + u64::from(i) * 1_000, data));
+    }
+    records
+}

@@ -45,6 +45,7 @@ fn main() {
             mode: BenchMode::parse(&cli.mode).map_err(zcap::ZcapError::usage)?,
             duration: parse_seconds("--duration", &cli.duration)?,
             output: cli.write.clone(),
+            filter: cli.dpdk.filter()?,
         })
     })()
     .unwrap_or_else(|e| fail("zcap-bench", &e));

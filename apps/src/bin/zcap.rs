@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use zcap::capture::{run_capture, Tick};
 use zcap::config::CaptureConfig;
+use zcap::dpdk::ClassicFilter;
 use zcap::format::{FileFormat, TsPrecision};
 use zcap::pipeline::control::Control;
 use zcap::ZcapError;
@@ -24,8 +25,11 @@ struct Cli {
     #[command(flatten)]
     dpdk: DpdkArgs,
     /// Output file; .pcapng means pcapng, anything else pcap (unless -F).
-    #[arg(short = 'w', long = "write", value_name = "FILE", required = true)]
-    write: PathBuf,
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Print the compiled filter program (as tcpdump -d does) and exit.
+    #[arg(short = 'd')]
+    dump_filter: bool,
     /// Output format: pcap or pcapng.
     #[arg(short = 'F', value_name = "FORMAT")]
     format: Option<String>,
@@ -65,20 +69,21 @@ struct Cli {
     /// Slots in each queue's ring to the writer.
     #[arg(long = "ring-size", value_name = "N", default_value_t = 4096)]
     ring_size: u32,
-    /// A pcap-filter expression (tcpdump syntax).
-    #[arg(value_name = "FILTER", trailing_var_arg = true)]
-    filter: Vec<String>,
 }
 
 fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
-    let mut config = CaptureConfig::new(Vec::new(), cli.write.clone());
+    let write = cli
+        .write
+        .clone()
+        .ok_or_else(|| ZcapError::usage("-w: no output file given (e.g. -w out.pcap)"))?;
+    let mut config = CaptureConfig::new(Vec::new(), write.clone());
     config.dpdk = cli.dpdk.to_config()?;
     if let Some(name) = &cli.format {
         config.format = FileFormat::parse(name).ok_or_else(|| {
             ZcapError::usage(format!("-F: unknown format {name:?} (pcap or pcapng)"))
         })?;
     } else {
-        config.format = FileFormat::from_path(&cli.write.to_string_lossy());
+        config.format = FileFormat::from_path(&write.to_string_lossy());
     }
     config.precision = match cli.precision.as_str() {
         "micro" => TsPrecision::Micro,
@@ -104,26 +109,21 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.stats_json = cli.stats_json.clone();
     config.quiet = cli.quiet;
     config.ring_size = cli.ring_size;
-    if !cli.filter.is_empty() {
-        return Err(ZcapError::usage(format!(
-            "filter expressions are not supported by this build yet: {:?}",
-            cli.filter.join(" ")
-        )));
-    }
+    config.filter = cli.dpdk.filter()?;
     config.validate().map_err(ZcapError::usage)?;
     Ok(config)
 }
 
 fn live_line(tick: &Tick) -> String {
     let (now, before) = (tick.report, tick.previous);
-    let dt = (now.duration_since_start() - before.duration_since_start()).max(1e-9);
+    let dt = (now.duration_s - before.duration_s).max(1e-9);
     let pps = (now.packets_received - before.packets_received) as f64 / dt;
     let bps = (now.bytes_received - before.bytes_received) as f64 * 8.0 / dt;
     let wps = (now.packets_written - before.packets_written) as f64 / dt;
     let d = &now.drops;
     format!(
         "{:7.1}s  rx {:9.3} Mpps {:8.3} Gbit/s  written {:9.3} Mpps  total {} rx {} written  drops: ring_full {} writer {} imissed {} rx_nombuf {} ierrors {}  ring {:.0}%",
-        now.duration_since_start(),
+        now.duration_s,
         pps / 1e6,
         bps / 1e9,
         wps / 1e6,
@@ -138,8 +138,23 @@ fn live_line(tick: &Tick) -> String {
     )
 }
 
+/// `-d`: prints the compiled filter like `tcpdump -d`, without starting DPDK.
+fn dump_filter(cli: &Cli) -> Result<(), ZcapError> {
+    let expr = cli.dpdk.filter()?.unwrap_or_default();
+    let program = ClassicFilter::compile(&expr, cli.snaplen)
+        .map_err(|e| ZcapError::usage(format!("bad filter {expr:?}: {e}")))?;
+    for line in program.dump() {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 fn main() {
     let cli: Cli = parse_args("zcap");
+    if cli.dump_filter {
+        dump_filter(&cli).unwrap_or_else(|e| fail("zcap", &e));
+        return;
+    }
     let config = config_from(&cli).unwrap_or_else(|e| fail("zcap", &e));
     let control = Arc::new(Control::new());
     install_signal_handler(&control);

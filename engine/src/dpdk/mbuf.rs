@@ -36,6 +36,12 @@ impl Mbuf {
         raw
     }
 
+    /// The raw pointer, for the DPDK layer only.
+    #[inline(always)]
+    pub(crate) fn as_ptr(&self) -> *mut rte_mbuf {
+        self.0.as_ptr()
+    }
+
     #[inline(always)]
     fn head(&self) -> &rte_mbuf {
         // SAFETY: we own a valid mbuf; reading its header is sound.
@@ -249,6 +255,32 @@ impl<const N: usize> MbufBurst<N> {
         self.start += 1;
         // SAFETY: the slot held an owned, valid mbuf, now moved out.
         Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(raw)) })
+    }
+
+    /// Keeps the mbufs `keep` accepts (in order) and frees the others in one
+    /// bulk call; returns how many were freed.
+    #[inline]
+    pub fn retain(&mut self, mut keep: impl FnMut(&Mbuf) -> bool) -> usize {
+        let mut rejected = [std::ptr::null_mut(); N];
+        let (mut kept, mut dropped) = (self.start, 0);
+        for i in self.start..self.end {
+            let raw = self.slots[i];
+            // SAFETY: slot i holds a valid owned mbuf; Mbuf is repr(transparent).
+            let mbuf = unsafe { &*(&self.slots[i] as *const *mut rte_mbuf as *const Mbuf) };
+            if keep(mbuf) {
+                self.slots[kept] = raw;
+                kept += 1;
+            } else {
+                rejected[dropped] = raw;
+                dropped += 1;
+            }
+        }
+        self.end = kept;
+        if dropped > 0 {
+            // SAFETY: the rejected mbufs left the burst above and are freed once.
+            unsafe { dpdk_sys::rte_pktmbuf_free_bulk(rejected.as_mut_ptr(), dropped as u32) };
+        }
+        dropped
     }
 
     /// Frees every held mbuf now, in one bulk call.

@@ -4,6 +4,7 @@
 //! (ports and rings keep their mempool, everything keeps the [`Eal`]), so teardown
 //! happens in order — queues and rings, ports, pools, EAL — on every exit path.
 
+mod bpf;
 mod eal;
 mod error;
 mod lcore;
@@ -12,6 +13,7 @@ mod mempool;
 mod port;
 mod ring;
 
+pub use bpf::{ClassicFilter, Filter};
 pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};
 pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreTask};

@@ -4,7 +4,7 @@
 use super::control::Control;
 use super::stamp::Stamper;
 use super::MAX_BURST;
-use crate::dpdk::{pause, rdtsc, MbufBurst, RingProducer, RxQueue};
+use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, RingProducer, RxQueue};
 use crate::stats::QueueShared;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -73,6 +73,8 @@ pub struct PollLoop {
     pub ring_full: RingFullPolicy,
     /// Sleep when idle (shared cores) instead of spinning.
     pub backoff: bool,
+    /// Packets this rejects are freed and counted as filtered, before the ring.
+    pub filter: Option<Arc<Filter>>,
 }
 
 impl PollLoop {
@@ -115,6 +117,14 @@ impl PollLoop {
             counters.rx_packets.add(n as u64);
             counters.rx_bytes.add(bytes);
             counters.bursts.add(1);
+            let n = match &self.filter {
+                Some(filter) => {
+                    let rejected = burst.retain(|m| filter.accepts(m));
+                    counters.filtered.add(rejected as u64);
+                    n - rejected
+                }
+                None => n,
+            };
             let sent = self.ring.enqueue(&mut burst);
             if sent < n && self.ring_full == RingFullPolicy::Drop {
                 counters.ring_full.add((n - sent) as u64);

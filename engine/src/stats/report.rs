@@ -95,11 +95,6 @@ pub struct CaptureReport {
 }
 
 impl CaptureReport {
-    /// Seconds since the capture started.
-    pub fn duration_since_start(&self) -> f64 {
-        self.duration_s
-    }
-
     /// Received packets per second.
     pub fn rate_pps(&self) -> f64 {
         per_second(self.packets_received, self.duration_s)
