@@ -201,6 +201,7 @@ pub fn run_capture(
         pool,
         eal,
         backoff,
+        main_cpu,
     } = session;
     for slot in queues {
         let (producer, consumer) = mbuf_ring(&eal, &pool, ring_size)
@@ -271,7 +272,11 @@ pub fn run_capture(
         };
         let handle = std::thread::Builder::new()
             .name(format!("zcap-writer-{index}"))
-            .spawn(move || writer.run())
+            .spawn(move || {
+                // Off the poll loops' CPUs: a writer sharing one would halve both.
+                core_affinity::set_for_current(core_affinity::CoreId { id: main_cpu });
+                writer.run()
+            })
             .map_err(|e| ZcapError::runtime(format!("cannot start a writer thread: {e}")))?;
         writer_counters.push(counters);
         writer_threads.push(handle);

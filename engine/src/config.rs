@@ -275,7 +275,7 @@ impl CaptureConfig {
             stats_json: None,
             quiet: false,
             ring_size: 4096,
-            buffer_bytes: 4 << 20,
+            buffer_bytes: 1 << 20,
             flush_interval: Duration::from_millis(200),
             idle_stop: Duration::from_millis(500),
             filter: None,

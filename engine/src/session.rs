@@ -30,6 +30,9 @@ pub struct Session {
     pub eal: Eal,
     /// Whether idle poll loops should sleep.
     pub backoff: bool,
+    /// The CPU of the main lcore: writers run there unless told otherwise, away
+    /// from the poll loops' CPUs.
+    pub main_cpu: usize,
 }
 
 /// Queues to open on each port before DPDK is up: `-Q`, else one per replayed
@@ -124,6 +127,7 @@ impl Session {
         let planned = planned_queues(config);
         let poll_loops: usize = planned.iter().map(|&q| usize::from(q)).sum();
         let cpus = lcore_map(config, poll_loops)?;
+        let main_cpu = cpus[0];
         let distinct_cpus = allowed_cpus().len();
         let backoff = match config.idle {
             IdleMode::Busy => false,
@@ -214,6 +218,7 @@ impl Session {
             pool,
             eal,
             backoff,
+            main_cpu,
         })
     }
 }

@@ -234,6 +234,10 @@ impl Writer {
                     let n = feed.ring.dequeue(&mut burst);
                     drained = n < MAX_BURST;
                     got += n;
+                    // Another core touched these last: start every load of the burst
+                    // before using the first, so the misses overlap.
+                    burst.iter().for_each(|m| m.prefetch_header());
+                    burst.iter().for_each(|m| m.prefetch_data());
                     while let Some(mbuf) = burst.pop_front() {
                         let ts = meta.ts_ns(&mbuf);
                         match merger.as_mut() {
