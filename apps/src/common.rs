@@ -122,12 +122,25 @@ pub fn parse_args<T: clap::Parser>(program: &str) -> T {
     })
 }
 
-/// Installs the SIGINT / SIGTERM handler: the first signal stops gracefully,
-/// the second stops at once (files are still closed valid).
+/// Handles signals on a thread of their own: SIGINT and SIGTERM stop
+/// gracefully (a second one stops at once, files still closed valid); SIGHUP
+/// starts new output files.
 pub fn install_signal_handler(control: &Arc<Control>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let control = control.clone();
     // Failure here only means signals keep their default action.
-    let _ = ctrlc::set_handler(move || control.on_signal());
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        let _ = std::thread::Builder::new()
+            .name("zcap-signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    match signal {
+                        SIGHUP => control.request_rotation(),
+                        _ => control.on_signal(),
+                    }
+                }
+            });
+    }
 }
 
 /// Prints an error as one line and exits with its status.

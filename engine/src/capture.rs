@@ -6,7 +6,7 @@ use crate::dpdk::{launch, mbuf_ring, rdtsc, ClassicFilter, LcoreTask, RingMonito
 use crate::error::ZcapError;
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::Encoder;
-use crate::output::FileSink;
+use crate::output::{FileSink, Rotation};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
 use crate::pipeline::poll::{PollLoop, RingFullPolicy};
@@ -165,13 +165,23 @@ pub fn run_capture(
         .map_err(|e| ZcapError::usage(e.to_string()))?;
     let tsc_hz = session.eal.tsc_hz();
 
+    let start_ns = realtime_ns();
     let queue_ids: Vec<(u32, u16)> = session
         .queues
         .iter()
         .map(|q| (q.interface, q.rxq.queue_id()))
         .collect();
-    let paths = output_paths(config, &queue_ids);
-    let mut sinks = create_sinks(config, &paths)?;
+    // One rotation per file stream; each stream's first file is created now, so
+    // an unwritable path is reported before capture starts.
+    let mut rotations: Vec<Rotation> = output_paths(config, &queue_ids)
+        .iter()
+        .map(|template| Rotation::new(config.rotation.clone(), template))
+        .collect();
+    let first_paths: Vec<PathBuf> = rotations
+        .iter_mut()
+        .map(|r| r.next_path(start_ns))
+        .collect();
+    let mut sinks = create_sinks(config, &first_paths)?;
 
     let interfaces: Vec<PcapngInterface> = session
         .ports
@@ -189,7 +199,6 @@ pub fn run_capture(
     );
     let limit = config.count.map(|n| Arc::new(CountLimit::new(n)));
     let finite = config.dpdk.interfaces.iter().all(|i| i.is_finite());
-    let start_ns = realtime_ns();
 
     // Rings and poll loops, one per queue.
     let mut polls = Vec::new();
@@ -257,6 +266,7 @@ pub fn run_capture(
         let writer = Writer {
             feeds: group,
             sink: sinks.remove(0),
+            rotation: rotations.remove(0),
             encoder: encoder.clone(),
             snaplen: config.snaplen,
             meta,
@@ -369,7 +379,7 @@ pub fn run_capture(
         match handle.join() {
             Ok(outcome) => {
                 let _ = histogram.add(&outcome.latency);
-                files.push(outcome.path);
+                files.extend(outcome.paths);
             }
             Err(_) => control.fail("a writer thread panicked".to_owned()),
         }

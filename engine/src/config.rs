@@ -2,6 +2,7 @@
 //! a message that names the flag.
 
 use crate::format::{FileFormat, TsPrecision};
+use crate::output::RotationPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -253,6 +254,8 @@ pub struct CaptureConfig {
     pub idle_stop: Duration,
     /// A pcap-filter expression; packets it rejects are counted as filtered.
     pub filter: Option<String>,
+    /// File rotation (`-C`, `-G`, `-W`, `-z`).
+    pub rotation: RotationPolicy,
 }
 
 impl CaptureConfig {
@@ -279,6 +282,7 @@ impl CaptureConfig {
             flush_interval: Duration::from_millis(200),
             idle_stop: Duration::from_millis(500),
             filter: None,
+            rotation: RotationPolicy::default(),
         }
     }
 
@@ -300,6 +304,7 @@ impl CaptureConfig {
         if self.output.as_os_str().is_empty() {
             return Err("-w: empty file name".into());
         }
+        self.rotation.validate()?;
         if self.output.is_dir() {
             return Err(format!("-w: {} is a directory", self.output.display()));
         }

@@ -236,6 +236,25 @@ pub fn read_pcap(path: &Path) -> (PcapHeader, Vec<Record>) {
     (header, records)
 }
 
+/// Counts a pcap file's records with the pcap-file crate, checking each is
+/// whole, without keeping them (live captures can be large).
+pub fn count_pcap(path: &Path) -> u64 {
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).unwrap());
+    let mut reader = PcapReader::new(file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut count = 0;
+    while let Some(packet) = reader.next_raw_packet() {
+        let p = packet.unwrap_or_else(|e| panic!("{}: bad record: {e}", path.display()));
+        assert_eq!(
+            p.incl_len as usize,
+            p.data.len(),
+            "{}: torn record",
+            path.display()
+        );
+        count += 1;
+    }
+    count
+}
+
 /// What a pcapng file holds, as pcap-file reads it.
 #[derive(Debug, Default)]
 pub struct Pcapng {

@@ -66,6 +66,19 @@ struct Cli {
     /// Print only errors.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+    /// Start a new file when the current one reaches this many MB (1,000,000 bytes).
+    #[arg(short = 'C', value_name = "MB")]
+    file_size: Option<f64>,
+    /// Start a new file every this many seconds, aligned to the wall clock;
+    /// -w may hold strftime fields (%Y %m %d %H %M %S, UTC).
+    #[arg(short = 'G', value_name = "SECONDS")]
+    rotate_seconds: Option<u64>,
+    /// Keep at most this many files (the oldest are removed). Needs -C or -G.
+    #[arg(short = 'W', value_name = "N")]
+    file_count: Option<u32>,
+    /// Run CMD FILE on every closed file (through sh; off the capture path).
+    #[arg(short = 'z', value_name = "CMD")]
+    post_rotate: Option<String>,
     /// Slots in each queue's ring to the writer.
     #[arg(long = "ring-size", value_name = "N", default_value_t = 4096)]
     ring_size: u32,
@@ -110,6 +123,17 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.quiet = cli.quiet;
     config.ring_size = cli.ring_size;
     config.filter = cli.dpdk.filter()?;
+    if let Some(mb) = cli.file_size {
+        if !(mb.is_finite() && mb > 0.0) {
+            return Err(ZcapError::usage(
+                "-C: the file size must be a positive number of MB",
+            ));
+        }
+        config.rotation.max_bytes = Some((mb * 1_000_000.0) as u64);
+    }
+    config.rotation.period_s = cli.rotate_seconds;
+    config.rotation.max_files = cli.file_count;
+    config.rotation.post_rotate = cli.post_rotate.clone();
     config.validate().map_err(ZcapError::usage)?;
     Ok(config)
 }

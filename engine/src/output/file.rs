@@ -45,6 +45,16 @@ impl FileSink {
         })
     }
 
+    /// The buffer size that triggers a write.
+    pub fn flush_bytes(&self) -> usize {
+        self.flush_bytes
+    }
+
+    /// The longest a record may wait in the buffer.
+    pub fn flush_interval(&self) -> Duration {
+        self.flush_interval
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path

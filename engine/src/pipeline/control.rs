@@ -14,6 +14,7 @@ pub struct Control {
     state: AtomicU8,
     producers_done: AtomicBool,
     count_reached: AtomicBool,
+    rotations: AtomicU64,
     failure: Mutex<Option<String>>,
 }
 
@@ -67,6 +68,17 @@ impl Control {
     #[inline(always)]
     pub fn producers_done(&self) -> bool {
         self.producers_done.load(Ordering::Acquire)
+    }
+
+    /// Asks every writer to start a new file now (SIGHUP).
+    pub fn request_rotation(&self) {
+        self.rotations.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many rotations were requested so far; a writer rotates when this
+    /// moves past the value it last saw.
+    pub fn rotation_requests(&self) -> u64 {
+        self.rotations.load(Ordering::Relaxed)
     }
 
     /// A writer reached the `-c` limit.

@@ -9,12 +9,14 @@ use super::MAX_BURST;
 use crate::dpdk::{rdtsc, Mbuf, MbufBatchFree, MbufBurst, RingConsumer, ThreadRegistration};
 use crate::format::pcapng::InterfaceStats;
 use crate::format::{Encoder, RecordMeta};
-use crate::output::FileSink;
+use crate::output::{FileSink, Rotation};
 use crate::pipeline::clock::realtime_ns;
 use crate::stats::{QueueShared, WriterCounters};
 use hdrhistogram::Histogram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// A queue whose watermark has not moved for this long stops holding back the merge.
@@ -38,8 +40,10 @@ pub struct WriterFeed {
 pub struct Writer {
     /// The rings to drain.
     pub feeds: Vec<WriterFeed>,
-    /// The file.
+    /// The first file (already created).
     pub sink: FileSink,
+    /// Names and limits for the files after it.
+    pub rotation: Rotation,
     /// The record encoder.
     pub encoder: Encoder,
     /// Bytes kept per packet.
@@ -68,13 +72,25 @@ pub struct Writer {
 pub struct WriterOutcome {
     /// rx → written latency in ns, one sample per record.
     pub latency: Histogram<u64>,
-    /// The file written.
-    pub path: String,
+    /// The files written, in order (those `-W` removed excluded).
+    pub paths: Vec<String>,
 }
 
 /// The record-producing half of a writer, apart from the feeds it drains.
 struct RecordOut {
     sink: FileSink,
+    rotation: Rotation,
+    /// Rotate before the next record: the current file reached `-C`.
+    full: bool,
+    /// The rotation request count last acted on (SIGHUP).
+    rotations_seen: u64,
+    /// Every queue feeding this writer, by pcapng interface.
+    sources: Vec<(u32, Arc<QueueShared>)>,
+    /// Per interface (received, dropped, filtered) when the current file opened.
+    file_start: Vec<(u64, u64, u64)>,
+    file_start_ns: u64,
+    post_rotate: Option<PostRotate>,
+    paths: Vec<String>,
     encoder: Encoder,
     snaplen: u32,
     meta: MetaField,
@@ -115,6 +131,12 @@ impl RecordOut {
                 self.control.set_count_reached();
             }
         }
+        if self.full || self.rotation.crosses_period(ts_ns) {
+            self.rotate(ts_ns);
+            if self.failed {
+                return self.discard(mbuf);
+            }
+        }
         let orig_len = mbuf.pkt_len();
         let meta = RecordMeta {
             ts_ns,
@@ -131,6 +153,83 @@ impl RecordOut {
         self.pending_rx_tsc.push(self.meta.rx_tsc(&mbuf));
         self.delivered[interface as usize] += 1;
         self.free.push(mbuf);
+        self.full = self.rotation.is_full(self.sink.total_bytes());
+    }
+
+    /// Per-interface (received, dropped, filtered) of the feeding queues now.
+    fn source_totals(&self) -> Vec<(u64, u64, u64)> {
+        let mut totals = vec![(0, 0, 0); self.delivered.len()];
+        for (interface, shared) in &self.sources {
+            let c = &shared.counters;
+            let t = &mut totals[*interface as usize];
+            t.0 += c.rx_packets.get();
+            t.1 += c.ring_full.get();
+            t.2 += c.filtered.get();
+        }
+        totals
+    }
+
+    /// Ends the current file: its statistics (pcapng), the last write, `-z`,
+    /// and `-W`'s removals. `last`: no file follows.
+    fn finish_file(&mut self, last: bool) {
+        let now = realtime_ns();
+        let stats: Vec<InterfaceStats> = self
+            .source_totals()
+            .iter()
+            .zip(&self.file_start)
+            .zip(&self.delivered)
+            .map(|((now_t, start_t), &delivered)| {
+                let received = now_t.0 - start_t.0;
+                InterfaceStats {
+                    start_ns: self.file_start_ns,
+                    end_ns: now,
+                    received,
+                    dropped: now_t.1 - start_t.1,
+                    filter_accepted: received - (now_t.2 - start_t.2),
+                    delivered,
+                }
+            })
+            .collect();
+        self.free.flush();
+        self.encoder.file_trailer(self.sink.buffer(), &stats);
+        self.flush(Instant::now(), true);
+        let path = self.sink.path().to_owned();
+        self.paths.push(path.display().to_string());
+        if let Some(post) = &self.post_rotate {
+            post.run(&path);
+        }
+        for old in self.rotation.closed(path, last) {
+            self.paths.retain(|p| Path::new(p) != old);
+            // After its -z command, which runs in order on the same thread.
+            match &self.post_rotate {
+                Some(post) => post.remove(&old),
+                None => {
+                    let _ = std::fs::remove_file(&old);
+                }
+            }
+        }
+    }
+
+    /// Closes the current file and opens the next, for a packet stamped `ts_ns`.
+    fn rotate(&mut self, ts_ns: u64) {
+        self.full = false;
+        self.finish_file(false);
+        let path = self.rotation.next_path(ts_ns);
+        match FileSink::create(&path, self.sink.flush_bytes(), self.sink.flush_interval()) {
+            Ok(sink) => {
+                // The old sink was flushed and closed by finish_file; dropping closes the fd.
+                self.sink = sink;
+                self.encoder.file_header(self.sink.buffer());
+                self.file_start = self.source_totals();
+                self.file_start_ns = realtime_ns();
+                self.delivered.iter_mut().for_each(|d| *d = 0);
+            }
+            Err(err) => {
+                self.failed = true;
+                self.control
+                    .fail(format!("cannot create {}: {err}", path.display()));
+            }
+        }
     }
 
     /// Writes the buffer out when due (or `force`), then does the accounting.
@@ -184,6 +283,7 @@ impl Writer {
         let Writer {
             mut feeds,
             sink,
+            rotation,
             encoder,
             snaplen,
             meta,
@@ -196,9 +296,22 @@ impl Writer {
             start_ns,
             tsc_hz,
         } = self;
-        let path = sink.path().display().to_string();
+        let sources: Vec<(u32, Arc<QueueShared>)> = feeds
+            .iter()
+            .map(|f| (f.interface, f.shared.clone()))
+            .collect();
+        let post_rotate = rotation.policy().post_rotate.clone().map(PostRotate::start);
+        let rotations_seen = control.rotation_requests();
         let mut out = RecordOut {
             sink,
+            rotation,
+            full: false,
+            rotations_seen,
+            sources,
+            file_start: vec![(0, 0, 0); interfaces],
+            file_start_ns: start_ns,
+            post_rotate,
+            paths: Vec::new(),
             encoder,
             snaplen,
             meta,
@@ -268,6 +381,13 @@ impl Writer {
             }
             out.free.flush();
             out.flush(now, false);
+            let requested = control.rotation_requests();
+            if requested != out.rotations_seen {
+                out.rotations_seen = requested;
+                if !out.failed {
+                    out.rotate(realtime_ns());
+                }
+            }
             let held = merger.as_ref().map_or(0, |m| m.held());
             if got == 0 {
                 if producers_done && held == 0 {
@@ -279,40 +399,86 @@ impl Writer {
             }
         }
 
-        let stats: Vec<InterfaceStats> = (0..interfaces)
-            .map(|iface| interface_stats(&feeds, iface as u32, out.delivered[iface], start_ns))
-            .collect();
-        out.encoder.file_trailer(out.sink.buffer(), &stats);
-        out.flush(Instant::now(), true);
+        out.finish_file(true);
         drop(feeds);
+        if let Some(post) = out.post_rotate.take() {
+            post.finish();
+        }
         WriterOutcome {
             latency: out.latency,
-            path,
+            paths: out.paths,
         }
     }
 }
 
-/// The pcapng statistics of one interface, as seen by this writer's feeds.
-fn interface_stats(
-    feeds: &[WriterFeed],
-    interface: u32,
-    delivered: u64,
-    start_ns: u64,
-) -> InterfaceStats {
-    let mine = feeds.iter().filter(|f| f.interface == interface);
-    let (mut received, mut dropped, mut filtered) = (0, 0, 0);
-    for feed in mine {
-        let c = &feed.shared.counters;
-        received += c.rx_packets.get();
-        dropped += c.ring_full.get();
-        filtered += c.filtered.get();
+/// Runs the `-z` command on closed files, one at a time and in order, off the
+/// writer's thread so a slow command never stalls capture. `-W`'s removals go
+/// through the same queue, so a file is removed only after its command ran.
+struct PostRotate {
+    queue: Option<mpsc::Sender<PostJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum PostJob {
+    Run(PathBuf),
+    Remove(PathBuf),
+}
+
+impl PostRotate {
+    fn start(command: String) -> Self {
+        let (queue, jobs) = mpsc::channel::<PostJob>();
+        let thread = std::thread::Builder::new()
+            .name("zcap-post-rotate".into())
+            .spawn(move || {
+                for job in jobs {
+                    match job {
+                        PostJob::Run(file) => run_post_rotate(&command, &file),
+                        PostJob::Remove(file) => {
+                            let _ = std::fs::remove_file(file);
+                        }
+                    }
+                }
+            })
+            .ok();
+        PostRotate {
+            queue: Some(queue),
+            thread,
+        }
     }
-    InterfaceStats {
-        start_ns,
-        end_ns: realtime_ns(),
-        received,
-        dropped,
-        filter_accepted: received - filtered,
-        delivered,
+
+    fn run(&self, file: &Path) {
+        if let Some(queue) = &self.queue {
+            let _ = queue.send(PostJob::Run(file.to_owned()));
+        }
+    }
+
+    fn remove(&self, file: &Path) {
+        if let Some(queue) = &self.queue {
+            let _ = queue.send(PostJob::Remove(file.to_owned()));
+        }
+    }
+
+    /// Waits for every queued job to finish.
+    fn finish(mut self) {
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `CMD FILE` through `sh -c 'CMD "$1"'`, so CMD may carry arguments.
+fn run_post_rotate(command: &str, file: &Path) {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} \"$1\""))
+        .arg("zcap-post-rotate")
+        .arg(file)
+        .status();
+    if !matches!(&status, Ok(s) if s.success()) {
+        eprintln!(
+            "zcap: -z {command:?} failed on {}: {status:?}",
+            file.display()
+        );
     }
 }

@@ -1,0 +1,224 @@
+//! When to start a new file, and what to call it: tcpdump's `-C`, `-G`, `-W`
+//! and `-z`, plus SIGHUP. Pure decisions; the writer does the I/O.
+
+use super::naming::{strftime_utc, with_sequence};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// The rotation flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// `-C`: start a new file once this many bytes were written to the current one.
+    pub max_bytes: Option<u64>,
+    /// `-G`: start a new file at every multiple of this many seconds (wall clock).
+    pub period_s: Option<u64>,
+    /// `-W`: keep at most this many files (the oldest are removed).
+    pub max_files: Option<u32>,
+    /// `-z`: run this command with each closed file's name.
+    pub post_rotate: Option<String>,
+}
+
+impl RotationPolicy {
+    /// True when any flag asks for more than one file.
+    pub fn rotates(&self) -> bool {
+        self.max_bytes.is_some() || self.period_s.is_some()
+    }
+
+    /// Checks the combination, naming the flag at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_bytes == Some(0) {
+            return Err("-C: the file size must be more than 0".into());
+        }
+        if self.period_s == Some(0) {
+            return Err("-G: the period must be at least 1 second".into());
+        }
+        if self.max_files == Some(0) {
+            return Err("-W: at least 1 file".into());
+        }
+        if self.max_files.is_some() && !self.rotates() {
+            return Err("-W: needs -C or -G".into());
+        }
+        if self.post_rotate.is_some() && !self.rotates() {
+            return Err("-z: needs -C or -G".into());
+        }
+        Ok(())
+    }
+}
+
+/// Names files and remembers which exist, for one writer.
+#[derive(Debug)]
+pub struct Rotation {
+    policy: RotationPolicy,
+    template: PathBuf,
+    seq: u64,
+    period: Option<u64>,
+    closed: VecDeque<PathBuf>,
+}
+
+impl Rotation {
+    /// Rotation of files named after `template` (the `-w` path).
+    pub fn new(policy: RotationPolicy, template: &Path) -> Self {
+        Rotation {
+            policy,
+            template: template.to_owned(),
+            seq: 0,
+            period: None,
+            closed: VecDeque::new(),
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RotationPolicy {
+        &self.policy
+    }
+
+    /// The `-G` period a packet stamped `ts_ns` falls in (its start, in seconds).
+    pub fn period_of(&self, ts_ns: u64) -> Option<u64> {
+        self.policy.period_s.map(|p| ts_ns / 1_000_000_000 / p * p)
+    }
+
+    /// True when a packet stamped `ts_ns` belongs in a new file by time.
+    pub fn crosses_period(&self, ts_ns: u64) -> bool {
+        match (self.period, self.period_of(ts_ns)) {
+            (Some(current), Some(next)) => next != current,
+            _ => false,
+        }
+    }
+
+    /// True when a file of `bytes` bytes is full.
+    pub fn is_full(&self, bytes: u64) -> bool {
+        self.policy.max_bytes.is_some_and(|max| bytes >= max)
+    }
+
+    /// The name of the next file, for a first packet stamped `ts_ns` (or the
+    /// current time). Advances the sequence.
+    pub fn next_path(&mut self, ts_ns: u64) -> PathBuf {
+        if !self.policy.rotates() {
+            // Only SIGHUP rotates: the first file keeps the given name, later
+            // ones are numbered so none overwrites another.
+            let path = match self.seq {
+                0 => self.template.clone(),
+                seq => with_sequence(&self.template, seq),
+            };
+            self.seq += 1;
+            return path;
+        }
+        let base = match self.period_of(ts_ns) {
+            Some(start) => {
+                if self.period != Some(start) {
+                    self.period = Some(start);
+                }
+                PathBuf::from(strftime_utc(&self.template.to_string_lossy(), start))
+            }
+            None => self.template.clone(),
+        };
+        let path = if self.policy.max_bytes.is_some() || self.policy.period_s.is_none() {
+            with_sequence(&base, self.seq)
+        } else {
+            base
+        };
+        self.seq += 1;
+        path
+    }
+
+    /// Records that `path` was closed; returns the files `-W` says to remove
+    /// now. `last` is true for the final close, when no new file follows.
+    pub fn closed(&mut self, path: PathBuf, last: bool) -> Vec<PathBuf> {
+        self.closed.push_back(path);
+        let room_for_next = usize::from(!last);
+        let keep = self
+            .policy
+            .max_files
+            .map_or(usize::MAX, |n| (n as usize).saturating_sub(room_for_next));
+        let mut remove = Vec::new();
+        while self.closed.len() > keep {
+            remove.extend(self.closed.pop_front());
+        }
+        remove
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(bytes: Option<u64>, period: Option<u64>, files: Option<u32>) -> RotationPolicy {
+        RotationPolicy {
+            max_bytes: bytes,
+            period_s: period,
+            max_files: files,
+            post_rotate: None,
+        }
+    }
+
+    #[test]
+    fn without_rotation_the_name_is_the_template() {
+        let mut r = Rotation::new(RotationPolicy::default(), Path::new("a.pcap"));
+        assert_eq!(r.next_path(0), PathBuf::from("a.pcap"));
+        assert!(!r.is_full(u64::MAX));
+        // A SIGHUP rotation: numbered, never the same name again.
+        assert_eq!(r.next_path(0), PathBuf::from("a-0001.pcap"));
+    }
+
+    #[test]
+    fn size_rotation_numbers_files() {
+        let mut r = Rotation::new(policy(Some(100), None, None), Path::new("a.pcap"));
+        assert_eq!(r.next_path(0), PathBuf::from("a-0000.pcap"));
+        assert_eq!(r.next_path(0), PathBuf::from("a-0001.pcap"));
+        assert!(!r.is_full(99) && r.is_full(100));
+    }
+
+    #[test]
+    fn time_rotation_aligns_to_the_period() {
+        let mut r = Rotation::new(policy(None, Some(10), None), Path::new("c-%H%M%S.pcap"));
+        let t = |s: u64| s * 1_000_000_000;
+        assert_eq!(
+            r.next_path(t(1_700_000_003)),
+            PathBuf::from("c-221320.pcap")
+        );
+        assert!(!r.crosses_period(t(1_700_000_009)));
+        assert!(r.crosses_period(t(1_700_000_010)));
+        assert_eq!(
+            r.next_path(t(1_700_000_011)),
+            PathBuf::from("c-221330.pcap")
+        );
+    }
+
+    #[test]
+    fn ring_keeps_at_most_w_files() {
+        let mut r = Rotation::new(policy(Some(1), None, Some(3)), Path::new("a.pcap"));
+        let mut removed = Vec::new();
+        for i in 0..5 {
+            let p = r.next_path(0);
+            assert_eq!(p, PathBuf::from(format!("a-{i:04}.pcap")));
+            removed.extend(r.closed(p, false));
+        }
+        // 5 closed, the current one would be the 6th: 2 closed may stay.
+        assert_eq!(removed.len(), 3);
+        assert_eq!(removed[0], PathBuf::from("a-0000.pcap"));
+        // The last close opens nothing new: 3 may stay.
+        let p = r.next_path(0);
+        assert!(r.closed(p, true).is_empty());
+    }
+
+    #[test]
+    fn bad_combinations_name_their_flag() {
+        assert!(policy(Some(0), None, None)
+            .validate()
+            .unwrap_err()
+            .starts_with("-C"));
+        assert!(policy(None, Some(0), None)
+            .validate()
+            .unwrap_err()
+            .starts_with("-G"));
+        assert!(policy(None, None, Some(2))
+            .validate()
+            .unwrap_err()
+            .starts_with("-W"));
+        let z = RotationPolicy {
+            post_rotate: Some("gzip".into()),
+            ..RotationPolicy::default()
+        };
+        assert!(z.validate().unwrap_err().starts_with("-z"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Issue 5 (rotation): -C, -G, -W, -z and SIGHUP split a capture into files
+//! that are each valid and together hold every packet exactly once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use zcap_tests::frames::{ipv4_udp, record};
+use zcap_tests::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const T0: u64 = 1_700_000_000_000_000_000;
+
+/// Files in `dir` whose names start with `prefix`, sorted by name.
+fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    found.sort();
+    found
+}
+
+fn input(dir: &TempDir, n: u32, spacing_ns: u64) -> (PathBuf, Vec<Record>) {
+    let path = dir.path("in.pcap");
+    let records: Vec<_> = (0..n)
+        .map(|i| {
+            record(
+                T0 + u64::from(i) * spacing_ns,
+                ipv4_udp(60 + (i as usize % 500), i, 4),
+            )
+        })
+        .collect();
+    write_pcap(&path, &records, false);
+    (path, records)
+}
+
+fn rotate(dir: &TempDir, input: &Path, out_name: &str, flags: &[&str]) -> serde_json::Value {
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let out = dir.path(out_name);
+    let json = dir.path("s.json");
+    let mut args = vec![
+        "-q",
+        "-i",
+        &spec,
+        "-w",
+        out.to_str().unwrap(),
+        "--stats-json",
+        json.to_str().unwrap(),
+    ];
+    args.extend(flags);
+    zcap(&args, LIMIT).assert_ok();
+    let report = final_json(&json);
+    assert_conservation(&report);
+    report
+}
+
+fn concatenated(paths: &[PathBuf]) -> Vec<Record> {
+    paths.iter().flat_map(|p| read_pcap(p).1).collect()
+}
+
+#[test]
+fn size_rotation_splits_without_losing_or_duplicating() {
+    let dir = TempDir::new("rotate-size");
+    let (input, records) = input(&dir, 20_000, 1_000);
+    let z_log = dir.path("z.log");
+    let z = format!("echo >> {}; test -f", z_log.display());
+    rotate(&dir, &input, "out.pcap", &["-C", "0.5", "-z", &z]);
+    let parts = files(dir.path("").as_path(), "out-");
+    assert!(parts.len() >= 5, "only {} files", parts.len());
+    assert_eq!(
+        concatenated(&parts),
+        records,
+        "the files in order are the input"
+    );
+    let largest_record = 16 + 60 + 499;
+    for (i, p) in parts.iter().enumerate() {
+        let size = std::fs::metadata(p).unwrap().len();
+        assert!(
+            size <= 500_000 + largest_record,
+            "{} is {size} bytes",
+            p.display()
+        );
+        if i + 1 < parts.len() {
+            assert!(
+                size >= 500_000,
+                "{} closed early at {size} bytes",
+                p.display()
+            );
+        }
+    }
+    // -z ran once per file, each time on a file that existed.
+    let runs = std::fs::read_to_string(&z_log).unwrap().lines().count();
+    assert_eq!(runs, parts.len());
+    if have_tool("mergecap") {
+        let merged = dir.path("merged.pcap");
+        let mut args = vec!["-a", "-F", "pcap", "-w", merged.to_str().unwrap()];
+        let names: Vec<String> = parts.iter().map(|p| p.display().to_string()).collect();
+        args.extend(names.iter().map(String::as_str));
+        tool("mergecap", &args);
+        assert_eq!(read_pcap(&merged).1.len(), records.len());
+    }
+}
+
+#[test]
+fn a_ring_of_w_files_keeps_the_newest() {
+    let dir = TempDir::new("rotate-ring");
+    let (input, records) = input(&dir, 20_000, 1_000);
+    rotate(&dir, &input, "out.pcap", &["-C", "0.5", "-W", "3"]);
+    let parts = files(dir.path("").as_path(), "out-");
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    let kept = concatenated(&parts);
+    assert!(!kept.is_empty());
+    assert_eq!(
+        kept,
+        records[records.len() - kept.len()..],
+        "the newest files, whole and in order"
+    );
+}
+
+#[test]
+fn time_rotation_aligns_files_to_the_period() {
+    let dir = TempDir::new("rotate-time");
+    // 7 seconds of packets, 10 ms apart.
+    let (input, records) = input(&dir, 700, 10_000_000);
+    rotate(&dir, &input, "t-%Y%m%d-%H%M%S.pcapng", &["-G", "2"]);
+    let parts = files(dir.path("").as_path(), "t-");
+    let mut all = Vec::new();
+    for p in &parts {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let secs: u64 = name[name.len() - 9..name.len() - 7].parse().unwrap();
+        assert_eq!(secs % 2, 0, "{name} is not on a 2 s boundary");
+        let ng = read_pcapng(p);
+        assert_eq!(
+            ng.interfaces,
+            vec!["net_pcap0".to_owned()],
+            "{name} describes its interface"
+        );
+        assert_eq!(ng.statistics_blocks, 1, "{name} has its own statistics");
+        if let (Some(first), Some(last)) = (ng.records.first(), ng.records.last()) {
+            let start = first.ts_ns / 2_000_000_000;
+            assert_eq!(
+                last.ts_ns / 2_000_000_000,
+                start,
+                "{name} spans two periods"
+            );
+        }
+        all.extend(ng.records);
+    }
+    let with_packets = parts
+        .iter()
+        .filter(|p| !read_pcapng(p).records.is_empty())
+        .count();
+    assert!(
+        with_packets >= 4,
+        "7 s in 2 s periods gives at least 4 files, got {with_packets}"
+    );
+    assert_eq!(all, records);
+}
+
+#[test]
+fn sighup_starts_a_new_file() {
+    let dir = TempDir::new("rotate-hup");
+    let out = dir.path("live.pcap");
+    let json = dir.path("s.json");
+    let mut child = Command::new(bin_dir().join("zcap"))
+        .args([
+            "--no-huge",
+            "-q",
+            "-i",
+            "net_null0",
+            "-w",
+            out.to_str().unwrap(),
+            "--stats-json",
+            json.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "zcap did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let parts = files(dir.path("").as_path(), "live");
+    assert_eq!(
+        parts,
+        vec![dir.path("live-0001.pcap"), dir.path("live.pcap")]
+    );
+    let report = final_json(&json);
+    assert_conservation(&report);
+    let counts: Vec<u64> = parts.iter().map(|p| count_pcap(p)).collect();
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        json_u64(&report, "/packets_written")
+    );
+    assert!(counts.iter().all(|&c| c > 0), "an empty file: {counts:?}");
+}
+
+#[test]
+fn bad_rotation_flags_exit_2() {
+    let dir = TempDir::new("rotate-bad");
+    let o = dir.path("o.pcap");
+    let o = o.to_str().unwrap();
+    zcap(&["-i", "net_null0", "-w", o, "-W", "3"], LIMIT).assert_usage_error("-W");
+    zcap(&["-i", "net_null0", "-w", o, "-C", "0"], LIMIT).assert_usage_error("-C");
+    zcap(&["-i", "net_null0", "-w", o, "-G", "0"], LIMIT).assert_usage_error("-G");
+    zcap(&["-i", "net_null0", "-w", o, "-z", "gzip"], LIMIT).assert_usage_error("-z");
+}
