@@ -178,6 +178,8 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
             } else {
                 c.busy_cycles.get() as f64 / rx as f64
             },
+            busy_cycles: c.busy_cycles.get(),
+            ..QueueReport::default()
         });
     }
     let stats: Vec<_> = session.ports.iter().map(|p| p.stats()).collect();

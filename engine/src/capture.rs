@@ -2,10 +2,11 @@
 //! the stats core watching for a reason to stop, then drain, close, report.
 
 use crate::config::CaptureConfig;
-use crate::dpdk::{launch, mbuf_ring, rdtsc, ClassicFilter, LcoreTask, RingMonitor};
+use crate::dpdk::{launch, mbuf_ring, rdtsc, telemetry, ClassicFilter, LcoreTask};
 use crate::error::ZcapError;
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::Encoder;
+use crate::monitor::{Monitor, QueueWatch, Sources};
 use crate::output::{FileSink, Rotation};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
@@ -13,8 +14,11 @@ use crate::pipeline::poll::{PollLoop, RingFullPolicy};
 use crate::pipeline::stamp::{MetaField, Stamper, TimeSource};
 use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
 use crate::session::{default_pool_size, Session};
-use crate::stats::report::LatencySummary;
-use crate::stats::{CaptureReport, Drops, QueueReport, QueueShared, WriterCounters};
+use crate::stats::histogram::Mailbox;
+use crate::stats::plot::percentile_svg;
+use crate::stats::{CaptureReport, QueueShared, WriterCounters};
+use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use std::fs::File;
 use std::io::Write;
@@ -39,22 +43,10 @@ pub struct CaptureOutcome {
 
 /// A live view for the caller's report line, once per stats interval.
 pub struct Tick<'a> {
-    /// Totals so far.
+    /// Totals so far, with the interval that just ended.
     pub report: &'a CaptureReport,
-    /// Totals at the previous tick.
-    pub previous: &'a CaptureReport,
     /// Fill level of the fullest ring, 0.0 to 1.0.
     pub ring_fill: f64,
-}
-
-/// Per-queue state the stats core keeps.
-struct QueueWatch {
-    shared: Arc<QueueShared>,
-    ring: RingMonitor,
-    port: u16,
-    queue: u16,
-    lcore: u32,
-    tsc_cycles_ref: u64,
 }
 
 /// The output files a capture writes: one, or one per queue.
@@ -145,6 +137,15 @@ pub fn run_capture(
                 config.filter.as_deref().unwrap_or("")
             ))
         })?;
+    let mut hlog_file = match &config.latency_log {
+        Some(path) => Some(File::create(path).map_err(|e| {
+            ZcapError::usage(format!(
+                "--latency-log: cannot create {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
     let writers_wanted = if config.per_queue_files { 2 } else { 1 };
     let ring_size = config.ring_size;
     let rx_desc = config.dpdk.rx_descriptors;
@@ -218,13 +219,14 @@ pub fn run_capture(
         let shared = Arc::new(QueueShared::default());
         let port = &ports[slot.interface as usize];
         let source = TimeSource::for_driver(&port.info().driver);
+        let burst_cycles = Mailbox::new();
         watches.push(QueueWatch {
             shared: shared.clone(),
             ring: producer.monitor(),
+            burst_cycles: burst_cycles.clone(),
             port: port.info().id,
             queue: slot.rxq.queue_id(),
             lcore: slot.lcore,
-            tsc_cycles_ref: 0,
         });
         feeds.push(WriterFeed {
             ring: consumer,
@@ -248,6 +250,7 @@ pub fn run_capture(
                 },
                 backoff,
                 filter: filter.clone(),
+                burst_cycles,
             },
         ));
     }
@@ -258,10 +261,11 @@ pub fn run_capture(
     } else {
         vec![feeds]
     };
-    let mut writer_counters: Vec<Arc<WriterCounters>> = Vec::new();
+    let mut writer_counters: Vec<(Arc<WriterCounters>, Mailbox)> = Vec::new();
     let mut writer_threads: Vec<JoinHandle<WriterOutcome>> = Vec::new();
     for (index, group) in feed_groups.into_iter().enumerate() {
         let counters = Arc::new(WriterCounters::default());
+        let latency = Mailbox::new();
         let merge = group.len() > 1;
         let writer = Writer {
             feeds: group,
@@ -279,6 +283,7 @@ pub fn run_capture(
             interfaces: interfaces.len(),
             start_ns,
             tsc_hz,
+            latency: latency.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("zcap-writer-{index}"))
@@ -288,11 +293,12 @@ pub fn run_capture(
                 writer.run()
             })
             .map_err(|e| ZcapError::runtime(format!("cannot start a writer thread: {e}")))?;
-        writer_counters.push(counters);
+        writer_counters.push((counters, latency));
         writer_threads.push(handle);
     }
 
-    let started = Instant::now();
+    let mut monitor = Monitor::new(watches, writer_counters, ports);
+    register_telemetry(monitor.sources());
     let mut tasks: Vec<LcoreTask> = Vec::new();
     for (lcore, poll) in polls {
         match launch(lcore, move || poll.run()) {
@@ -303,23 +309,36 @@ pub fn run_capture(
             }
         }
     }
-    let cycles_at_start = rdtsc();
-    for w in &mut watches {
-        w.tsc_cycles_ref = cycles_at_start;
-    }
 
     // The stats core: watch, report, decide when to stop.
-    let snapshot = |elapsed: f64| {
-        build_report(
-            &watches,
-            &writer_counters,
-            &ports,
-            elapsed,
-            LatencySummary::default(),
-            Vec::new(),
-        )
+    let mut hlog_serializer = V2DeflateSerializer::new();
+    let mut hlog_writer = match hlog_file.as_mut() {
+        Some(file) => Some(
+            IntervalLogWriterBuilder::new()
+                .add_comment("zcap rx→written latency, ns")
+                .with_start_time(std::time::SystemTime::now())
+                .with_base_time(std::time::SystemTime::now())
+                .begin_log_with(file, &mut hlog_serializer)
+                .map_err(|e| ZcapError::usage(format!("--latency-log: {e}")))?,
+        ),
+        None => None,
     };
-    let mut previous = snapshot(0.0);
+    let mut log_interval = |report: &CaptureReport, interval: &Histogram<u64>| {
+        if let Some(out) = json_out.as_mut() {
+            let _ = writeln!(out, "{}", report.to_json());
+        }
+        if let Some(log) = hlog_writer.as_mut() {
+            let length = report.interval.as_ref().map_or(0.0, |i| i.duration_s);
+            let start = (report.duration_s - length).max(0.0);
+            let _ = log.write_histogram(
+                interval,
+                Duration::from_secs_f64(start),
+                Duration::from_secs_f64(length),
+                None,
+            );
+        }
+    };
+    let started = Instant::now();
     let mut next_tick = config.stats_interval.map(|i| started + i);
     let mut last_rx = 0u64;
     let mut last_rx_change = Instant::now();
@@ -335,11 +354,13 @@ pub fn run_capture(
         if control.count_reached() {
             control.request_stop();
         }
-        let rx: u64 = watches
+        let sources = monitor.sources();
+        let rx: u64 = sources
+            .queues
             .iter()
             .map(|w| w.shared.counters.rx_packets.get())
             .sum();
-        let rings_empty = watches.iter().all(|w| w.ring.occupancy() == 0);
+        let rings_empty = sources.queues.iter().all(|w| w.ring.occupancy() == 0);
         if rx != last_rx || !rings_empty {
             last_rx = rx;
             last_rx_change = now;
@@ -347,20 +368,13 @@ pub fn run_capture(
             control.request_stop();
         }
         if let Some(due) = next_tick.filter(|&due| now >= due) {
-            let report = snapshot(now.duration_since(started).as_secs_f64());
-            let ring_fill = watches
-                .iter()
-                .map(|w| f64::from(w.ring.occupancy()) / f64::from(w.ring.capacity().max(1)))
-                .fold(0.0, f64::max);
+            let ring_fill = monitor.sources().ring_fill();
+            let (report, interval) = monitor.interval();
+            log_interval(&report, interval);
             on_tick(&Tick {
                 report: &report,
-                previous: &previous,
                 ring_fill,
             });
-            if let Some(out) = json_out.as_mut() {
-                let _ = writeln!(out, "{}", report.to_json());
-            }
-            previous = report;
             next_tick = Some(due + config.stats_interval.unwrap_or(Duration::from_secs(1)));
         }
     }
@@ -373,108 +387,78 @@ pub fn run_capture(
         }
     }
     control.set_producers_done();
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("bounds");
     let mut files = Vec::new();
     for handle in writer_threads {
         match handle.join() {
-            Ok(outcome) => {
-                let _ = histogram.add(&outcome.latency);
-                files.extend(outcome.paths);
-            }
+            Ok(outcome) => files.extend(outcome.paths),
             Err(_) => control.fail("a writer thread panicked".to_owned()),
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut report = build_report(
-        &watches,
-        &writer_counters,
-        &ports,
-        elapsed,
-        summarize(&histogram),
-        files,
-    );
-    drop(watches);
-    drop(ports); // stops and closes the ports: their descriptors give back mbufs
+    telemetry::clear();
+    let (mut report, interval, total_latency) = monitor.finish();
+    report.files = files;
+    if let Some(path) = &config.latency_plot {
+        let svg = percentile_svg(&total_latency, "zcap: latency from receive to written");
+        if let Err(e) = std::fs::write(path, svg) {
+            control.fail(format!(
+                "--latency-plot: cannot write {}: {e}",
+                path.display()
+            ));
+        }
+    }
+    // The monitor held the last port handles: the ports are stopped and closed
+    // now, and their descriptors gave back their mbufs.
     report.mbufs_in_use_at_exit = u64::from(pool.in_use());
     drop(pool);
     drop(eal);
-    if let Some(out) = json_out.as_mut() {
-        let _ = writeln!(out, "{}", report.to_json());
-    }
+    log_interval(&report, &interval);
     Ok(CaptureOutcome {
         report,
         failure: control.failure(),
     })
 }
 
-fn summarize(h: &Histogram<u64>) -> LatencySummary {
-    if h.is_empty() {
-        return LatencySummary::default();
-    }
-    LatencySummary {
-        min: h.min(),
-        p50: h.value_at_quantile(0.5),
-        p90: h.value_at_quantile(0.9),
-        p99: h.value_at_quantile(0.99),
-        p999: h.value_at_quantile(0.999),
-        p9999: h.value_at_quantile(0.9999),
-        max: h.max(),
-        count: h.len(),
-    }
-}
-
-fn build_report(
-    watches: &[QueueWatch],
-    writers: &[Arc<WriterCounters>],
-    ports: &[crate::dpdk::Port],
-    elapsed: f64,
-    latency_ns: LatencySummary,
-    files: Vec<String>,
-) -> CaptureReport {
-    let mut report = CaptureReport {
-        duration_s: elapsed,
-        latency_ns,
-        files,
-        ..CaptureReport::default()
-    };
-    for w in watches {
-        let c = &w.shared.counters;
-        let rx = c.rx_packets.get();
-        report.packets_received += rx;
-        report.bytes_received += c.rx_bytes.get();
-        report.packets_filtered += c.filtered.get();
-        report.drops.ring_full += c.ring_full.get();
-        report.queues.push(QueueReport {
-            port: w.port,
-            queue: w.queue,
-            lcore: w.lcore,
-            packets_received: rx,
-            bytes_received: c.rx_bytes.get(),
-            filtered: c.filtered.get(),
-            ring_full: c.ring_full.get(),
-            bursts: c.bursts.get(),
-            cycles_per_packet: if rx == 0 {
-                0.0
-            } else {
-                c.busy_cycles.get() as f64 / rx as f64
-            },
-        });
-    }
-    for c in writers {
-        report.packets_written += c.written_packets.get();
-        report.bytes_written += c.written_bytes.get();
-        report.file_bytes += c.file_bytes.get();
-        report.drops.writer += c.dropped_writer.get();
-        report.drops.count_limit += c.dropped_count_limit.get();
-    }
-    report.drops = ports
-        .iter()
-        .map(|p| p.stats())
-        .fold(report.drops, |d, s| Drops {
-            imissed: d.imissed + s.imissed,
-            rx_nombuf: d.rx_nombuf + s.rx_nombuf,
-            ierrors: d.ierrors + s.ierrors,
-            ..d
-        });
-    report
+/// Serves `/zcap/stats` and `/zcap/queues` to DPDK telemetry clients.
+fn register_telemetry(sources: &Sources) {
+    let started = Instant::now();
+    let totals = sources.clone();
+    let stats: telemetry::Provider = Box::new(move || {
+        let r = totals.snapshot(started.elapsed().as_secs_f64());
+        vec![
+            ("packets_received".into(), r.packets_received),
+            ("bytes_received".into(), r.bytes_received),
+            ("packets_written".into(), r.packets_written),
+            ("bytes_written".into(), r.bytes_written),
+            ("packets_filtered".into(), r.packets_filtered),
+            ("drops_imissed".into(), r.drops.imissed),
+            ("drops_rx_nombuf".into(), r.drops.rx_nombuf),
+            ("drops_ierrors".into(), r.drops.ierrors),
+            ("drops_ring_full".into(), r.drops.ring_full),
+            ("drops_writer".into(), r.drops.writer),
+            ("drops_count_limit".into(), r.drops.count_limit),
+        ]
+    });
+    let per_queue = sources.clone();
+    let queues: telemetry::Provider = Box::new(move || {
+        let r = per_queue.snapshot(0.0);
+        r.queues
+            .iter()
+            .flat_map(|q| {
+                let name = format!("port{}_q{}", q.port, q.queue);
+                [
+                    (format!("{name}_packets_received"), q.packets_received),
+                    (format!("{name}_filtered"), q.filtered),
+                    (format!("{name}_ring_full"), q.ring_full),
+                    (format!("{name}_bursts"), q.bursts),
+                ]
+            })
+            .collect()
+    });
+    // Telemetry is a convenience: a failure to register costs the capture nothing.
+    let _ = telemetry::register(
+        "/zcap/stats",
+        "zcap capture totals and drops by cause",
+        stats,
+    );
+    let _ = telemetry::register("/zcap/queues", "zcap per-queue counters", queues);
 }

@@ -256,6 +256,10 @@ pub struct CaptureConfig {
     pub filter: Option<String>,
     /// File rotation (`-C`, `-G`, `-W`, `-z`).
     pub rotation: RotationPolicy,
+    /// HdrHistogram interval log of the rx → written latency (`.hlog`).
+    pub latency_log: Option<PathBuf>,
+    /// Latency percentile plot (SVG).
+    pub latency_plot: Option<PathBuf>,
 }
 
 impl CaptureConfig {
@@ -283,6 +287,8 @@ impl CaptureConfig {
             idle_stop: Duration::from_millis(500),
             filter: None,
             rotation: RotationPolicy::default(),
+            latency_log: None,
+            latency_plot: None,
         }
     }
 
@@ -305,6 +311,18 @@ impl CaptureConfig {
             return Err("-w: empty file name".into());
         }
         self.rotation.validate()?;
+        if let Some(plot) = &self.latency_plot {
+            if !plot
+                .to_string_lossy()
+                .to_ascii_lowercase()
+                .ends_with(".svg")
+            {
+                return Err(format!(
+                    "--latency-plot: {} must end in .svg (the plot is SVG)",
+                    plot.display()
+                ));
+            }
+        }
         if self.output.is_dir() {
             return Err(format!("-w: {} is a directory", self.output.display()));
         }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod dpdk;
 pub mod error;
 pub mod format;
+pub mod monitor;
 pub mod output;
 pub mod pipeline;
 pub mod session;

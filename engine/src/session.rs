@@ -129,10 +129,11 @@ impl Session {
         let cpus = lcore_map(config, poll_loops)?;
         let main_cpu = cpus[0];
         let distinct_cpus = allowed_cpus().len();
+        let shared_cpus = distinct_cpus < poll_loops + extra_threads + 1;
         let backoff = match config.idle {
             IdleMode::Busy => false,
             IdleMode::Backoff => true,
-            IdleMode::Auto => distinct_cpus < poll_loops + extra_threads + 1,
+            IdleMode::Auto => shared_cpus,
         };
 
         let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
@@ -179,12 +180,17 @@ impl Session {
             port_ids.push(id);
         }
 
-        let pool = Mempool::new(
+        // With threads sharing CPUs, the default MP/MC ring stalls whenever a
+        // thread is preempted inside it (the others spin for a whole timeslice):
+        // the HTS ring is DPDK's mode for such overcommitted cores.
+        let ops = shared_cpus.then_some("ring_mt_hts");
+        let pool = Mempool::with_ops(
             &eal,
             "zcap_pool",
             mbufs,
             MEMPOOL_CACHE,
             dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+            ops,
         )
         .map(Arc::new)
         .map_err(|e| ZcapError::usage(format!("--mbufs: {e}")))?;

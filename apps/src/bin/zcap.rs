@@ -79,6 +79,12 @@ struct Cli {
     /// Run CMD FILE on every closed file (through sh; off the capture path).
     #[arg(short = 'z', value_name = "CMD")]
     post_rotate: Option<String>,
+    /// Write the rx→written latency as an HdrHistogram interval log (.hlog).
+    #[arg(long = "latency-log", value_name = "FILE")]
+    latency_log: Option<PathBuf>,
+    /// Write a latency percentile plot (SVG).
+    #[arg(long = "latency-plot", value_name = "FILE.svg")]
+    latency_plot: Option<PathBuf>,
     /// Slots in each queue's ring to the writer.
     #[arg(long = "ring-size", value_name = "N", default_value_t = 4096)]
     ring_size: u32,
@@ -134,31 +140,38 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.rotation.period_s = cli.rotate_seconds;
     config.rotation.max_files = cli.file_count;
     config.rotation.post_rotate = cli.post_rotate.clone();
+    config.latency_log = cli.latency_log.clone();
+    config.latency_plot = cli.latency_plot.clone();
     config.validate().map_err(ZcapError::usage)?;
     Ok(config)
 }
 
 fn live_line(tick: &Tick) -> String {
-    let (now, before) = (tick.report, tick.previous);
-    let dt = (now.duration_s - before.duration_s).max(1e-9);
-    let pps = (now.packets_received - before.packets_received) as f64 / dt;
-    let bps = (now.bytes_received - before.bytes_received) as f64 * 8.0 / dt;
-    let wps = (now.packets_written - before.packets_written) as f64 / dt;
-    let d = &now.drops;
+    let now = tick.report;
+    let Some(i) = &now.interval else {
+        return String::new();
+    };
+    let dt = i.duration_s.max(1e-9);
+    let d = &i.drops;
+    let l = &i.latency_ns;
     format!(
-        "{:7.1}s  rx {:9.3} Mpps {:8.3} Gbit/s  written {:9.3} Mpps  total {} rx {} written  drops: ring_full {} writer {} imissed {} rx_nombuf {} ierrors {}  ring {:.0}%",
+        "{:7.1}s rx {:8.3} Mpps {:7.3} Gbit/s | written {:8.3} Mpps | drops ring_full {} writer {} imissed {} rx_nombuf {} ierrors {} | ring {:3.0}% | latency µs p50 {:.0} p99 {:.0} p99.9 {:.0} max {:.0} | total rx {} written {}",
         now.duration_s,
-        pps / 1e6,
-        bps / 1e9,
-        wps / 1e6,
-        now.packets_received,
-        now.packets_written,
+        i.packets_received as f64 / dt / 1e6,
+        i.bytes_received as f64 * 8.0 / dt / 1e9,
+        i.packets_written as f64 / dt / 1e6,
         d.ring_full,
         d.writer,
         d.imissed,
         d.rx_nombuf,
         d.ierrors,
-        tick.ring_fill * 100.0
+        tick.ring_fill * 100.0,
+        l.p50 as f64 / 1e3,
+        l.p99 as f64 / 1e3,
+        l.p999 as f64 / 1e3,
+        l.max as f64 / 1e3,
+        now.packets_received,
+        now.packets_written,
     )
 }
 
@@ -198,7 +211,12 @@ fn main() {
         eprintln!();
     }
     if !config.quiet {
-        for line in outcome.report.summary().lines() {
+        let report = &outcome.report;
+        for line in report
+            .summary()
+            .lines()
+            .chain(report.latency_ns.table().lines())
+        {
             eprintln!("zcap: {line}");
         }
     }

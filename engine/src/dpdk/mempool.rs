@@ -24,17 +24,33 @@ impl Mempool {
     /// Creates a pool of `size` mbufs with `data_room` bytes of data each
     /// (headroom included) and a per-lcore cache of `cache` mbufs.
     pub fn new(eal: &Eal, name: &str, size: u32, cache: u32, data_room: u16) -> Result<Self> {
+        Self::with_ops(eal, name, size, cache, data_room, None)
+    }
+
+    /// Like [`Mempool::new`], with a named mempool driver (`ops`), e.g.
+    /// `ring_mt_hts`: a ring whose head/tail sync tolerates threads being
+    /// preempted mid-operation, for when several threads share a CPU.
+    pub fn with_ops(
+        eal: &Eal,
+        name: &str,
+        size: u32,
+        cache: u32,
+        data_room: u16,
+        ops: Option<&str>,
+    ) -> Result<Self> {
         let c_name = CString::new(name).expect("pool name with a NUL byte");
-        // SAFETY: c_name is a valid C string for the call; the other arguments
-        // are plain integers. A NULL return means failure with rte_errno set.
+        let c_ops = ops.map(|o| CString::new(o).expect("ops name with a NUL byte"));
+        // SAFETY: the strings are valid for the call; the other arguments are
+        // plain integers; NULL ops means the default. NULL return: rte_errno set.
         let raw = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(
+            dpdk_sys::rte_pktmbuf_pool_create_by_ops(
                 c_name.as_ptr(),
                 size,
                 cache,
                 0,
                 data_room,
                 dpdk_sys::SOCKET_ID_ANY,
+                c_ops.as_ref().map_or(std::ptr::null(), |o| o.as_ptr()),
             )
         };
         NonNull::new(raw)

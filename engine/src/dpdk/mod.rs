@@ -12,6 +12,7 @@ mod mbuf;
 mod mempool;
 mod port;
 mod ring;
+pub mod telemetry;
 
 pub use bpf::{ClassicFilter, Filter};
 pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};

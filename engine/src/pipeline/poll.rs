@@ -5,6 +5,8 @@ use super::control::Control;
 use super::stamp::Stamper;
 use super::MAX_BURST;
 use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, RingProducer, RxQueue};
+use crate::stats::counters::burst_size_bucket;
+use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::QueueShared;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -75,13 +77,21 @@ pub struct PollLoop {
     pub backoff: bool,
     /// Packets this rejects are freed and counted as filtered, before the ring.
     pub filter: Option<Arc<Filter>>,
+    /// Where cycles-per-burst samples go to the stats core.
+    pub burst_cycles: Mailbox,
 }
+
+/// Bursts between attempts to hand the cycles histogram to the stats core.
+const HAND_OVER_EVERY: u32 = 4096;
 
 impl PollLoop {
     /// Runs until a stop is requested, then marks the queue done.
     pub fn run(mut self) {
         let mut burst = MbufBurst::<MAX_BURST>::new();
         let mut backoff = Backoff::new(self.backoff);
+        let mut burst_cycles = Recorder::new(self.burst_cycles.clone());
+        let mut bursts_since_hand_over = 0u32;
+        let mut idle_since: Option<u64> = None;
         let counters = &self.shared.counters;
         let watermark = &self.shared.watermark_ns;
         if self.stamper.uses_tsc() {
@@ -100,11 +110,15 @@ impl PollLoop {
             let n = self.rxq.rx_burst(&mut burst, self.burst_size);
             if n == 0 {
                 counters.empty_polls.add(1);
+                idle_since.get_or_insert(start);
                 if self.stamper.uses_tsc() {
                     watermark.store(self.stamper.now_ns(start), Ordering::Release);
                 }
                 backoff.idle();
                 continue;
+            }
+            if let Some(since) = idle_since.take() {
+                counters.idle_cycles.add(start - since);
             }
             backoff.busy();
             let burst_ns = self.stamper.now_ns(start);
@@ -117,6 +131,7 @@ impl PollLoop {
             counters.rx_packets.add(n as u64);
             counters.rx_bytes.add(bytes);
             counters.bursts.add(1);
+            counters.burst_sizes[burst_size_bucket(n)].add(1);
             let n = match &self.filter {
                 Some(filter) => {
                     let rejected = burst.retain(|m| filter.accepts(m));
@@ -134,8 +149,15 @@ impl PollLoop {
                 // Everything up to `newest` is in the ring: the writer may merge past it.
                 watermark.store(newest, Ordering::Release);
             }
-            counters.busy_cycles.add(rdtsc() - start);
+            let cycles = rdtsc() - start;
+            counters.busy_cycles.add(cycles);
+            burst_cycles.record(cycles);
+            bursts_since_hand_over += 1;
+            if bursts_since_hand_over >= HAND_OVER_EVERY && burst_cycles.try_hand_over() {
+                bursts_since_hand_over = 0;
+            }
         }
+        burst_cycles.finish();
         // Stopping: whatever is still held back could not be handed on.
         if !burst.is_empty() {
             self.ring.enqueue(&mut burst);

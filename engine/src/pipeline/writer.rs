@@ -11,8 +11,8 @@ use crate::format::pcapng::InterfaceStats;
 use crate::format::{Encoder, RecordMeta};
 use crate::output::{FileSink, Rotation};
 use crate::pipeline::clock::realtime_ns;
+use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::{QueueShared, WriterCounters};
-use hdrhistogram::Histogram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -66,12 +66,12 @@ pub struct Writer {
     pub start_ns: u64,
     /// TSC ticks per second, to turn latencies into ns.
     pub tsc_hz: u64,
+    /// Where rx → written latencies go to the stats core.
+    pub latency: Mailbox,
 }
 
 /// What a finished writer hands back.
 pub struct WriterOutcome {
-    /// rx → written latency in ns, one sample per record.
-    pub latency: Histogram<u64>,
     /// The files written, in order (those `-W` removed excluded).
     pub paths: Vec<String>,
 }
@@ -103,7 +103,7 @@ struct RecordOut {
     pending_rx_tsc: Vec<u64>,
     delivered: Vec<u64>,
     failed: bool,
-    latency: Histogram<u64>,
+    latency: Recorder,
     ns_per_tick: f64,
 }
 
@@ -252,8 +252,9 @@ impl RecordOut {
                 let written_at = rdtsc();
                 for &rx in &self.pending_rx_tsc {
                     let ns = written_at.saturating_sub(rx) as f64 * self.ns_per_tick;
-                    self.latency.saturating_record(ns as u64);
+                    self.latency.record(ns as u64);
                 }
+                self.latency.try_hand_over();
                 self.clear_pending();
             }
             Err(err) => {
@@ -295,6 +296,7 @@ impl Writer {
             interfaces,
             start_ns,
             tsc_hz,
+            latency,
         } = self;
         let sources: Vec<(u32, Arc<QueueShared>)> = feeds
             .iter()
@@ -324,7 +326,7 @@ impl Writer {
             pending_rx_tsc: Vec::with_capacity(64 * 1024),
             delivered: vec![0; interfaces],
             failed: false,
-            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram bounds"),
+            latency: Recorder::new(latency),
             ns_per_tick: 1e9 / tsc_hz.max(1) as f64,
         };
         out.encoder.file_header(out.sink.buffer());
@@ -404,10 +406,8 @@ impl Writer {
         if let Some(post) = out.post_rotate.take() {
             post.finish();
         }
-        WriterOutcome {
-            latency: out.latency,
-            paths: out.paths,
-        }
+        out.latency.finish();
+        WriterOutcome { paths: out.paths }
     }
 }
 

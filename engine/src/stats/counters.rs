@@ -42,6 +42,19 @@ pub struct QueueCounters {
     pub empty_polls: Counter,
     /// TSC cycles spent on non-empty bursts (receive, stamp, filter, enqueue).
     pub busy_cycles: Counter,
+    /// TSC cycles spent on polls that found nothing (and idle back-off).
+    pub idle_cycles: Counter,
+    /// Non-empty bursts by size: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64.
+    pub burst_sizes: [Counter; BURST_SIZE_BUCKETS],
+}
+
+/// Buckets of the burst-size distribution (powers of two up to 64).
+pub const BURST_SIZE_BUCKETS: usize = 7;
+
+/// The burst-size bucket of a burst of `n` packets (n ≥ 1).
+#[inline(always)]
+pub fn burst_size_bucket(n: usize) -> usize {
+    (usize::BITS - 1 - n.max(1).leading_zeros()).min(BURST_SIZE_BUCKETS as u32 - 1) as usize
 }
 
 /// A queue's shared state: its counters and the merge watermark.
@@ -74,4 +87,18 @@ pub struct WriterCounters {
     pub dropped_count_limit: Counter,
     /// write(2) calls.
     pub writes: Counter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_sizes_fall_in_power_of_two_buckets() {
+        let buckets: Vec<usize> = [1, 2, 3, 4, 7, 8, 31, 32, 63, 64]
+            .iter()
+            .map(|&n| burst_size_bucket(n))
+            .collect();
+        assert_eq!(buckets, vec![0, 1, 1, 2, 2, 3, 4, 5, 5, 6]);
+    }
 }

@@ -46,6 +46,14 @@ impl JsonObject {
         self
     }
 
+    /// Adds an array of unsigned integers.
+    pub fn u64_array(mut self, key: &str, values: &[u64]) -> Self {
+        self.key(key);
+        let items: Vec<String> = values.iter().map(u64::to_string).collect();
+        let _ = write!(self.out, "[{}]", items.join(","));
+        self
+    }
+
     /// Adds a nested object.
     pub fn object(mut self, key: &str, value: JsonObject) -> Self {
         self.key(key);
@@ -103,10 +111,11 @@ mod tests {
             .str("s", "x\"y\n")
             .object("o", JsonObject::new().f64("r", 1.5).f64("n", f64::NAN))
             .array("q", vec![JsonObject::new().u64("i", 0), JsonObject::new()])
+            .u64_array("v", &[1, 2])
             .finish();
         assert_eq!(
             text,
-            r#"{"a":1,"s":"x\"y\u000a","o":{"r":1.5,"n":null},"q":[{"i":0},{}]}"#
+            r#"{"a":1,"s":"x\"y\u000a","o":{"r":1.5,"n":null},"q":[{"i":0},{}],"v":[1,2]}"#
         );
     }
 }

@@ -1,7 +1,9 @@
 //! Statistics: per-core counters, the capture report (text and JSON).
 
 pub mod counters;
+pub mod histogram;
 pub mod json;
+pub mod plot;
 pub mod report;
 
 pub use counters::{Counter, QueueCounters, QueueShared, WriterCounters};

@@ -21,6 +21,79 @@ pub struct Drops {
     pub count_limit: u64,
 }
 
+impl Drops {
+    /// Each cause's count since `earlier`.
+    pub fn since(&self, earlier: &Drops) -> Drops {
+        Drops {
+            imissed: self.imissed.saturating_sub(earlier.imissed),
+            rx_nombuf: self.rx_nombuf.saturating_sub(earlier.rx_nombuf),
+            ierrors: self.ierrors.saturating_sub(earlier.ierrors),
+            ring_full: self.ring_full.saturating_sub(earlier.ring_full),
+            writer: self.writer.saturating_sub(earlier.writer),
+            count_limit: self.count_limit.saturating_sub(earlier.count_limit),
+        }
+    }
+
+    fn to_json(self) -> JsonObject {
+        JsonObject::new()
+            .u64("imissed", self.imissed)
+            .u64("rx_nombuf", self.rx_nombuf)
+            .u64("ierrors", self.ierrors)
+            .u64("ring_full", self.ring_full)
+            .u64("writer", self.writer)
+            .u64("count_limit", self.count_limit)
+    }
+}
+
+/// What happened during one stats interval (deltas, and that interval's latency).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntervalReport {
+    /// Seconds the interval lasted.
+    pub duration_s: f64,
+    /// Packets received in it.
+    pub packets_received: u64,
+    /// Bytes received in it.
+    pub bytes_received: u64,
+    /// Records written in it.
+    pub packets_written: u64,
+    /// Packets filtered out in it.
+    pub packets_filtered: u64,
+    /// Drops by cause in it.
+    pub drops: Drops,
+    /// rx → written latency of the records written in it.
+    pub latency_ns: LatencySummary,
+}
+
+impl IntervalReport {
+    /// The interval from `earlier` to `now`, with its latency.
+    pub fn between(
+        earlier: &CaptureReport,
+        now: &CaptureReport,
+        latency_ns: LatencySummary,
+    ) -> Self {
+        IntervalReport {
+            duration_s: now.duration_s - earlier.duration_s,
+            packets_received: now.packets_received - earlier.packets_received,
+            bytes_received: now.bytes_received - earlier.bytes_received,
+            packets_written: now.packets_written - earlier.packets_written,
+            packets_filtered: now.packets_filtered - earlier.packets_filtered,
+            drops: now.drops.since(&earlier.drops),
+            latency_ns,
+        }
+    }
+
+    fn to_json(&self) -> JsonObject {
+        JsonObject::new()
+            .f64("duration_s", self.duration_s)
+            .u64("packets_received", self.packets_received)
+            .u64("bytes_received", self.bytes_received)
+            .u64("packets_written", self.packets_written)
+            .u64("packets_filtered", self.packets_filtered)
+            .object("drops", self.drops.to_json())
+            .object("latency_ns", self.latency_ns.to_json())
+    }
+}
+
 /// One RX queue's share.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueReport {
@@ -42,6 +115,14 @@ pub struct QueueReport {
     pub bursts: u64,
     /// TSC cycles per received packet spent in the poll loop's busy bursts.
     pub cycles_per_packet: f64,
+    /// TSC cycles in non-empty bursts.
+    pub busy_cycles: u64,
+    /// TSC cycles in empty polls and idle back-off.
+    pub idle_cycles: u64,
+    /// Non-empty bursts by size: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64.
+    pub burst_sizes: Vec<u64>,
+    /// TSC cycles per non-empty burst: median, 99th percentile, largest.
+    pub burst_cycles: (u64, u64, u64),
 }
 
 /// Latency percentiles in nanoseconds.
@@ -92,6 +173,38 @@ pub struct CaptureReport {
     pub files: Vec<String>,
     /// Mbufs still taken from the pool after shutdown (0: nothing leaked).
     pub mbufs_in_use_at_exit: u64,
+    /// The last interval (live lines and the final report).
+    pub interval: Option<IntervalReport>,
+}
+
+impl LatencySummary {
+    fn to_json(self) -> JsonObject {
+        JsonObject::new()
+            .u64("min", self.min)
+            .u64("p50", self.p50)
+            .u64("p90", self.p90)
+            .u64("p99", self.p99)
+            .u64("p999", self.p999)
+            .u64("p9999", self.p9999)
+            .u64("max", self.max)
+            .u64("count", self.count)
+    }
+
+    /// The percentile table of the final report.
+    pub fn table(&self) -> String {
+        let us = |ns: u64| ns as f64 / 1000.0;
+        format!(
+            "latency rx→written ({} records), µs:\n  min {:.1}  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  p99.99 {:.1}  max {:.1}",
+            self.count,
+            us(self.min),
+            us(self.p50),
+            us(self.p90),
+            us(self.p99),
+            us(self.p999),
+            us(self.p9999),
+            us(self.max)
+        )
+    }
 }
 
 impl CaptureReport {
@@ -132,23 +245,8 @@ impl CaptureReport {
 
     /// The DESIGN.md JSON object.
     pub fn to_json(&self) -> String {
-        let drops = JsonObject::new()
-            .u64("imissed", self.drops.imissed)
-            .u64("rx_nombuf", self.drops.rx_nombuf)
-            .u64("ierrors", self.drops.ierrors)
-            .u64("ring_full", self.drops.ring_full)
-            .u64("writer", self.drops.writer)
-            .u64("count_limit", self.drops.count_limit);
-        let l = &self.latency_ns;
-        let latency = JsonObject::new()
-            .u64("min", l.min)
-            .u64("p50", l.p50)
-            .u64("p90", l.p90)
-            .u64("p99", l.p99)
-            .u64("p999", l.p999)
-            .u64("p9999", l.p9999)
-            .u64("max", l.max)
-            .u64("count", l.count);
+        let drops = self.drops.to_json();
+        let latency = self.latency_ns.to_json();
         let queues = self
             .queues
             .iter()
@@ -164,9 +262,15 @@ impl CaptureReport {
                     .u64("bursts", q.bursts)
                     .f64("rate_pps", per_second(q.packets_received, self.duration_s))
                     .f64("cycles_per_packet", q.cycles_per_packet)
+                    .u64("busy_cycles", q.busy_cycles)
+                    .u64("idle_cycles", q.idle_cycles)
+                    .u64_array("burst_sizes", &q.burst_sizes)
+                    .u64("burst_cycles_p50", q.burst_cycles.0)
+                    .u64("burst_cycles_p99", q.burst_cycles.1)
+                    .u64("burst_cycles_max", q.burst_cycles.2)
             })
             .collect();
-        JsonObject::new()
+        let json = JsonObject::new()
             .f64("duration_s", self.duration_s)
             .u64("packets_received", self.packets_received)
             .u64("bytes_received", self.bytes_received)
@@ -180,8 +284,11 @@ impl CaptureReport {
             .object("latency_ns", latency)
             .f64("cycles_per_packet", self.cycles_per_packet())
             .array("queues", queues)
-            .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit)
-            .finish()
+            .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit);
+        match &self.interval {
+            Some(interval) => json.object("interval", interval.to_json()).finish(),
+            None => json.finish(),
+        }
     }
 
     /// The final summary, tcpdump/dumpcap style, one fact per line.

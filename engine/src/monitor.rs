@@ -1,0 +1,229 @@
+//! The stats core: reads every poll loop's and writer's counters without
+//! locks, collects their histograms once per interval, and turns all of it
+//! into reports: live ticks, JSON lines, the HdrHistogram interval log, and the
+//! final report.
+
+use crate::dpdk::{Port, RingMonitor};
+use crate::stats::histogram::{new_histogram, summarize, Mailbox};
+use crate::stats::report::IntervalReport;
+use crate::stats::{CaptureReport, Drops, QueueReport, QueueShared, WriterCounters};
+use hdrhistogram::Histogram;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the stats core knows about one RX queue.
+pub struct QueueWatch {
+    /// The poll loop's counters.
+    pub shared: Arc<QueueShared>,
+    /// Its ring's fill level.
+    pub ring: RingMonitor,
+    /// Where its cycles-per-burst histogram arrives.
+    pub burst_cycles: Mailbox,
+    /// Port id.
+    pub port: u16,
+    /// Queue index.
+    pub queue: u16,
+    /// Lcore of its poll loop.
+    pub lcore: u32,
+}
+
+/// Everything the reports are built from; cheap to clone (all handles), so
+/// DPDK telemetry can read it from its own thread.
+#[derive(Clone)]
+pub struct Sources {
+    /// One per RX queue.
+    pub queues: Arc<Vec<QueueWatchHandle>>,
+    /// One per writer.
+    pub writers: Arc<Vec<Arc<WriterCounters>>>,
+    /// The ports, for their own drop counters.
+    pub ports: Arc<Vec<Port>>,
+}
+
+/// The shared part of a [`QueueWatch`].
+#[derive(Clone)]
+pub struct QueueWatchHandle {
+    /// Counters.
+    pub shared: Arc<QueueShared>,
+    /// Ring fill level.
+    pub ring: RingMonitor,
+    /// Port id.
+    pub port: u16,
+    /// Queue index.
+    pub queue: u16,
+    /// Lcore.
+    pub lcore: u32,
+}
+
+impl Sources {
+    /// Totals now, `elapsed` seconds after the start.
+    pub fn snapshot(&self, elapsed: f64) -> CaptureReport {
+        let mut report = CaptureReport {
+            duration_s: elapsed,
+            ..CaptureReport::default()
+        };
+        for w in self.queues.iter() {
+            let c = &w.shared.counters;
+            let rx = c.rx_packets.get();
+            report.packets_received += rx;
+            report.bytes_received += c.rx_bytes.get();
+            report.packets_filtered += c.filtered.get();
+            report.drops.ring_full += c.ring_full.get();
+            report.queues.push(QueueReport {
+                port: w.port,
+                queue: w.queue,
+                lcore: w.lcore,
+                packets_received: rx,
+                bytes_received: c.rx_bytes.get(),
+                filtered: c.filtered.get(),
+                ring_full: c.ring_full.get(),
+                bursts: c.bursts.get(),
+                cycles_per_packet: if rx == 0 {
+                    0.0
+                } else {
+                    c.busy_cycles.get() as f64 / rx as f64
+                },
+                busy_cycles: c.busy_cycles.get(),
+                idle_cycles: c.idle_cycles.get(),
+                burst_sizes: c.burst_sizes.iter().map(|b| b.get()).collect(),
+                burst_cycles: (0, 0, 0),
+            });
+        }
+        for c in self.writers.iter() {
+            report.packets_written += c.written_packets.get();
+            report.bytes_written += c.written_bytes.get();
+            report.file_bytes += c.file_bytes.get();
+            report.drops.writer += c.dropped_writer.get();
+            report.drops.count_limit += c.dropped_count_limit.get();
+        }
+        report.drops = self
+            .ports
+            .iter()
+            .map(|p| p.stats())
+            .fold(report.drops, |d, s| Drops {
+                imissed: d.imissed + s.imissed,
+                rx_nombuf: d.rx_nombuf + s.rx_nombuf,
+                ierrors: d.ierrors + s.ierrors,
+                ..d
+            });
+        report
+    }
+
+    /// The fullest ring's fill level, 0.0 to 1.0.
+    pub fn ring_fill(&self) -> f64 {
+        self.queues
+            .iter()
+            .map(|w| f64::from(w.ring.occupancy()) / f64::from(w.ring.capacity().max(1)))
+            .fold(0.0, f64::max)
+    }
+}
+
+/// The stats core's state over a run.
+pub struct Monitor {
+    sources: Sources,
+    burst_cycles: Vec<(Mailbox, Histogram<u64>)>,
+    latency: Vec<Mailbox>,
+    interval_latency: Histogram<u64>,
+    total_latency: Histogram<u64>,
+    started: Instant,
+    previous: CaptureReport,
+}
+
+impl Monitor {
+    /// Starts watching `queues` and `writers` (with their latency mailboxes).
+    pub fn new(
+        queues: Vec<QueueWatch>,
+        writers: Vec<(Arc<WriterCounters>, Mailbox)>,
+        ports: Vec<Port>,
+    ) -> Self {
+        let burst_cycles = queues
+            .iter()
+            .map(|q| (q.burst_cycles.clone(), new_histogram()))
+            .collect();
+        let handles = queues
+            .into_iter()
+            .map(|q| QueueWatchHandle {
+                shared: q.shared,
+                ring: q.ring,
+                port: q.port,
+                queue: q.queue,
+                lcore: q.lcore,
+            })
+            .collect();
+        let (counters, latency): (Vec<_>, Vec<_>) = writers.into_iter().unzip();
+        let sources = Sources {
+            queues: Arc::new(handles),
+            writers: Arc::new(counters),
+            ports: Arc::new(ports),
+        };
+        Monitor {
+            previous: sources.snapshot(0.0),
+            sources,
+            burst_cycles,
+            latency,
+            interval_latency: new_histogram(),
+            total_latency: new_histogram(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The counters' handles (for telemetry, and for stop decisions).
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// Seconds since the start.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Closes an interval: collects the histograms handed over since the last
+    /// one and returns the report (totals plus the interval) and the interval's
+    /// latency histogram (for the interval log).
+    pub fn interval(&mut self) -> (CaptureReport, &Histogram<u64>) {
+        self.interval_latency.reset();
+        for mailbox in &self.latency {
+            mailbox.collect(&mut self.interval_latency);
+        }
+        let _ = self.total_latency.add(&self.interval_latency);
+        for (mailbox, total) in &mut self.burst_cycles {
+            mailbox.collect(total);
+        }
+        let mut report = self.sources.snapshot(self.elapsed());
+        self.fill_burst_cycles(&mut report);
+        report.latency_ns = summarize(&self.total_latency);
+        report.interval = Some(IntervalReport::between(
+            &self.previous,
+            &report,
+            summarize(&self.interval_latency),
+        ));
+        self.previous = report.clone();
+        (report, &self.interval_latency)
+    }
+
+    /// The previous interval's report.
+    pub fn previous(&self) -> &CaptureReport {
+        &self.previous
+    }
+
+    /// Every latency sample of the run so far.
+    pub fn total_latency(&self) -> &Histogram<u64> {
+        &self.total_latency
+    }
+
+    fn fill_burst_cycles(&self, report: &mut CaptureReport) {
+        for (q, (_, h)) in report.queues.iter_mut().zip(&self.burst_cycles) {
+            if !h.is_empty() {
+                q.burst_cycles = (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max());
+            }
+        }
+    }
+
+    /// Stops watching: hands the ports back (so they can be stopped) and
+    /// returns the last interval's report, which is the final one.
+    pub fn finish(mut self) -> (CaptureReport, Histogram<u64>, Histogram<u64>) {
+        let (report, interval) = self.interval();
+        let interval = interval.clone();
+        let total = std::mem::replace(&mut self.total_latency, new_histogram());
+        (report, interval, total)
+    }
+}
