@@ -7,6 +7,11 @@
 # Sections: rx      - dpdk-testpmd rxonly vs zcap-bench rxonly, alternating
 #           capture - zcap to /dev/null, zcap to tmpfs (pcap, pcapng), dd to
 #                     the same tmpfs, dpdk-dumpcap against a testpmd primary
+#           filter  - the cost of a filter per packet: zcap-bench rxonly with no
+#                     filter, accept-all, reject-all; testpmd with dpdk-dumpcap
+#                     attached running the same filters (pdump runs the BPF
+#                     interpreter on testpmd's core)
+#           stats   - zcap capture rate with --stats-interval 1 vs 0.1
 # Prints one table per section, with ratios. Needs hugepages (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +21,7 @@ DUR=${SECONDS_PER_RUN:-5}
 CORES=${CORES:-0,1}          # main lcore, poll lcore
 POLL_CORE=${CORES#*,}
 TMPFS=${TMPFS:-/dev/shm}
-SECTIONS=${*:-rx capture}
+SECTIONS=${*:-rx capture filter stats}
 BIN=target/release
 
 bash scripts/setup.sh >/dev/null
@@ -95,6 +100,77 @@ if [[ " $SECTIONS " == *" capture "* ]]; then
             "$(mpps "${fmt_pps[pcap]}")" "${fmt_mbs[pcap]}" "$(mpps "${fmt_pps[pcapng]}")" "${fmt_mbs[pcapng]}" \
             "$dd_mbs" "$(mpps "$dc_pps")" \
             "$(ratio "$null_pps" "$tp")" "$(ratio "${fmt_mbs[pcap]}" "$dd_mbs")" "$(ratio "${fmt_pps[pcap]}" "$dc_pps")"
+    done
+    echo
+fi
+
+# net_null frames are all zeros: ether[0] = 0 accepts every one, = 1 none.
+ACCEPT_ALL='ether[0] = 0'
+REJECT_ALL='ether[0] = 1'
+
+# testpmd rxonly with dumpcap attached, filter $1 ("" for none): testpmd's Mpps.
+testpmd_with_dumpcap_pps() {
+    local log; log=$(mktemp)
+    dpdk-testpmd -l "$CORES" --no-pci --vdev net_null0 --file-prefix zb-df --log-level=3 -- \
+        --forward-mode=rxonly --auto-start --stats-period 1 --nb-cores=1 </dev/null >"$log" 2>&1 &
+    local tp=$!
+    sleep 2
+    local filter=(); [ -n "$1" ] && filter=(-f "$1")
+    LD_PRELOAD=librte_mempool_dpaa.so.23 timeout -s INT $((DUR + 5)) dpdk-dumpcap --file-prefix zb-df \
+        -q -i net_null0 -w /dev/null -a "duration:$DUR" "${filter[@]}" >/dev/null 2>&1 || true
+    kill -INT "$tp" 2>/dev/null || true
+    wait "$tp" 2>/dev/null || true
+    # Readings while dumpcap was attached: skip the first two seconds.
+    grep -o 'Rx-pps: *[0-9]*' "$log" | awk '{print $2}' | tail -n +3 | head -n "$DUR" | sort -n |
+        awk '{v[NR]=$1} END{if (NR==0) print 0; else print v[int((NR+1)/2)]}'
+    rm -f "$log"
+}
+
+if [[ " $SECTIONS " == *" filter "* ]]; then
+    tsc_ghz=$("$BIN/zcap-bench" -i net_null0 -l "$POLL_CORE" --duration 1 --json | json_field "['tsc_hz']/1e9")
+    echo "## filter cost on net_null, ${ROUNDS} rounds of ${DUR} s (accept-all: '${ACCEPT_ALL}', reject-all: '${REJECT_ALL}')"
+    echo
+    echo "| round | zcap none Mpps (cyc/pkt) | zcap accept-all Mpps (cyc/pkt) | zcap reject-all Mpps (cyc/pkt) | filter ns/pkt (accept, reject) | testpmd+dumpcap none Mpps | testpmd+dumpcap accept-all Mpps | testpmd+dumpcap reject-all Mpps |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for r in $(seq 1 "$ROUNDS"); do
+        declare -A pps cyc
+        for name in none accept reject; do
+            case $name in none) f=();; accept) f=(-f "$ACCEPT_ALL");; reject) f=(-f "$REJECT_ALL");; esac
+            j=$(zcap_bench_json --mode rxonly "${f[@]}")
+            pps[$name]=$(echo "$j" | json_field "['rate_pps']")
+            cyc[$name]=$(echo "$j" | json_field "['cycles_per_packet']")
+        done
+        ns=$(python3 -c "g=$tsc_ghz or 1; a,r,n=${cyc[accept]},${cyc[reject]},${cyc[none]}; print(f'{(a-n)/g:.1f}, {(r-n)/g:.1f}')")
+        d_none=$(testpmd_with_dumpcap_pps "")
+        d_acc=$(testpmd_with_dumpcap_pps "$ACCEPT_ALL")
+        d_rej=$(testpmd_with_dumpcap_pps "$REJECT_ALL")
+        printf '| %s | %s (%.1f) | %s (%.1f) | %s (%.1f) | %s | %s | %s | %s |\n' "$r" \
+            "$(mpps "${pps[none]}")" "${cyc[none]}" "$(mpps "${pps[accept]}")" "${cyc[accept]}" \
+            "$(mpps "${pps[reject]}")" "${cyc[reject]}" "$ns" \
+            "$(mpps "$d_none")" "$(mpps "$d_acc")" "$(mpps "$d_rej")"
+    done
+    echo "TSC: ${tsc_ghz} GHz (ns/pkt = extra cycles per packet / GHz)"
+    echo
+fi
+
+if [[ " $SECTIONS " == *" stats "* ]]; then
+    echo "## stats core cost: zcap capture to /dev/null on net_null, ${ROUNDS} rounds of ${DUR} s"
+    echo
+    echo "| round | --stats-interval 1: rx Mpps, written Mpps | --stats-interval 0.1: rx Mpps, written Mpps | written ratio 0.1 / 1 |"
+    echo "|---|---|---|---|"
+    for r in $(seq 1 "$ROUNDS"); do
+        declare -A rx wr
+        for interval in 1 0.1; do
+            js=$(mktemp)
+            "$BIN/zcap" -i net_null0 -l "$POLL_CORE" -w /dev/null -q --duration "$DUR" \
+                --stats-interval "$interval" --stats-json "$js"
+            last=$(tail -1 "$js")
+            rx[$interval]=$(echo "$last" | json_field "['packets_received']/d['duration_s']")
+            wr[$interval]=$(echo "$last" | json_field "['packets_written']/d['duration_s']")
+            rm -f "$js"
+        done
+        printf '| %s | %s, %s | %s, %s | %s |\n' "$r" "$(mpps "${rx[1]}")" "$(mpps "${wr[1]}")" \
+            "$(mpps "${rx[0.1]}")" "$(mpps "${wr[0.1]}")" "$(ratio "${wr[0.1]}" "${wr[1]}")"
     done
     echo
 fi

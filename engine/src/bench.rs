@@ -157,6 +157,7 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
     }
     let mut report = CaptureReport {
         duration_s: elapsed,
+        tsc_hz: session.eal.tsc_hz(),
         ..CaptureReport::default()
     };
     for (port, queue, lcore, shared) in ids {

