@@ -146,6 +146,18 @@ pub fn run_capture(
         })?),
         None => None,
     };
+    let mut hlog_serializer = V2DeflateSerializer::new();
+    let mut hlog_writer = match hlog_file.as_mut() {
+        Some(file) => Some(
+            IntervalLogWriterBuilder::new()
+                .add_comment("zcap rx→written latency, ns")
+                .with_start_time(std::time::SystemTime::now())
+                .with_base_time(std::time::SystemTime::now())
+                .begin_log_with(file, &mut hlog_serializer)
+                .map_err(|e| ZcapError::usage(format!("--latency-log: {e}")))?,
+        ),
+        None => None,
+    };
     let writers_wanted = if config.per_queue_files { 2 } else { 1 };
     let ring_size = config.ring_size;
     let rx_desc = config.dpdk.rx_descriptors;
@@ -285,14 +297,28 @@ pub fn run_capture(
             tsc_hz,
             latency: latency.clone(),
         };
-        let handle = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("zcap-writer-{index}"))
             .spawn(move || {
                 // Off the poll loops' CPUs: a writer sharing one would halve both.
                 core_affinity::set_for_current(core_affinity::CoreId { id: main_cpu });
                 writer.run()
-            })
-            .map_err(|e| ZcapError::runtime(format!("cannot start a writer thread: {e}")))?;
+            });
+        let handle = match spawned {
+            Ok(handle) => handle,
+            Err(e) => {
+                // No poll loop runs yet: let the writers already started close
+                // their files, then report.
+                control.request_abort();
+                control.set_producers_done();
+                for started in writer_threads {
+                    let _ = started.join();
+                }
+                return Err(ZcapError::runtime(format!(
+                    "cannot start a writer thread: {e}"
+                )));
+            }
+        };
         writer_counters.push((counters, latency));
         writer_threads.push(handle);
     }
@@ -311,18 +337,6 @@ pub fn run_capture(
     }
 
     // The stats core: watch, report, decide when to stop.
-    let mut hlog_serializer = V2DeflateSerializer::new();
-    let mut hlog_writer = match hlog_file.as_mut() {
-        Some(file) => Some(
-            IntervalLogWriterBuilder::new()
-                .add_comment("zcap rx→written latency, ns")
-                .with_start_time(std::time::SystemTime::now())
-                .with_base_time(std::time::SystemTime::now())
-                .begin_log_with(file, &mut hlog_serializer)
-                .map_err(|e| ZcapError::usage(format!("--latency-log: {e}")))?,
-        ),
-        None => None,
-    };
     let mut log_interval = |report: &CaptureReport, interval: &Histogram<u64>| {
         if let Some(out) = json_out.as_mut() {
             let _ = writeln!(out, "{}", report.to_json());
@@ -353,6 +367,10 @@ pub fn run_capture(
         }
         if control.count_reached() {
             control.request_stop();
+        }
+        if writer_threads.iter().any(|w| w.is_finished()) {
+            // Writers end only after the poll loops: this one died.
+            control.fail("a writer thread stopped unexpectedly".to_owned());
         }
         let sources = monitor.sources();
         let rx: u64 = sources

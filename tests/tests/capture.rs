@@ -328,3 +328,51 @@ fn a_million_packet_replay_is_captured_whole() {
     assert_eq!(got.len(), 1_000_000);
     assert!(got == records, "the million records differ");
 }
+
+#[test]
+fn a_full_disk_exits_1_with_a_readable_file_and_exact_counts() {
+    let dir = TempDir::new("full-disk");
+    let small = dir.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let json = dir.path("s.json");
+    let saved = dir.path("saved.pcapng");
+    // A 300 KB tmpfs, private to this process tree, fills in a moment.
+    let script = format!(
+        "mount -t tmpfs -o size=300k zcap-test {small} || exit 99; \
+         {zcap} --no-huge -q -i net_null0 -w {small}/out.pcapng --stats-json {json}; rc=$?; \
+         cp {small}/out.pcapng {saved}; exit $rc",
+        small = small.display(),
+        zcap = bin_dir().join("zcap").display(),
+        json = json.display(),
+        saved = saved.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    let run = run_with_limit(cmd, LIMIT);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a full disk is a runtime failure: {}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line: {lines:?}");
+    assert!(
+        lines[0].contains("No space left") && lines[0].contains("out.pcapng"),
+        "{}",
+        lines[0]
+    );
+    let report = final_json(&json);
+    assert_conservation(&report);
+    assert!(json_u64(&report, "/drops/writer") > 0);
+    let ng = read_pcapng(&saved);
+    assert_eq!(
+        ng.records.len() as u64,
+        json_u64(&report, "/packets_written")
+    );
+    assert!(!ng.records.is_empty());
+}

@@ -392,16 +392,18 @@ impl DynField {
     /// Finds a field some driver registered, e.g. `rte_dynfield_timestamp`.
     pub fn lookup(name: &str) -> Option<Self> {
         let c_name = CString::new(name).ok()?;
-        // SAFETY: c_name is valid for the call; a NULL params pointer is allowed.
-        let offset =
-            unsafe { dpdk_sys::rte_mbuf_dynfield_lookup(c_name.as_ptr(), std::ptr::null_mut()) };
-        (offset >= 0).then_some(DynField {
+        let mut params = dpdk_sys::rte_mbuf_dynfield::default();
+        // SAFETY: c_name is valid for the call; params is a valid out-struct.
+        let offset = unsafe { dpdk_sys::rte_mbuf_dynfield_lookup(c_name.as_ptr(), &mut params) };
+        // Reads and writes are 8 bytes wide: refuse narrower fields.
+        (offset >= 0 && params.size >= 8).then_some(DynField {
             offset: offset as usize,
         })
     }
 
-    /// The same field `bytes` further on (for fields wider than 8 bytes).
-    pub fn plus(self, bytes: usize) -> Self {
+    /// The same field `bytes` further on (for fields wider than 8 bytes; the
+    /// caller guarantees the field is at least `bytes + 8` long).
+    pub(crate) fn plus(self, bytes: usize) -> Self {
         DynField {
             offset: self.offset + bytes,
         }

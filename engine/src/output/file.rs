@@ -5,7 +5,7 @@
 //! so it stays readable.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -112,8 +112,11 @@ impl FileSink {
                 Ok(len)
             }
             Err(err) => {
-                // Drop the torn tail so readers see only whole records.
+                // Drop the torn tail so readers see only whole records, and put
+                // the offset back: a later write (the trailer) must not leave a
+                // hole where the torn tail was.
                 let _ = self.file.set_len(self.committed);
+                let _ = self.file.seek(SeekFrom::Start(self.committed));
                 self.buf.clear();
                 self.pending_records = 0;
                 Err(err)

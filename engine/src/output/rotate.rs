@@ -2,7 +2,7 @@
 //! and `-z`, plus SIGHUP. Pure decisions; the writer does the I/O.
 
 use super::naming::{strftime_utc, with_sequence};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// The rotation flags.
@@ -53,6 +53,7 @@ pub struct Rotation {
     seq: u64,
     period: Option<u64>,
     closed: VecDeque<PathBuf>,
+    used: HashSet<PathBuf>,
 }
 
 impl Rotation {
@@ -64,6 +65,7 @@ impl Rotation {
             seq: 0,
             period: None,
             closed: VecDeque::new(),
+            used: HashSet::new(),
         }
     }
 
@@ -77,10 +79,11 @@ impl Rotation {
         self.policy.period_s.map(|p| ts_ns / 1_000_000_000 / p * p)
     }
 
-    /// True when a packet stamped `ts_ns` belongs in a new file by time.
+    /// True when a packet stamped `ts_ns` belongs in a new file by time. Only
+    /// forwards: a late packet from an earlier period goes in the current file.
     pub fn crosses_period(&self, ts_ns: u64) -> bool {
         match (self.period, self.period_of(ts_ns)) {
-            (Some(current), Some(next)) => next != current,
+            (Some(current), Some(next)) => next > current,
             _ => false,
         }
     }
@@ -91,11 +94,26 @@ impl Rotation {
     }
 
     /// The name of the next file, for a first packet stamped `ts_ns` (or the
-    /// current time). Advances the sequence.
+    /// current time). Never a name already used in this run, so no file is
+    /// overwritten (SIGHUP inside a `-G` period gets a numbered name).
     pub fn next_path(&mut self, ts_ns: u64) -> PathBuf {
+        let path = self.candidate(ts_ns);
+        let path = if self.used.contains(&path) {
+            (1..)
+                .map(|n| with_sequence(&path, n))
+                .find(|p| !self.used.contains(p))
+                .expect("an unused name")
+        } else {
+            path
+        };
+        self.used.insert(path.clone());
+        path
+    }
+
+    fn candidate(&mut self, ts_ns: u64) -> PathBuf {
         if !self.policy.rotates() {
             // Only SIGHUP rotates: the first file keeps the given name, later
-            // ones are numbered so none overwrites another.
+            // ones are numbered.
             let path = match self.seq {
                 0 => self.template.clone(),
                 seq => with_sequence(&self.template, seq),
@@ -105,14 +123,14 @@ impl Rotation {
         }
         let base = match self.period_of(ts_ns) {
             Some(start) => {
-                if self.period != Some(start) {
-                    self.period = Some(start);
-                }
+                // Periods only move forward (see crosses_period).
+                let start = self.period.map_or(start, |p| p.max(start));
+                self.period = Some(start);
                 PathBuf::from(strftime_utc(&self.template.to_string_lossy(), start))
             }
             None => self.template.clone(),
         };
-        let path = if self.policy.max_bytes.is_some() || self.policy.period_s.is_none() {
+        let path = if self.policy.max_bytes.is_some() {
             with_sequence(&base, self.seq)
         } else {
             base

@@ -51,6 +51,12 @@ impl<T> Merger<T> {
         }
     }
 
+    /// Notes that feed `feed` still has packets waiting upstream (its ring was
+    /// not drained): it is busy, not stalled, and keeps blocking newer packets.
+    pub fn touch(&mut self, feed: usize, now: Instant) {
+        self.feeds[feed].moved_at = now;
+    }
+
     /// Adds a packet of feed `feed` with timestamp `ts`.
     #[inline]
     pub fn push(&mut self, feed: usize, ts: u64, item: T) {
@@ -145,6 +151,19 @@ mod tests {
         m.push(0, 10, 10);
         assert!(m.pop(start).is_none());
         assert_eq!(drain(&mut m, start + Duration::from_millis(150)), vec![10]);
+    }
+
+    #[test]
+    fn a_backlogged_queue_is_not_mistaken_for_a_stalled_one() {
+        let start = Instant::now();
+        let later = start + Duration::from_millis(150);
+        let mut m = Merger::new(2, 1000, Duration::from_millis(100), start);
+        m.push(0, 10, 10);
+        m.touch(1, later);
+        assert!(
+            m.pop(later).is_none(),
+            "feed 1 may still hold older packets"
+        );
     }
 
     #[test]

@@ -157,35 +157,39 @@ impl RecordOut {
     }
 
     /// Per-interface (received, dropped, filtered) of the feeding queues now.
+    /// `filtered` is read first: the poll loop counts a packet received before
+    /// it can count it filtered, so filtered never exceeds received here.
     fn source_totals(&self) -> Vec<(u64, u64, u64)> {
         let mut totals = vec![(0, 0, 0); self.delivered.len()];
         for (interface, shared) in &self.sources {
             let c = &shared.counters;
+            let filtered = c.filtered.get();
             let t = &mut totals[*interface as usize];
+            t.2 += filtered;
             t.0 += c.rx_packets.get();
             t.1 += c.ring_full.get();
-            t.2 += c.filtered.get();
         }
         totals
     }
 
     /// Ends the current file: its statistics (pcapng), the last write, `-z`,
-    /// and `-W`'s removals. `last`: no file follows.
-    fn finish_file(&mut self, last: bool) {
+    /// and `-W`'s removals. `last`: no file follows. Returns the counters it
+    /// closed the file with (the next file's starting point).
+    fn finish_file(&mut self, last: bool) -> Vec<(u64, u64, u64)> {
         let now = realtime_ns();
-        let stats: Vec<InterfaceStats> = self
-            .source_totals()
+        let totals = self.source_totals();
+        let stats: Vec<InterfaceStats> = totals
             .iter()
             .zip(&self.file_start)
             .zip(&self.delivered)
-            .map(|((now_t, start_t), &delivered)| {
-                let received = now_t.0 - start_t.0;
+            .map(|((end, start), &delivered)| {
+                let received = end.0.saturating_sub(start.0);
                 InterfaceStats {
                     start_ns: self.file_start_ns,
                     end_ns: now,
                     received,
-                    dropped: now_t.1 - start_t.1,
-                    filter_accepted: received - (now_t.2 - start_t.2),
+                    dropped: end.1.saturating_sub(start.1),
+                    filter_accepted: received.saturating_sub(end.2.saturating_sub(start.2)),
                     delivered,
                 }
             })
@@ -208,28 +212,31 @@ impl RecordOut {
                 }
             }
         }
+        totals
     }
 
-    /// Closes the current file and opens the next, for a packet stamped `ts_ns`.
+    /// Opens the next file, for a packet stamped `ts_ns`, then closes the
+    /// current one. If the new one cannot be created the current one stays
+    /// open (to be finished once, at the end) and the capture fails.
     fn rotate(&mut self, ts_ns: u64) {
         self.full = false;
-        self.finish_file(false);
         let path = self.rotation.next_path(ts_ns);
-        match FileSink::create(&path, self.sink.flush_bytes(), self.sink.flush_interval()) {
-            Ok(sink) => {
-                // The old sink was flushed and closed by finish_file; dropping closes the fd.
-                self.sink = sink;
-                self.encoder.file_header(self.sink.buffer());
-                self.file_start = self.source_totals();
-                self.file_start_ns = realtime_ns();
-                self.delivered.iter_mut().for_each(|d| *d = 0);
-            }
-            Err(err) => {
-                self.failed = true;
-                self.control
-                    .fail(format!("cannot create {}: {err}", path.display()));
-            }
-        }
+        let next =
+            match FileSink::create(&path, self.sink.flush_bytes(), self.sink.flush_interval()) {
+                Ok(sink) => sink,
+                Err(err) => {
+                    self.failed = true;
+                    self.control
+                        .fail(format!("cannot create {}: {err}", path.display()));
+                    return;
+                }
+            };
+        let totals = self.finish_file(false);
+        self.sink = next;
+        self.encoder.file_header(self.sink.buffer());
+        self.file_start = totals;
+        self.file_start_ns = realtime_ns();
+        self.delivered.iter_mut().for_each(|d| *d = 0);
     }
 
     /// Writes the buffer out when due (or `force`), then does the accounting.
@@ -366,8 +373,12 @@ impl Writer {
                 }
                 // The watermark vouches only for a ring emptied this round; if
                 // packets are left in it, this feed holds packets and blocks nothing.
-                if let (Some(m), true) = (merger.as_mut(), drained) {
-                    m.set_watermark(index, watermark, now);
+                if let Some(m) = merger.as_mut() {
+                    if drained {
+                        m.set_watermark(index, watermark, now);
+                    } else {
+                        m.touch(index, now);
+                    }
                 }
             }
             if let Some(m) = merger.as_mut() {
