@@ -79,11 +79,15 @@ impl Rotation {
         self.policy.period_s.map(|p| ts_ns / 1_000_000_000 / p * p)
     }
 
-    /// True when a packet stamped `ts_ns` belongs in a new file by time. Only
-    /// forwards: a late packet from an earlier period goes in the current file.
-    pub fn crosses_period(&self, ts_ns: u64) -> bool {
+    /// True when a packet stamped `ts_ns` belongs in a new file by time. Once
+    /// the current file holds packets, only forwards: a late packet from an
+    /// earlier period goes in the current file. An empty file (opened at start
+    /// by the wall clock, say, before a replay of older packets) gives way to
+    /// the first packet's period whichever way it lies.
+    pub fn crosses_period(&self, ts_ns: u64, file_has_packets: bool) -> bool {
         match (self.period, self.period_of(ts_ns)) {
-            (Some(current), Some(next)) => next > current,
+            (Some(current), Some(next)) if file_has_packets => next > current,
+            (Some(current), Some(next)) => next != current,
             _ => false,
         }
     }
@@ -123,8 +127,6 @@ impl Rotation {
         }
         let base = match self.period_of(ts_ns) {
             Some(start) => {
-                // Periods only move forward (see crosses_period).
-                let start = self.period.map_or(start, |p| p.max(start));
                 self.period = Some(start);
                 PathBuf::from(strftime_utc(&self.template.to_string_lossy(), start))
             }
@@ -194,8 +196,8 @@ mod tests {
             r.next_path(t(1_700_000_003)),
             PathBuf::from("c-221320.pcap")
         );
-        assert!(!r.crosses_period(t(1_700_000_009)));
-        assert!(r.crosses_period(t(1_700_000_010)));
+        assert!(!r.crosses_period(t(1_700_000_009), true));
+        assert!(r.crosses_period(t(1_700_000_010), true));
         assert_eq!(
             r.next_path(t(1_700_000_011)),
             PathBuf::from("c-221330.pcap")

@@ -131,7 +131,8 @@ impl RecordOut {
                 self.control.set_count_reached();
             }
         }
-        if self.full || self.rotation.crosses_period(ts_ns) {
+        let file_has_packets = self.delivered.iter().any(|&d| d > 0);
+        if self.full || self.rotation.crosses_period(ts_ns, file_has_packets) {
             self.rotate(ts_ns);
             if self.failed {
                 return self.discard(mbuf);
