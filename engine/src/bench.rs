@@ -9,7 +9,7 @@ use crate::pipeline::control::Control;
 use crate::pipeline::poll::Backoff;
 use crate::pipeline::MAX_BURST;
 use crate::session::{default_pool_size, Session};
-use crate::stats::{CaptureReport, QueueReport, QueueShared};
+use crate::stats::{CaptureReport, QueueShared};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,26 +162,9 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
     };
     for (port, queue, lcore, shared) in ids {
         let c = &shared.counters;
-        let rx = c.rx_packets.get();
-        report.packets_received += rx;
+        report.packets_received += c.rx_packets.get();
         report.packets_filtered += c.filtered.get();
-        report.queues.push(QueueReport {
-            port,
-            queue,
-            lcore,
-            packets_received: rx,
-            bytes_received: 0,
-            filtered: c.filtered.get(),
-            ring_full: 0,
-            bursts: c.bursts.get(),
-            cycles_per_packet: if rx == 0 {
-                0.0
-            } else {
-                c.busy_cycles.get() as f64 / rx as f64
-            },
-            busy_cycles: c.busy_cycles.get(),
-            ..QueueReport::default()
-        });
+        report.queues.push(c.report(port, queue, lcore));
     }
     let stats: Vec<_> = session.ports.iter().map(|p| p.stats()).collect();
     report.bytes_received = stats.iter().map(|s| s.ibytes).sum();

@@ -6,7 +6,7 @@
 use crate::dpdk::{Port, RingMonitor};
 use crate::stats::histogram::{new_histogram, summarize, Mailbox};
 use crate::stats::report::IntervalReport;
-use crate::stats::{CaptureReport, Drops, QueueReport, QueueShared, WriterCounters};
+use crate::stats::{CaptureReport, Drops, QueueShared, WriterCounters};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,25 +68,7 @@ impl Sources {
             report.bytes_received += c.rx_bytes.get();
             report.packets_filtered += c.filtered.get();
             report.drops.ring_full += c.ring_full.get();
-            report.queues.push(QueueReport {
-                port: w.port,
-                queue: w.queue,
-                lcore: w.lcore,
-                packets_received: rx,
-                bytes_received: c.rx_bytes.get(),
-                filtered: c.filtered.get(),
-                ring_full: c.ring_full.get(),
-                bursts: c.bursts.get(),
-                cycles_per_packet: if rx == 0 {
-                    0.0
-                } else {
-                    c.busy_cycles.get() as f64 / rx as f64
-                },
-                busy_cycles: c.busy_cycles.get(),
-                idle_cycles: c.idle_cycles.get(),
-                burst_sizes: c.burst_sizes.iter().map(|b| b.get()).collect(),
-                burst_cycles: (0, 0, 0),
-            });
+            report.queues.push(c.report(w.port, w.queue, w.lcore));
         }
         for c in self.writers.iter() {
             report.packets_written += c.written_packets.get();

@@ -183,6 +183,24 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Run {
     run
 }
 
+/// Waits for `child` at most `limit`; kills it and fails the test past that.
+pub fn wait_with_limit(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the process did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Writes a pcap file with `precision` timestamps.
 pub fn write_pcap(path: &Path, records: &[Record], nano: bool) {
     let file = std::fs::File::create(path).unwrap();

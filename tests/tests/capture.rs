@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zcap_tests::frames::{ipv4_udp, mixed, record};
 use zcap_tests::*;
 
@@ -252,17 +252,7 @@ fn stop_with(signals: &[&str], name: &str) {
             .unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "zcap did not stop on {signals:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_with_limit(&mut child, LIMIT);
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zcap_tests::frames::{ipv4_udp, record};
 use zcap_tests::*;
 
@@ -183,14 +183,7 @@ fn sighup_starts_a_new_file() {
     Command::new("kill").args(["-HUP", &pid]).status().unwrap();
     std::thread::sleep(Duration::from_millis(700));
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "zcap did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_with_limit(&mut child, LIMIT);
     assert_eq!(status.code(), Some(0));
     let parts = files(dir.path("").as_path(), "live");
     assert_eq!(

@@ -144,7 +144,7 @@ fn dpdk_telemetry_reads_growing_counters() {
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = wait_with_limit(&mut child, LIMIT);
     assert_eq!(status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     let replies: Vec<serde_json::Value> = text

@@ -57,6 +57,34 @@ pub fn burst_size_bucket(n: usize) -> usize {
     (usize::BITS - 1 - n.max(1).leading_zeros()).min(BURST_SIZE_BUCKETS as u32 - 1) as usize
 }
 
+impl QueueCounters {
+    /// This queue's line of a report. In rxonly the poll loop leaves the byte
+    /// and ring counters at zero; the report says so.
+    pub fn report(&self, port: u16, queue: u16, lcore: u32) -> super::QueueReport {
+        let rx = self.rx_packets.get();
+        let busy = self.busy_cycles.get();
+        super::QueueReport {
+            port,
+            queue,
+            lcore,
+            packets_received: rx,
+            bytes_received: self.rx_bytes.get(),
+            filtered: self.filtered.get(),
+            ring_full: self.ring_full.get(),
+            bursts: self.bursts.get(),
+            cycles_per_packet: if rx == 0 {
+                0.0
+            } else {
+                busy as f64 / rx as f64
+            },
+            busy_cycles: busy,
+            idle_cycles: self.idle_cycles.get(),
+            burst_sizes: self.burst_sizes.iter().map(|b| b.get()).collect(),
+            burst_cycles: (0, 0, 0),
+        }
+    }
+}
+
 /// A queue's shared state: its counters and the merge watermark.
 #[derive(Debug, Default)]
 pub struct QueueShared {
