@@ -12,9 +12,14 @@ use std::sync::{Arc, Mutex};
 /// Highest latency recorded, in ns (an hour); larger values saturate.
 pub const MAX_NS: u64 = 3_600_000_000_000;
 
-/// A fresh histogram with zcap's bounds and 3 significant digits.
+/// Significant decimal digits kept: values are exact to 1%. Three digits
+/// made every stats tick walk ~86,000 buckets per histogram on the writer's
+/// CPU (measured: --stats-interval 0.1 cost 27% of the written rate).
+pub const SIGNIFICANT_DIGITS: u8 = 2;
+
+/// A fresh histogram with zcap's bounds and precision.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_NS, 3).expect("valid histogram bounds")
+    Histogram::new_with_bounds(1, MAX_NS, SIGNIFICANT_DIGITS).expect("valid histogram bounds")
 }
 
 #[derive(Default)]
@@ -134,7 +139,7 @@ mod tests {
             h.record(v * 1000).unwrap(); // 1 µs .. 10 ms, uniform
         }
         let s = summarize(&h);
-        let near = |got: u64, want: u64| (got as f64 - want as f64).abs() / want as f64 <= 0.001;
+        let near = |got: u64, want: u64| (got as f64 - want as f64).abs() / want as f64 <= 0.01;
         assert!(near(s.p50, 5_000_000), "p50 {}", s.p50);
         assert!(near(s.p90, 9_000_000), "p90 {}", s.p90);
         assert!(near(s.p99, 9_900_000), "p99 {}", s.p99);
