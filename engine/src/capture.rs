@@ -2,7 +2,7 @@
 //! the stats core watching for a reason to stop, then drain, close, report.
 
 use crate::config::CaptureConfig;
-use crate::dpdk::{launch, mbuf_ring, rdtsc, telemetry, ClassicFilter, LcoreTask};
+use crate::dpdk::{launch, rdtsc, stamped_ring, telemetry, ClassicFilter, LcoreTask};
 use crate::error::ZcapError;
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::Encoder;
@@ -11,7 +11,7 @@ use crate::output::{FileSink, Rotation};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
 use crate::pipeline::poll::{PollLoop, RingFullPolicy};
-use crate::pipeline::stamp::{MetaField, Stamper, TimeSource};
+use crate::pipeline::stamp::{Stamper, TimeSource};
 use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
 use crate::session::{default_pool_size, Session};
 use crate::stats::histogram::Mailbox;
@@ -170,7 +170,6 @@ pub fn run_capture(
         };
         default_pool_size(queues, rx_desc, ring_size, held)
     })?;
-    let meta = MetaField::register().map_err(|e| ZcapError::usage(e.to_string()))?;
     let filter = classic
         .as_ref()
         .map(|c| c.load().map(Arc::new))
@@ -226,7 +225,7 @@ pub fn run_capture(
         main_cpu,
     } = session;
     for slot in queues {
-        let (producer, consumer) = mbuf_ring(&eal, &pool, ring_size)
+        let (producer, consumer) = stamped_ring(&eal, &pool, ring_size)
             .map_err(|e| ZcapError::usage(format!("--ring-size: {e}")))?;
         let shared = Arc::new(QueueShared::default());
         let port = &ports[slot.interface as usize];
@@ -252,7 +251,7 @@ pub fn run_capture(
                 rxq: slot.rxq,
                 ring: producer,
                 shared,
-                stamper: Stamper::new(meta, source, tsc_hz, rdtsc()),
+                stamper: Stamper::new(source, tsc_hz, rdtsc()),
                 control: control.clone(),
                 burst_size: config.dpdk.burst,
                 ring_full: if finite {
@@ -285,7 +284,6 @@ pub fn run_capture(
             rotation: rotations.remove(0),
             encoder: encoder.clone(),
             snaplen: config.snaplen,
-            meta,
             counters: counters.clone(),
             control: control.clone(),
             limit: limit.clone(),

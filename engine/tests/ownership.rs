@@ -4,7 +4,9 @@
 //! every check in turn (each test file is its own process).
 
 use std::sync::Arc;
-use zcap::dpdk::{mbuf_ring, EalBuilder, Mbuf, MbufBatchFree, MbufBurst, Mempool};
+use zcap::dpdk::{
+    stamped_ring, EalBuilder, Mbuf, MbufBatchFree, MbufBurst, Mempool, Stamp, StampedBurst,
+};
 
 #[test]
 fn mbufs_are_freed_exactly_once() {
@@ -52,19 +54,55 @@ fn mbufs_are_freed_exactly_once() {
     batch.flush();
     assert_eq!(pool.in_use(), 0);
 
-    // A ring hands ownership over; a ring dropped with mbufs inside frees them.
-    let (mut producer, mut consumer) = mbuf_ring(&eal, &pool, 31).unwrap();
+    // A ring hands ownership over, stamps travelling with their mbufs; a
+    // ring dropped with mbufs inside frees them.
+    let (mut producer, mut consumer) = stamped_ring(&eal, &pool, 31).unwrap();
     let mut burst = MbufBurst::<32>::new();
     assert!(pool.alloc_burst(&mut burst, 32));
-    let sent = producer.enqueue(&mut burst);
+    let mut stamped = StampedBurst::<32>::new();
+    let mut i = 0;
+    while let Some(m) = burst.pop_front() {
+        stamped.push(
+            m,
+            Stamp {
+                ts_ns: 1000 + i,
+                rx_tsc: i,
+            },
+        );
+        i += 1;
+    }
+    let sent = producer.enqueue(&mut stamped);
     assert_eq!(sent, 31, "a ring of 31 holds exactly 31");
-    assert_eq!(burst.len(), 1);
-    drop(burst);
+    assert_eq!(stamped.len(), 1);
+    drop(stamped);
     assert_eq!(pool.in_use(), 31);
-    let mut out = MbufBurst::<8>::new();
+    let mut out = StampedBurst::<8>::new();
     assert_eq!(consumer.dequeue(&mut out), 8);
-    drop(out);
+    let stamps: Vec<Stamp> = std::iter::from_fn(|| out.pop_front())
+        .map(|(m, s)| {
+            drop(m);
+            s
+        })
+        .collect();
+    assert_eq!(
+        stamps[0],
+        Stamp {
+            ts_ns: 1000,
+            rx_tsc: 0
+        }
+    );
+    assert_eq!(
+        stamps[7],
+        Stamp {
+            ts_ns: 1007,
+            rx_tsc: 7
+        }
+    );
     assert_eq!(pool.in_use(), 23);
+    let mut more = StampedBurst::<8>::new();
+    assert_eq!(consumer.dequeue(&mut more), 8);
+    assert_eq!(more.retain(|_| false), 8, "retain frees what it rejects");
+    assert_eq!(pool.in_use(), 15);
     drop(producer);
     drop(consumer);
     assert_eq!(pool.in_use(), 0, "the ring freed its contents on drop");

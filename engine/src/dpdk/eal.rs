@@ -234,11 +234,12 @@ pub fn hugepages_available() -> bool {
     mounted && free > 0
 }
 
-/// Reads a TSC timestamp (`rte_rdtsc`).
+/// Reads the TSC, as `rte_rdtsc` does, but inlined: DPDK's is a static
+/// inline function, which bindgen can only reach through an out-of-line call.
 #[inline(always)]
 pub fn rdtsc() -> u64 {
     // SAFETY: reads the CPU's time-stamp counter; no memory is touched.
-    unsafe { dpdk_sys::rte_rdtsc() }
+    unsafe { std::arch::x86_64::_rdtsc() }
 }
 
 /// Registers the calling (non-EAL) thread with EAL so it gets an lcore id and

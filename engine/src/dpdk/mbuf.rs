@@ -1,10 +1,15 @@
 //! Owned packet buffers: an [`Mbuf`] frees itself exactly once, a
 //! [`MbufBurst`] frees whatever it still holds when dropped.
 
-use super::error::{DpdkError, Result};
 use dpdk_sys::rte_mbuf;
 use std::ffi::CString;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// Where a received packet's data usually starts, counted from its mbuf: the
+/// header, no private area (our pools have none), the default headroom.
+pub const USUAL_DATA_OFFSET: usize =
+    std::mem::size_of::<rte_mbuf>() + dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
 
 /// One received packet (possibly a chain of segments), owned.
 ///
@@ -48,28 +53,21 @@ impl Mbuf {
         unsafe { self.0.as_ref() }
     }
 
-    /// Asks the CPU to start loading the mbuf's two header cache lines (the
-    /// writer reads both, and another core wrote them last).
+    /// Asks the CPU to start loading what the writer reads of this mbuf: the
+    /// first header line (another core wrote it last) and the first line of
+    /// packet data. The second header line is not needed for a single-segment
+    /// packet (see [`Segments`]). The data line is taken at its usual place
+    /// (see [`USUAL_DATA_OFFSET`]) rather than read from the header, so no
+    /// load has to wait for another; a wrong guess only wastes the prefetch.
     #[inline(always)]
-    pub fn prefetch_header(&self) {
+    pub fn prefetch_for_read(&self) {
         let p = self.0.as_ptr() as *const i8;
-        // SAFETY: prefetch is a hint that never faults; both lines lie inside the mbuf.
+        // SAFETY: prefetch is a hint that never faults, whatever the address;
+        // the offsets stay inside the mbuf's own object for our pools.
         unsafe {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             _mm_prefetch(p, _MM_HINT_T0);
-            _mm_prefetch(p.add(64), _MM_HINT_T0);
-        }
-    }
-
-    /// Asks the CPU to start loading the first cache line of packet data.
-    #[inline(always)]
-    pub fn prefetch_data(&self) {
-        let head = self.head();
-        // SAFETY: prefetch never faults; the address is inside the mbuf's buffer.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let data = (head.buf_addr as *const i8).add(usize::from(head.data_off));
-            _mm_prefetch(data, _MM_HINT_T0);
+            _mm_prefetch(p.add(USUAL_DATA_OFFSET), _MM_HINT_T0);
         }
     }
 
@@ -122,23 +120,12 @@ impl Mbuf {
         }
     }
 
-    /// Writes a `u64` dynamic field at byte offset `field.offset`.
-    #[inline(always)]
-    pub fn write_u64(&mut self, field: DynField, value: u64) {
-        // SAFETY: as for `read_u64`; we own the mbuf, so writing is exclusive.
-        unsafe {
-            (self.0.as_ptr() as *mut u8)
-                .add(field.offset)
-                .cast::<u64>()
-                .write_unaligned(value)
-        }
-    }
-
     /// The packet's bytes, segment by segment.
     #[inline(always)]
     pub fn segments(&self) -> Segments<'_> {
         Segments {
             next: self.0.as_ptr(),
+            left: self.segment_count(),
             _owner: std::marker::PhantomData,
         }
     }
@@ -152,8 +139,14 @@ impl Drop for Mbuf {
 }
 
 /// Iterator over the data of each segment of an mbuf chain.
+///
+/// It counts segments down from the head's `nb_segs` instead of following
+/// `next` to NULL: `next` lives in the mbuf's second cache line, which the
+/// poll loop's core wrote last, and a single-segment packet (nearly all of
+/// them) then never needs that line on the writer's core.
 pub struct Segments<'a> {
     next: *const rte_mbuf,
+    left: u16,
     _owner: std::marker::PhantomData<&'a Mbuf>,
 }
 
@@ -162,15 +155,21 @@ impl<'a> Iterator for Segments<'a> {
 
     #[inline(always)]
     fn next(&mut self) -> Option<&'a [u8]> {
-        if self.next.is_null() {
+        if self.left == 0 || self.next.is_null() {
             return None;
         }
+        self.left -= 1;
         // SAFETY: `next` is a segment of a chain owned by the borrowed Mbuf; its
         // data lives at buf_addr + data_off for data_len bytes while we borrow it.
+        // `next` is read only while the head's nb_segs says more segments follow.
         unsafe {
             let seg = &*self.next;
             let data = (seg.buf_addr as *const u8).add(usize::from(seg.data_off));
-            self.next = seg.next;
+            self.next = if self.left > 0 {
+                seg.next
+            } else {
+                std::ptr::null()
+            };
             Some(std::slice::from_raw_parts(data, usize::from(seg.data_len)))
         }
     }
@@ -243,13 +242,6 @@ impl<const N: usize> MbufBurst<N> {
         &self.slots[self.start..self.end]
     }
 
-    /// Forgets the first `n` held mbufs: their ownership went elsewhere.
-    #[inline(always)]
-    pub(crate) fn consume_front(&mut self, n: usize) {
-        debug_assert!(n <= self.len());
-        self.start += n;
-    }
-
     /// Borrows the held mbufs.
     #[inline(always)]
     pub fn iter(&self) -> impl Iterator<Item = &Mbuf> {
@@ -268,6 +260,15 @@ impl<const N: usize> MbufBurst<N> {
         self.slots[start..end]
             .iter_mut()
             .map(|p| unsafe { &mut *(p as *mut *mut rte_mbuf as *mut Mbuf) })
+    }
+
+    /// Starts loading the held mbuf `ahead` places from the front (see
+    /// [`Mbuf::prefetch_for_read`]); nothing if there is none.
+    #[inline(always)]
+    pub fn prefetch_ahead(&self, ahead: usize) {
+        if let Some(m) = self.iter().nth(ahead) {
+            m.prefetch_for_read();
+        }
     }
 
     /// Takes the first held mbuf out of the burst.
@@ -301,32 +302,77 @@ impl<const N: usize> MbufBurst<N> {
             }
         }
         self.end = kept;
-        if dropped > 0 {
-            // SAFETY: the rejected mbufs left the burst above and are freed once.
-            unsafe { dpdk_sys::rte_pktmbuf_free_bulk(rejected.as_mut_ptr(), dropped as u32) };
-        }
+        // SAFETY: the rejected mbufs left the burst above and are freed once.
+        unsafe { free_raw_bulk(&rejected[..dropped]) };
         dropped
     }
 
-    /// Frees every held mbuf now, in one bulk call.
+    /// Frees every held mbuf now, in bulk.
     #[inline]
     pub fn free_all(&mut self) {
-        let n = self.len();
-        if n > 0 {
-            // SAFETY: slots[start..end] are owned, valid mbufs, freed once here
-            // and forgotten by resetting the bounds.
-            unsafe {
-                dpdk_sys::rte_pktmbuf_free_bulk(self.slots.as_mut_ptr().add(self.start), n as u32)
-            };
-        }
+        let (start, end) = (self.start, self.end);
         self.start = 0;
         self.end = 0;
+        // SAFETY: slots[start..end] are owned, valid mbufs, freed once here and
+        // forgotten by the reset bounds above.
+        unsafe { free_raw_bulk(&self.slots[start..end]) };
     }
 }
 
 impl<const N: usize> Drop for MbufBurst<N> {
     fn drop(&mut self) {
         self.free_all();
+    }
+}
+
+/// Mbufs put straight back to their pool per call, at most.
+const PLAIN_BATCH: usize = 64;
+
+/// Frees owned mbufs in bulk. Plain ones (one segment, one reference, direct
+/// buffer) go straight back to their pool, as DPDK's fast-free transmit path
+/// does: by the mbuf invariants their `next` is already NULL, so their second
+/// cache line is never read, and that line may still sit on another core.
+/// Anything else goes through `rte_pktmbuf_free`.
+///
+/// # Safety
+/// Every pointer is a valid mbuf owned by the caller, which forgets them all.
+#[inline]
+pub(crate) unsafe fn free_raw_bulk(mbufs: &[*mut rte_mbuf]) {
+    let special = dpdk_sys::RTE_MBUF_F_INDIRECT | dpdk_sys::RTE_MBUF_F_EXTERNAL;
+    let mut batch = [std::ptr::null_mut::<std::ffi::c_void>(); PLAIN_BATCH];
+    let mut count = 0;
+    let mut pool: *mut dpdk_sys::rte_mempool = std::ptr::null_mut();
+    for &raw in mbufs {
+        // SAFETY (caller): raw is a valid mbuf we own. The reference count may
+        // be shared with clones elsewhere, so it is read atomically, as DPDK does.
+        let (refcnt, nb_segs, ol_flags, m_pool) = unsafe {
+            let refcnt = AtomicU16::from_ptr(std::ptr::addr_of_mut!((*raw).refcnt));
+            (
+                refcnt.load(Ordering::Relaxed),
+                std::ptr::addr_of!((*raw).nb_segs).read(),
+                std::ptr::addr_of!((*raw).ol_flags).read(),
+                std::ptr::addr_of!((*raw).pool).read(),
+            )
+        };
+        let plain = refcnt == 1 && nb_segs == 1 && ol_flags & special == 0;
+        if !plain {
+            // SAFETY: owned and valid; freed once (the whole chain).
+            unsafe { dpdk_sys::rte_pktmbuf_free(raw) };
+            continue;
+        }
+        if count == PLAIN_BATCH || (count > 0 && m_pool != pool) {
+            // SAFETY: the batch holds `count` plain mbufs of `pool`, each in
+            // the state a pool expects (one reference, one segment, no next).
+            unsafe { dpdk_sys::rte_mempool_put_bulk(pool, batch.as_ptr(), count as u32) };
+            count = 0;
+        }
+        pool = m_pool;
+        batch[count] = raw.cast();
+        count += 1;
+    }
+    if count > 0 {
+        // SAFETY: as above.
+        unsafe { dpdk_sys::rte_mempool_put_bulk(pool, batch.as_ptr(), count as u32) };
     }
 }
 
@@ -368,45 +414,16 @@ pub struct DynField {
 }
 
 impl DynField {
-    /// Registers (or finds, if already registered with the same shape) a field
-    /// of `size` bytes, 8-byte aligned, under `name`.
-    pub fn register(name: &str, size: usize) -> Result<Self> {
-        let mut params = dpdk_sys::rte_mbuf_dynfield {
-            size,
-            align: 8,
-            ..Default::default()
-        };
-        copy_name(&mut params.name, name);
-        // SAFETY: params is a valid, NUL-terminated descriptor for the call.
-        let offset = unsafe { dpdk_sys::rte_mbuf_dynfield_register(&params) };
-        if offset < 0 {
-            return Err(DpdkError::from_rte_errno(format!(
-                "cannot register the mbuf field {name}"
-            )));
-        }
-        Ok(DynField {
-            offset: offset as usize,
-        })
-    }
-
     /// Finds a field some driver registered, e.g. `rte_dynfield_timestamp`.
     pub fn lookup(name: &str) -> Option<Self> {
         let c_name = CString::new(name).ok()?;
         let mut params = dpdk_sys::rte_mbuf_dynfield::default();
         // SAFETY: c_name is valid for the call; params is a valid out-struct.
         let offset = unsafe { dpdk_sys::rte_mbuf_dynfield_lookup(c_name.as_ptr(), &mut params) };
-        // Reads and writes are 8 bytes wide: refuse narrower fields.
+        // Reads are 8 bytes wide: refuse narrower fields.
         (offset >= 0 && params.size >= 8).then_some(DynField {
             offset: offset as usize,
         })
-    }
-
-    /// The same field `bytes` further on (for fields wider than 8 bytes; the
-    /// caller guarantees the field is at least `bytes + 8` long).
-    pub(crate) fn plus(self, bytes: usize) -> Self {
-        DynField {
-            offset: self.offset + bytes,
-        }
     }
 }
 
@@ -416,11 +433,4 @@ pub fn lookup_dynflag(name: &str) -> Option<u64> {
     // SAFETY: c_name is valid for the call; a NULL params pointer is allowed.
     let bit = unsafe { dpdk_sys::rte_mbuf_dynflag_lookup(c_name.as_ptr(), std::ptr::null_mut()) };
     (0..64).contains(&bit).then(|| 1u64 << bit)
-}
-
-fn copy_name(dst: &mut [std::os::raw::c_char], name: &str) {
-    let room = dst.len() - 1; // keep the terminating NUL
-    for (d, s) in dst.iter_mut().zip(name.bytes().take(room)) {
-        *d = s as std::os::raw::c_char;
-    }
 }

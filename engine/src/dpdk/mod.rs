@@ -12,6 +12,7 @@ mod mbuf;
 mod mempool;
 mod port;
 mod ring;
+mod stamped;
 pub mod telemetry;
 
 pub use bpf::{ClassicFilter, Filter};
@@ -21,7 +22,8 @@ pub use lcore::{launch, LcoreTask};
 pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBatchFree, MbufBurst, Segments};
 pub use mempool::Mempool;
 pub use port::{find_port, port_info, Port, PortConfig, PortInfo, PortStats, RxQueue};
-pub use ring::{mbuf_ring, RingConsumer, RingMonitor, RingProducer};
+pub use ring::{stamped_ring, RingConsumer, RingMonitor, RingProducer};
+pub use stamped::{Stamp, StampedBurst};
 
 /// Hints the CPU that this is a spin-wait loop (`rte_pause`).
 #[inline(always)]

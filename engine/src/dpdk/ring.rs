@@ -1,10 +1,11 @@
-//! Single-producer / single-consumer rings of mbuf pointers (`rte_ring`),
-//! split into a producer half and a consumer half so ownership enforces SP/SC.
+//! Single-producer / single-consumer rings of stamped mbufs (`rte_ring` with
+//! 24-byte elements: the pointer and its [`Stamp`](super::Stamp)), split into a
+//! producer half and a consumer half so ownership enforces SP/SC.
 
 use super::eal::Eal;
 use super::error::{DpdkError, Result};
-use super::mbuf::MbufBurst;
 use super::mempool::Mempool;
+use super::stamped::{StampedBurst, StampedSlot};
 use std::ffi::{c_void, CString};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,22 +36,9 @@ impl RingInner {
 impl Drop for RingInner {
     fn drop(&mut self) {
         // Give back any mbuf still in flight before freeing the ring itself.
-        let mut burst = MbufBurst::<64>::new();
-        loop {
-            let slots = burst.fill_slots();
-            // SAFETY: both halves are gone, so we are the only user of the ring.
-            let n = unsafe {
-                dpdk_sys::rte_ring_dequeue_burst(
-                    self.raw.as_ptr(),
-                    slots.as_mut_ptr().cast::<*mut c_void>(),
-                    64,
-                    std::ptr::null_mut(),
-                )
-            } as usize;
-            burst.set_filled(n);
-            if n == 0 {
-                break;
-            }
+        let mut burst = StampedBurst::<64>::new();
+        // SAFETY: both halves are gone, so we are the only user of the ring.
+        while unsafe { dequeue_into(self.raw, &mut burst) } > 0 {
             burst.free_all();
         }
         // SAFETY: the ring is empty and unused.
@@ -58,9 +46,36 @@ impl Drop for RingInner {
     }
 }
 
-/// Creates a ring holding exactly `capacity` mbufs from `pool`, split into
-/// its producer and consumer halves.
-pub fn mbuf_ring(
+const SLOT_SIZE: u32 = std::mem::size_of::<StampedSlot>() as u32;
+
+/// Dequeues up to `N` elements into an empty `burst`, which then owns them.
+///
+/// # Safety
+/// The caller is the ring's only consumer for the duration of the call.
+#[inline(always)]
+unsafe fn dequeue_into<const N: usize>(
+    raw: NonNull<dpdk_sys::rte_ring>,
+    burst: &mut StampedBurst<N>,
+) -> usize {
+    let slots = burst.fill_slots();
+    // SAFETY: single consumer (caller); slots has room for N elements of
+    // SLOT_SIZE bytes; the dequeued mbufs become owned by the burst.
+    let n = unsafe {
+        dpdk_sys::rte_ring_dequeue_burst_elem(
+            raw.as_ptr(),
+            slots.as_mut_ptr().cast::<c_void>(),
+            SLOT_SIZE,
+            N as u32,
+            std::ptr::null_mut(),
+        )
+    } as usize;
+    burst.set_filled(n);
+    n
+}
+
+/// Creates a ring holding exactly `capacity` stamped mbufs from `pool`, split
+/// into its producer and consumer halves.
+pub fn stamped_ring(
     eal: &Eal,
     pool: &Arc<Mempool>,
     capacity: u32,
@@ -75,7 +90,13 @@ pub fn mbuf_ring(
     let flags = dpdk_sys::RING_F_SP_ENQ | dpdk_sys::RING_F_SC_DEQ | dpdk_sys::RING_F_EXACT_SZ;
     // SAFETY: c_name is valid for the call; NULL means failure with rte_errno.
     let raw = unsafe {
-        dpdk_sys::rte_ring_create(c_name.as_ptr(), capacity, dpdk_sys::SOCKET_ID_ANY, flags)
+        dpdk_sys::rte_ring_create_elem(
+            c_name.as_ptr(),
+            SLOT_SIZE,
+            capacity,
+            dpdk_sys::SOCKET_ID_ANY,
+            flags,
+        )
     };
     let raw = NonNull::new(raw).ok_or_else(|| {
         DpdkError::from_rte_errno(format!("cannot create a ring of {capacity} slots"))
@@ -100,17 +121,19 @@ pub struct RingProducer {
 }
 
 impl RingProducer {
-    /// Moves as many mbufs as fit from the front of `burst` into the ring and
-    /// returns how many; the rest stay in `burst`.
+    /// Moves as many stamped mbufs as fit from the front of `burst` into the
+    /// ring and returns how many; the rest stay in `burst`.
     #[inline(always)]
-    pub fn enqueue<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
+    pub fn enqueue<const N: usize>(&mut self, burst: &mut StampedBurst<N>) -> usize {
         let held = burst.held();
-        // SAFETY: single producer (&mut self on the only producer); the pointers
-        // are owned mbufs whose ownership passes to the ring for those enqueued.
+        // SAFETY: single producer (&mut self on the only producer); the elements
+        // are SLOT_SIZE bytes and hold owned mbufs, whose ownership passes to
+        // the ring for those enqueued.
         let n = unsafe {
-            dpdk_sys::rte_ring_enqueue_burst(
+            dpdk_sys::rte_ring_enqueue_burst_elem(
                 self.inner.raw.as_ptr(),
-                held.as_ptr().cast::<*mut c_void>(),
+                held.as_ptr().cast::<c_void>(),
+                SLOT_SIZE,
                 held.len() as u32,
                 std::ptr::null_mut(),
             )
@@ -156,22 +179,11 @@ pub struct RingConsumer {
 }
 
 impl RingConsumer {
-    /// Takes up to `N` mbufs from the ring into an empty `burst`.
+    /// Takes up to `N` stamped mbufs from the ring into an empty `burst`.
     #[inline(always)]
-    pub fn dequeue<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> usize {
-        let slots = burst.fill_slots();
-        // SAFETY: single consumer (&mut self on the only consumer); slots has room
-        // for N pointers; the dequeued mbufs become owned by the burst.
-        let n = unsafe {
-            dpdk_sys::rte_ring_dequeue_burst(
-                self.inner.raw.as_ptr(),
-                slots.as_mut_ptr().cast::<*mut c_void>(),
-                N as u32,
-                std::ptr::null_mut(),
-            )
-        } as usize;
-        burst.set_filled(n);
-        n
+    pub fn dequeue<const N: usize>(&mut self, burst: &mut StampedBurst<N>) -> usize {
+        // SAFETY: &mut self on the only consumer half.
+        unsafe { dequeue_into(self.inner.raw, burst) }
     }
 
     /// Entries in the ring now.

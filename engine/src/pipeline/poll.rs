@@ -4,7 +4,7 @@
 use super::control::Control;
 use super::stamp::Stamper;
 use super::MAX_BURST;
-use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, RingProducer, RxQueue};
+use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, RingProducer, RxQueue, StampedBurst};
 use crate::stats::counters::burst_size_bucket;
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::QueueShared;
@@ -87,7 +87,9 @@ const HAND_OVER_EVERY: u32 = 4096;
 impl PollLoop {
     /// Runs until a stop is requested, then marks the queue done.
     pub fn run(mut self) {
-        let mut burst = MbufBurst::<MAX_BURST>::new();
+        let mut received = MbufBurst::<MAX_BURST>::new();
+        // Stamped packets on their way to the ring (kept back under Wait).
+        let mut outgoing = StampedBurst::<MAX_BURST>::new();
         let mut backoff = Backoff::new(self.backoff);
         let mut burst_cycles = Recorder::new(self.burst_cycles.clone());
         let mut bursts_since_hand_over = 0u32;
@@ -99,15 +101,15 @@ impl PollLoop {
         }
         while !self.control.stop_requested() {
             // Packets kept back by RingFullPolicy::Wait go first.
-            if !burst.is_empty() {
-                self.ring.enqueue(&mut burst);
-                if !burst.is_empty() {
+            if !outgoing.is_empty() {
+                self.ring.enqueue(&mut outgoing);
+                if !outgoing.is_empty() {
                     backoff.idle();
                     continue;
                 }
             }
             let start = rdtsc();
-            let n = self.rxq.rx_burst(&mut burst, self.burst_size);
+            let n = self.rxq.rx_burst(&mut received, self.burst_size);
             if n == 0 {
                 counters.empty_polls.add(1);
                 idle_since.get_or_insert(start);
@@ -124,9 +126,11 @@ impl PollLoop {
             let burst_ns = self.stamper.now_ns(start);
             let mut bytes = 0u64;
             let mut newest = 0u64;
-            for m in burst.iter_mut() {
-                newest = newest.max(self.stamper.stamp(m, start, burst_ns));
+            while let Some(m) = received.pop_front() {
+                let stamp = self.stamper.stamp(&m, start, burst_ns);
+                newest = newest.max(stamp.ts_ns);
                 bytes += u64::from(m.pkt_len());
+                outgoing.push(m, stamp);
             }
             counters.rx_packets.add(n as u64);
             counters.rx_bytes.add(bytes);
@@ -134,18 +138,18 @@ impl PollLoop {
             counters.burst_sizes[burst_size_bucket(n)].add(1);
             let n = match &self.filter {
                 Some(filter) => {
-                    let rejected = burst.retain(|m| filter.accepts(m));
+                    let rejected = outgoing.retain(|m| filter.accepts(m));
                     counters.filtered.add(rejected as u64);
                     n - rejected
                 }
                 None => n,
             };
-            let sent = self.ring.enqueue(&mut burst);
+            let sent = self.ring.enqueue(&mut outgoing);
             if sent < n && self.ring_full == RingFullPolicy::Drop {
                 counters.ring_full.add((n - sent) as u64);
-                burst.free_all();
+                outgoing.free_all();
             }
-            if burst.is_empty() {
+            if outgoing.is_empty() {
                 // Everything up to `newest` is in the ring: the writer may merge past it.
                 watermark.store(newest, Ordering::Release);
             }
@@ -159,10 +163,10 @@ impl PollLoop {
         }
         burst_cycles.finish();
         // Stopping: whatever is still held back could not be handed on.
-        if !burst.is_empty() {
-            self.ring.enqueue(&mut burst);
-            counters.ring_full.add(burst.len() as u64);
-            burst.free_all();
+        if !outgoing.is_empty() {
+            self.ring.enqueue(&mut outgoing);
+            counters.ring_full.add(outgoing.len() as u64);
+            outgoing.free_all();
         }
         watermark.store(u64::MAX, Ordering::Release);
         self.shared.done.store(true, Ordering::Release);

@@ -1,9 +1,9 @@
 //! Stamping packets in the poll loop: the receive time (ns since the epoch)
-//! and the receive TSC go into a dynamic mbuf field that travels with the
-//! pointer to the writer.
+//! and the receive TSC, carried beside the mbuf pointer through the ring
+//! (see [`crate::dpdk::Stamp`]).
 
 use super::clock::{realtime_ns, TscClock};
-use crate::dpdk::{lookup_dynflag, DpdkError, DynField, Mbuf};
+use crate::dpdk::{lookup_dynflag, DynField, Mbuf, Stamp};
 
 /// Where a port's timestamps come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,40 +28,9 @@ impl TimeSource {
     }
 }
 
-/// zcap's per-packet metadata field: `[ts_ns, rx_tsc]`.
-#[derive(Debug, Clone, Copy)]
-pub struct MetaField {
-    ts_ns: DynField,
-    rx_tsc: DynField,
-}
-
-impl MetaField {
-    /// Registers the field with DPDK (once per process; repeat calls find it).
-    pub fn register() -> Result<Self, DpdkError> {
-        let base = DynField::register("zcap_rx_meta", 16)?;
-        Ok(MetaField {
-            ts_ns: base,
-            rx_tsc: base.plus(8),
-        })
-    }
-
-    /// The packet's receive time, ns since the epoch.
-    #[inline(always)]
-    pub fn ts_ns(&self, m: &Mbuf) -> u64 {
-        m.read_u64(self.ts_ns)
-    }
-
-    /// The TSC of the burst that received the packet.
-    #[inline(always)]
-    pub fn rx_tsc(&self, m: &Mbuf) -> u64 {
-        m.read_u64(self.rx_tsc)
-    }
-}
-
 /// Stamps packets for one poll loop.
 #[derive(Debug, Clone)]
 pub struct Stamper {
-    meta: MetaField,
     clock: TscClock,
     device: Option<(DynField, u64, u64)>,
 }
@@ -69,7 +38,7 @@ pub struct Stamper {
 impl Stamper {
     /// A stamper for a port with `source`. Falls back to the TSC if the driver
     /// registered no timestamp field.
-    pub fn new(meta: MetaField, source: TimeSource, tsc_hz: u64, tsc_now: u64) -> Self {
+    pub fn new(source: TimeSource, tsc_hz: u64, tsc_now: u64) -> Self {
         let device = match source {
             TimeSource::Device { ns_per_unit } => DynField::lookup("rte_dynfield_timestamp")
                 .zip(lookup_dynflag("rte_dynflag_rx_timestamp"))
@@ -77,7 +46,6 @@ impl Stamper {
             TimeSource::Tsc => None,
         };
         Stamper {
-            meta,
             clock: TscClock::new(tsc_hz, tsc_now, realtime_ns()),
             device,
         }
@@ -94,18 +62,15 @@ impl Stamper {
         self.clock.ns_at(tsc, realtime_ns)
     }
 
-    /// Stamps one packet of a burst received at `tsc` (= `burst_ns`); returns
-    /// the packet's timestamp.
+    /// The stamp of one packet of a burst received at `tsc` (= `burst_ns`).
     #[inline(always)]
-    pub fn stamp(&self, m: &mut Mbuf, tsc: u64, burst_ns: u64) -> u64 {
-        let ts = match self.device {
+    pub fn stamp(&self, m: &Mbuf, tsc: u64, burst_ns: u64) -> Stamp {
+        let ts_ns = match self.device {
             Some((field, flag, ns_per_unit)) if m.has_flag(flag) => {
                 m.read_u64(field).saturating_mul(ns_per_unit)
             }
             _ => burst_ns,
         };
-        m.write_u64(self.meta.ts_ns, ts);
-        m.write_u64(self.meta.rx_tsc, tsc);
-        ts
+        Stamp { ts_ns, rx_tsc: tsc }
     }
 }

@@ -4,9 +4,10 @@
 use super::control::{Control, CountLimit};
 use super::merge::Merger;
 use super::poll::Backoff;
-use super::stamp::MetaField;
 use super::MAX_BURST;
-use crate::dpdk::{rdtsc, Mbuf, MbufBatchFree, MbufBurst, RingConsumer, ThreadRegistration};
+use crate::dpdk::{
+    rdtsc, Mbuf, MbufBatchFree, RingConsumer, Stamp, StampedBurst, ThreadRegistration,
+};
 use crate::format::pcapng::InterfaceStats;
 use crate::format::{Encoder, RecordMeta};
 use crate::output::{FileSink, Rotation};
@@ -23,6 +24,9 @@ use std::time::{Duration, Instant};
 const MERGE_STALL: Duration = Duration::from_millis(200);
 /// Bursts taken from one ring before looking at the next.
 const BURSTS_PER_ROUND: usize = 8;
+/// Packets whose mbuf loads are in flight ahead of the one being written:
+/// three lines each, about what a core can have outstanding.
+const PREFETCH_AHEAD: usize = 8;
 
 /// One ring this writer drains.
 pub struct WriterFeed {
@@ -48,8 +52,6 @@ pub struct Writer {
     pub encoder: Encoder,
     /// Bytes kept per packet.
     pub snaplen: u32,
-    /// Where timestamps live in each mbuf.
-    pub meta: MetaField,
     /// This writer's counters.
     pub counters: Arc<WriterCounters>,
     /// Run state.
@@ -93,16 +95,20 @@ struct RecordOut {
     paths: Vec<String>,
     encoder: Encoder,
     snaplen: u32,
-    meta: MetaField,
     counters: Arc<WriterCounters>,
     control: Arc<Control>,
     limit: Option<Arc<CountLimit>>,
     free: MbufBatchFree<MAX_BURST>,
     pending_bytes: u64,
     pending_wire: u64,
-    pending_rx_tsc: Vec<u64>,
+    /// Receive TSC readings of the buffered records, as (reading, records) runs.
+    pending_rx_tsc: Vec<(u64, u64)>,
     delivered: Vec<u64>,
     failed: bool,
+    /// A second Ctrl-C: discard instead of writing.
+    aborting: bool,
+    /// Nothing but encoding to do per packet (see [`RecordOut::admit`]).
+    plain: bool,
     latency: Recorder,
     ns_per_tick: f64,
 }
@@ -116,27 +122,12 @@ impl RecordOut {
     }
 
     /// Encodes one packet into the buffer and frees its mbuf.
-    #[inline]
-    fn write(&mut self, interface: u32, queue: u16, ts_ns: u64, mbuf: Mbuf) {
-        if self.failed || self.control.abort_requested() {
-            return self.discard(mbuf);
-        }
-        if let Some(limit) = &self.limit {
-            if !limit.take_one() {
-                self.counters.dropped_count_limit.add(1);
-                self.free.push(mbuf);
-                return;
-            }
-            if limit.exhausted() {
-                self.control.set_count_reached();
-            }
-        }
-        let file_has_packets = self.delivered.iter().any(|&d| d > 0);
-        if self.full || self.rotation.crosses_period(ts_ns, file_has_packets) {
-            self.rotate(ts_ns);
-            if self.failed {
-                return self.discard(mbuf);
-            }
+    #[inline(always)]
+    fn write(&mut self, interface: u32, queue: u16, stamp: Stamp, mbuf: Mbuf) {
+        let Stamp { ts_ns, rx_tsc } = stamp;
+        if !self.plain && !self.admit(ts_ns) {
+            self.free.push(mbuf);
+            return;
         }
         let orig_len = mbuf.pkt_len();
         let meta = RecordMeta {
@@ -151,10 +142,68 @@ impl RecordOut {
         self.sink.record_appended();
         self.pending_bytes += u64::from(orig_len.min(self.snaplen));
         self.pending_wire += u64::from(orig_len);
-        self.pending_rx_tsc.push(self.meta.rx_tsc(&mbuf));
+        // A burst shares one TSC reading: keep one entry per run of equal readings.
+        match self.pending_rx_tsc.last_mut() {
+            Some((tsc, count)) if *tsc == rx_tsc => *count += 1,
+            _ => self.pending_rx_tsc.push((rx_tsc, 1)),
+        }
         self.delivered[interface as usize] += 1;
         self.free.push(mbuf);
-        self.full = self.rotation.is_full(self.sink.total_bytes());
+        if !self.plain {
+            self.full = self.rotation.is_full(self.sink.total_bytes());
+        }
+    }
+
+    /// The checks a plain capture (no failure, no abort, no `-c`, `-C` or
+    /// `-G`) never needs. False for a packet that must not be written; it has
+    /// been counted under its drop cause and the caller frees it.
+    #[inline(never)]
+    fn admit(&mut self, ts_ns: u64) -> bool {
+        if self.failed || self.aborting {
+            self.counters.dropped_writer.add(1);
+            return false;
+        }
+        if let Some(limit) = &self.limit {
+            if !limit.take_one() {
+                self.counters.dropped_count_limit.add(1);
+                return false;
+            }
+            if limit.exhausted() {
+                self.control.set_count_reached();
+            }
+        }
+        let file_has_packets = self.delivered.iter().any(|&d| d > 0);
+        if self.full || self.rotation.crosses_period(ts_ns, file_has_packets) {
+            self.rotate(ts_ns);
+            if self.failed {
+                self.counters.dropped_writer.add(1);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Recomputes [`RecordOut::plain`]; called whenever what it depends on changes.
+    fn update_plain(&mut self) {
+        self.plain = !self.failed
+            && !self.aborting
+            && self.limit.is_none()
+            && !self.rotation.policy().rotates();
+    }
+
+    /// Marks the capture failed: every later packet is a writer drop.
+    fn set_failed(&mut self, message: String) {
+        self.failed = true;
+        self.update_plain();
+        self.control.fail(message);
+    }
+
+    /// Follows a second Ctrl-C: from now on packets are discarded, not written.
+    fn set_aborting(&mut self, aborting: bool) {
+        if aborting != self.aborting {
+            self.aborting = aborting;
+            self.update_plain();
+        }
     }
 
     /// Per-interface (received, dropped, filtered) of the feeding queues now.
@@ -226,9 +275,7 @@ impl RecordOut {
             match FileSink::create(&path, self.sink.flush_bytes(), self.sink.flush_interval()) {
                 Ok(sink) => sink,
                 Err(err) => {
-                    self.failed = true;
-                    self.control
-                        .fail(format!("cannot create {}: {err}", path.display()));
+                    self.set_failed(format!("cannot create {}: {err}", path.display()));
                     return;
                 }
             };
@@ -258,9 +305,9 @@ impl RecordOut {
                 self.counters.written_bytes.add(self.pending_bytes);
                 self.counters.written_wire_bytes.add(self.pending_wire);
                 let written_at = rdtsc();
-                for &rx in &self.pending_rx_tsc {
+                for &(rx, count) in &self.pending_rx_tsc {
                     let ns = written_at.saturating_sub(rx) as f64 * self.ns_per_tick;
-                    self.latency.record(ns as u64);
+                    self.latency.record_n(ns as u64, count);
                 }
                 self.latency.try_hand_over();
                 self.clear_pending();
@@ -268,8 +315,7 @@ impl RecordOut {
             Err(err) => {
                 self.counters.dropped_writer.add(records);
                 self.clear_pending();
-                self.failed = true;
-                self.control.fail(format!(
+                self.set_failed(format!(
                     "cannot write {} (at byte {before}): {err}",
                     self.sink.path().display()
                 ));
@@ -295,7 +341,6 @@ impl Writer {
             rotation,
             encoder,
             snaplen,
-            meta,
             counters,
             control,
             limit,
@@ -324,7 +369,6 @@ impl Writer {
             paths: Vec::new(),
             encoder,
             snaplen,
-            meta,
             counters,
             control: control.clone(),
             limit,
@@ -334,18 +378,22 @@ impl Writer {
             pending_rx_tsc: Vec::with_capacity(64 * 1024),
             delivered: vec![0; interfaces],
             failed: false,
+            aborting: false,
+            plain: false,
             latency: Recorder::new(latency),
             ns_per_tick: 1e9 / tsc_hz.max(1) as f64,
         };
+        out.update_plain();
         out.encoder.file_header(out.sink.buffer());
 
         let mut merger =
             merge.then(|| Merger::new(feeds.len(), hold_limit, MERGE_STALL, Instant::now()));
-        let mut burst = MbufBurst::<MAX_BURST>::new();
+        let mut burst = StampedBurst::<MAX_BURST>::new();
         let mut backoff = Backoff::new(true);
         loop {
             // Read before draining: if set, nothing can arrive after this round.
             let producers_done = control.producers_done();
+            out.set_aborting(control.abort_requested());
             let now = Instant::now();
             let mut got = 0;
             for (index, feed) in feeds.iter_mut().enumerate() {
@@ -357,15 +405,24 @@ impl Writer {
                     let n = feed.ring.dequeue(&mut burst);
                     drained = n < MAX_BURST;
                     got += n;
-                    // Another core touched these last: start every load of the burst
-                    // before using the first, so the misses overlap.
-                    burst.iter().for_each(|m| m.prefetch_header());
-                    burst.iter().for_each(|m| m.prefetch_data());
-                    while let Some(mbuf) = burst.pop_front() {
-                        let ts = meta.ts_ns(&mbuf);
-                        match merger.as_mut() {
-                            Some(m) => m.push(index, ts, mbuf),
-                            None => out.write(feed.interface, feed.queue, ts, mbuf),
+                    // Another core wrote these last: keep PREFETCH_AHEAD packets'
+                    // loads in flight, so their misses overlap with the work.
+                    burst
+                        .mbufs()
+                        .take(PREFETCH_AHEAD)
+                        .for_each(|m| m.prefetch_for_read());
+                    match merger.as_mut() {
+                        Some(m) => {
+                            while let Some((mbuf, stamp)) = burst.pop_front() {
+                                burst.prefetch_ahead(PREFETCH_AHEAD - 1);
+                                m.push(index, stamp.ts_ns, (stamp, mbuf));
+                            }
+                        }
+                        None => {
+                            while let Some((mbuf, stamp)) = burst.pop_front() {
+                                burst.prefetch_ahead(PREFETCH_AHEAD - 1);
+                                out.write(feed.interface, feed.queue, stamp, mbuf);
+                            }
                         }
                     }
                     if drained {
@@ -384,13 +441,13 @@ impl Writer {
             }
             if let Some(m) = merger.as_mut() {
                 if control.abort_requested() {
-                    for mbuf in m.drain_all() {
+                    for (_, mbuf) in m.drain_all() {
                         out.discard(mbuf);
                     }
                 }
-                while let Some((index, ts, mbuf)) = m.pop(now) {
+                while let Some((index, _, (stamp, mbuf))) = m.pop(now) {
                     let feed = &feeds[index];
-                    out.write(feed.interface, feed.queue, ts, mbuf);
+                    out.write(feed.interface, feed.queue, stamp, mbuf);
                 }
             }
             out.free.flush();

@@ -55,6 +55,12 @@ impl Recorder {
         self.current.saturating_record(value.max(1));
     }
 
+    /// Records `value` `count` times (one walk of the buckets, not `count`).
+    #[inline]
+    pub fn record_n(&mut self, value: u64, count: u64) {
+        self.current.saturating_record_n(value.max(1), count);
+    }
+
     /// Tries to hand the current histogram over; never blocks. Returns true
     /// if it did.
     pub fn try_hand_over(&mut self) -> bool {
