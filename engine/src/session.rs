@@ -90,7 +90,8 @@ fn lcore_map(config: &DpdkConfig, poll_loops: usize) -> Result<Vec<usize>, ZcapE
 /// descriptors and ring of every queue, bursts in flight, the per-lcore mempool
 /// caches, and what a merging writer holds back (`held`).
 pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, held: u32) -> u32 {
-    let per_queue = u32::from(rx_descriptors) + ring_size + 4 * crate::pipeline::MAX_BURST as u32;
+    use crate::pipeline::{MAX_BURST, WRITER_BURST};
+    let per_queue = u32::from(rx_descriptors) + ring_size + (4 * MAX_BURST + WRITER_BURST) as u32;
     let caches = (queues as u32 + 2) * MEMPOOL_CACHE * 3 / 2;
     let wanted = queues as u32 * per_queue + held + caches + 1024;
     (wanted + 1).next_power_of_two() - 1

@@ -6,15 +6,10 @@ use std::ffi::CString;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-/// Where a received packet's data usually starts, counted from its mbuf: the
-/// header, no private area (our pools have none), the default headroom.
-pub const USUAL_DATA_OFFSET: usize =
-    std::mem::size_of::<rte_mbuf>() + dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
-
 /// One received packet (possibly a chain of segments), owned.
 ///
 /// Not `Clone`: ownership moves through rings and is given back to the pool
-/// exactly once, on drop or by [`MbufBatchFree`].
+/// exactly once: on drop, or in bulk by whoever took it over.
 #[repr(transparent)]
 #[derive(Debug)]
 pub struct Mbuf(NonNull<rte_mbuf>);
@@ -51,24 +46,6 @@ impl Mbuf {
     fn head(&self) -> &rte_mbuf {
         // SAFETY: we own a valid mbuf; reading its header is sound.
         unsafe { self.0.as_ref() }
-    }
-
-    /// Asks the CPU to start loading what the writer reads of this mbuf: the
-    /// first header line (another core wrote it last) and the first line of
-    /// packet data. The second header line is not needed for a single-segment
-    /// packet (see [`Segments`]). The data line is taken at its usual place
-    /// (see [`USUAL_DATA_OFFSET`]) rather than read from the header, so no
-    /// load has to wait for another; a wrong guess only wastes the prefetch.
-    #[inline(always)]
-    pub fn prefetch_for_read(&self) {
-        let p = self.0.as_ptr() as *const i8;
-        // SAFETY: prefetch is a hint that never faults, whatever the address;
-        // the offsets stay inside the mbuf's own object for our pools.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch(p, _MM_HINT_T0);
-            _mm_prefetch(p.add(USUAL_DATA_OFFSET), _MM_HINT_T0);
-        }
     }
 
     /// Total packet length over all segments (the bytes the port delivered).
@@ -262,15 +239,6 @@ impl<const N: usize> MbufBurst<N> {
             .map(|p| unsafe { &mut *(p as *mut *mut rte_mbuf as *mut Mbuf) })
     }
 
-    /// Starts loading the held mbuf `ahead` places from the front (see
-    /// [`Mbuf::prefetch_for_read`]); nothing if there is none.
-    #[inline(always)]
-    pub fn prefetch_ahead(&self, ahead: usize) {
-        if let Some(m) = self.iter().nth(ahead) {
-            m.prefetch_for_read();
-        }
-    }
-
     /// Takes the first held mbuf out of the burst.
     #[inline(always)]
     pub fn pop_front(&mut self) -> Option<Mbuf> {
@@ -373,37 +341,6 @@ pub(crate) unsafe fn free_raw_bulk(mbufs: &[*mut rte_mbuf]) {
     if count > 0 {
         // SAFETY: as above.
         unsafe { dpdk_sys::rte_mempool_put_bulk(pool, batch.as_ptr(), count as u32) };
-    }
-}
-
-/// Collects mbufs that are done with and frees them in bulk, `N` at a time.
-pub struct MbufBatchFree<const N: usize> {
-    burst: MbufBurst<N>,
-}
-
-impl<const N: usize> Default for MbufBatchFree<N> {
-    fn default() -> Self {
-        MbufBatchFree {
-            burst: MbufBurst::new(),
-        }
-    }
-}
-
-impl<const N: usize> MbufBatchFree<N> {
-    /// Queues one mbuf for freeing; frees the batch when it is full.
-    #[inline(always)]
-    pub fn push(&mut self, mbuf: Mbuf) {
-        if self.burst.end == N {
-            self.burst.free_all();
-        }
-        let end = self.burst.end;
-        self.burst.slots[end] = mbuf.into_raw();
-        self.burst.end = end + 1;
-    }
-
-    /// Frees everything queued.
-    pub fn flush(&mut self) {
-        self.burst.free_all();
     }
 }
 

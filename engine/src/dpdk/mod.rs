@@ -19,11 +19,11 @@ pub use bpf::{ClassicFilter, Filter};
 pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};
 pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreTask};
-pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBatchFree, MbufBurst, Segments};
+pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBurst, Segments};
 pub use mempool::Mempool;
 pub use port::{find_port, port_info, Port, PortConfig, PortInfo, PortStats, RxQueue};
 pub use ring::{stamped_ring, RingConsumer, RingMonitor, RingProducer};
-pub use stamped::{Stamp, StampedBurst};
+pub use stamped::{cycles_since_rx, HomePool, Received, ReceivedFree, Stamp, StampedBurst};
 
 /// Hints the CPU that this is a spin-wait loop (`rte_pause`).
 #[inline(always)]

@@ -1,11 +1,11 @@
-//! Single-producer / single-consumer rings of stamped mbufs (`rte_ring` with
-//! 24-byte elements: the pointer and its [`Stamp`](super::Stamp)), split into a
-//! producer half and a consumer half so ownership enforces SP/SC.
+//! Single-producer / single-consumer rings of stamped packets (`rte_ring` with
+//! 32-byte elements, see [`super::stamped`]), split into a producer half and a
+//! consumer half so ownership enforces SP/SC.
 
 use super::eal::Eal;
 use super::error::{DpdkError, Result};
 use super::mempool::Mempool;
-use super::stamped::{StampedBurst, StampedSlot};
+use super::stamped::{HomePool, ReceivedFree, StampedBurst, StampedSlot};
 use std::ffi::{c_void, CString};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,7 +16,7 @@ static RING_SEQUENCE: AtomicU32 = AtomicU32::new(0);
 struct RingInner {
     raw: NonNull<dpdk_sys::rte_ring>,
     capacity: u32,
-    _pool: Arc<Mempool>,
+    pool: Arc<Mempool>,
     _eal: Eal,
 }
 
@@ -36,7 +36,7 @@ impl RingInner {
 impl Drop for RingInner {
     fn drop(&mut self) {
         // Give back any mbuf still in flight before freeing the ring itself.
-        let mut burst = StampedBurst::<64>::new();
+        let mut burst = StampedBurst::<64>::new(HomePool::NONE);
         // SAFETY: both halves are gone, so we are the only user of the ring.
         while unsafe { dequeue_into(self.raw, &mut burst) } > 0 {
             burst.free_all();
@@ -104,7 +104,7 @@ pub fn stamped_ring(
     let inner = Arc::new(RingInner {
         raw,
         capacity,
-        _pool: pool.clone(),
+        pool: pool.clone(),
         _eal: eal.clone(),
     });
     Ok((
@@ -121,10 +121,23 @@ pub struct RingProducer {
 }
 
 impl RingProducer {
+    /// An empty burst to collect packets for this ring: the packets of the
+    /// ring's pool in it count as plain (see [`super::stamped`]).
+    pub fn burst<const N: usize>(&self) -> StampedBurst<N> {
+        StampedBurst::new(HomePool::of(&self.inner.pool))
+    }
+
     /// Moves as many stamped mbufs as fit from the front of `burst` into the
     /// ring and returns how many; the rest stay in `burst`.
     #[inline(always)]
     pub fn enqueue<const N: usize>(&mut self, burst: &mut StampedBurst<N>) -> usize {
+        // Plain packets go back to the consumer's pool unread: only a burst
+        // made for this ring (or one that marks nothing plain) may go in.
+        let home = burst.home();
+        assert!(
+            home == HomePool::NONE || home == HomePool::of(&self.inner.pool),
+            "a burst made for another pool's ring"
+        );
         let held = burst.held();
         // SAFETY: single producer (&mut self on the only producer); the elements
         // are SLOT_SIZE bytes and hold owned mbufs, whose ownership passes to
@@ -179,6 +192,17 @@ pub struct RingConsumer {
 }
 
 impl RingConsumer {
+    /// A batch that frees what this ring delivered (and what any ring of the
+    /// same pool delivered).
+    pub fn free_batch<const N: usize>(&self) -> ReceivedFree<N> {
+        ReceivedFree::new(self.inner.pool.clone())
+    }
+
+    /// The pool this ring's plain packets go back to.
+    pub fn home(&self) -> HomePool {
+        HomePool::of(&self.inner.pool)
+    }
+
     /// Takes up to `N` stamped mbufs from the ring into an empty `burst`.
     #[inline(always)]
     pub fn dequeue<const N: usize>(&mut self, burst: &mut StampedBurst<N>) -> usize {

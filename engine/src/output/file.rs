@@ -82,6 +82,12 @@ impl FileSink {
         self.committed + self.buf.len() as u64
     }
 
+    /// True once the buffer holds `flush_bytes` or more.
+    #[inline(always)]
+    pub fn is_full(&self) -> bool {
+        self.buf.len() >= self.flush_bytes
+    }
+
     /// Writes the buffer out if it is full enough or old enough. Returns the
     /// bytes written (0 if it was not time yet).
     #[inline]

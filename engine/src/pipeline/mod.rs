@@ -8,5 +8,11 @@ pub mod poll;
 pub mod stamp;
 pub mod writer;
 
-/// Most packets one receive or dequeue call handles.
+/// Most packets one receive call handles.
 pub const MAX_BURST: usize = 64;
+
+/// Most packets a writer takes from a ring in one dequeue. Larger than a
+/// receive burst: each dequeue pulls the ring's producer index across from
+/// the poll loop's core and sends the consumer index back, so fewer, larger
+/// dequeues move fewer cache lines per packet.
+pub const WRITER_BURST: usize = 256;

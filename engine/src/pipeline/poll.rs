@@ -89,7 +89,7 @@ impl PollLoop {
     pub fn run(mut self) {
         let mut received = MbufBurst::<MAX_BURST>::new();
         // Stamped packets on their way to the ring (kept back under Wait).
-        let mut outgoing = StampedBurst::<MAX_BURST>::new();
+        let mut outgoing: StampedBurst<MAX_BURST> = self.ring.burst();
         let mut backoff = Backoff::new(self.backoff);
         let mut burst_cycles = Recorder::new(self.burst_cycles.clone());
         let mut bursts_since_hand_over = 0u32;

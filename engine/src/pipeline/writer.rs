@@ -4,9 +4,10 @@
 use super::control::{Control, CountLimit};
 use super::merge::Merger;
 use super::poll::Backoff;
-use super::MAX_BURST;
+use super::{MAX_BURST, WRITER_BURST};
 use crate::dpdk::{
-    rdtsc, Mbuf, MbufBatchFree, RingConsumer, Stamp, StampedBurst, ThreadRegistration,
+    cycles_since_rx, rdtsc, HomePool, Received, ReceivedFree, RingConsumer, StampedBurst,
+    ThreadRegistration,
 };
 use crate::format::pcapng::InterfaceStats;
 use crate::format::{Encoder, RecordMeta};
@@ -23,9 +24,9 @@ use std::time::{Duration, Instant};
 /// A queue whose watermark has not moved for this long stops holding back the merge.
 const MERGE_STALL: Duration = Duration::from_millis(200);
 /// Bursts taken from one ring before looking at the next.
-const BURSTS_PER_ROUND: usize = 8;
-/// Packets whose mbuf loads are in flight ahead of the one being written:
-/// three lines each, about what a core can have outstanding.
+const BURSTS_PER_ROUND: usize = 4;
+/// Packets whose loads (the bytes of a plain packet, the header of any other)
+/// are in flight ahead of the one being written.
 const PREFETCH_AHEAD: usize = 8;
 
 /// One ring this writer drains.
@@ -98,11 +99,12 @@ struct RecordOut {
     counters: Arc<WriterCounters>,
     control: Arc<Control>,
     limit: Option<Arc<CountLimit>>,
-    free: MbufBatchFree<MAX_BURST>,
+    free: ReceivedFree<MAX_BURST>,
     pending_bytes: u64,
     pending_wire: u64,
-    /// Receive TSC readings of the buffered records, as (reading, records) runs.
-    pending_rx_tsc: Vec<(u64, u64)>,
+    /// Receive ticks of the buffered records (see [`Received::rx_tick`]), as
+    /// (tick, records) runs.
+    pending_rx_tsc: Vec<(u32, u64)>,
     delivered: Vec<u64>,
     failed: bool,
     /// A second Ctrl-C: discard instead of writing.
@@ -116,39 +118,49 @@ struct RecordOut {
 impl RecordOut {
     /// Frees a packet that will not be written, counting it as a writer drop.
     #[inline]
-    fn discard(&mut self, mbuf: Mbuf) {
+    fn discard(&mut self, packet: Received) {
         self.counters.dropped_writer.add(1);
-        self.free.push(mbuf);
+        self.free.push(packet);
     }
 
     /// Encodes one packet into the buffer and frees its mbuf.
     #[inline(always)]
-    fn write(&mut self, interface: u32, queue: u16, stamp: Stamp, mbuf: Mbuf) {
-        let Stamp { ts_ns, rx_tsc } = stamp;
+    fn write(&mut self, interface: u32, queue: u16, packet: Received) {
+        let ts_ns = packet.ts_ns();
         if !self.plain && !self.admit(ts_ns) {
-            self.free.push(mbuf);
+            self.free.push(packet);
             return;
         }
-        let orig_len = mbuf.pkt_len();
+        let orig_len = packet.orig_len();
         let meta = RecordMeta {
             ts_ns,
             orig_len,
             interface,
             queue: u32::from(queue),
-            rss_hash: mbuf.rss_hash(),
+            rss_hash: packet.rss_hash(),
         };
-        self.encoder
-            .record(self.sink.buffer(), &meta, mbuf.segments());
+        // A plain packet's bytes are read without its mbuf header.
+        match packet.contiguous() {
+            Some(bytes) => self.encoder.record(self.sink.buffer(), &meta, [bytes]),
+            None => self
+                .encoder
+                .record(self.sink.buffer(), &meta, packet.mbuf().segments()),
+        };
+        let rx_tick = packet.rx_tick();
         self.sink.record_appended();
         self.pending_bytes += u64::from(orig_len.min(self.snaplen));
         self.pending_wire += u64::from(orig_len);
         // A burst shares one TSC reading: keep one entry per run of equal readings.
         match self.pending_rx_tsc.last_mut() {
-            Some((tsc, count)) if *tsc == rx_tsc => *count += 1,
-            _ => self.pending_rx_tsc.push((rx_tsc, 1)),
+            Some((tick, count)) if *tick == rx_tick => *count += 1,
+            _ => self.pending_rx_tsc.push((rx_tick, 1)),
         }
         self.delivered[interface as usize] += 1;
-        self.free.push(mbuf);
+        self.free.push(packet);
+        // Write out as soon as the buffer fills, while it is still in cache.
+        if self.sink.is_full() {
+            self.flush_full();
+        }
         if !self.plain {
             self.full = self.rotation.is_full(self.sink.total_bytes());
         }
@@ -305,8 +317,8 @@ impl RecordOut {
                 self.counters.written_bytes.add(self.pending_bytes);
                 self.counters.written_wire_bytes.add(self.pending_wire);
                 let written_at = rdtsc();
-                for &(rx, count) in &self.pending_rx_tsc {
-                    let ns = written_at.saturating_sub(rx) as f64 * self.ns_per_tick;
+                for &(rx_tick, count) in &self.pending_rx_tsc {
+                    let ns = cycles_since_rx(rx_tick, written_at) as f64 * self.ns_per_tick;
                     self.latency.record_n(ns as u64, count);
                 }
                 self.latency.try_hand_over();
@@ -321,6 +333,12 @@ impl RecordOut {
                 ));
             }
         }
+    }
+
+    /// Writes out a full buffer (kept out of line: once per buffer).
+    #[inline(never)]
+    fn flush_full(&mut self) {
+        self.flush(Instant::now(), true);
     }
 
     fn clear_pending(&mut self) {
@@ -355,6 +373,16 @@ impl Writer {
             .iter()
             .map(|f| (f.interface, f.shared.clone()))
             .collect();
+        // Plain packets go back to their rings' pool unread: one pool for all.
+        let free: ReceivedFree<MAX_BURST> = feeds
+            .first()
+            .expect("a writer drains at least one ring")
+            .ring
+            .free_batch();
+        assert!(
+            feeds.iter().all(|f| f.ring.home() == free.home()),
+            "a writer's rings share one pool"
+        );
         let post_rotate = rotation.policy().post_rotate.clone().map(PostRotate::start);
         let rotations_seen = control.rotation_requests();
         let mut out = RecordOut {
@@ -372,7 +400,7 @@ impl Writer {
             counters,
             control: control.clone(),
             limit,
-            free: MbufBatchFree::default(),
+            free,
             pending_bytes: 0,
             pending_wire: 0,
             pending_rx_tsc: Vec::with_capacity(64 * 1024),
@@ -388,7 +416,7 @@ impl Writer {
 
         let mut merger =
             merge.then(|| Merger::new(feeds.len(), hold_limit, MERGE_STALL, Instant::now()));
-        let mut burst = StampedBurst::<MAX_BURST>::new();
+        let mut burst = StampedBurst::<WRITER_BURST>::new(HomePool::NONE);
         let mut backoff = Backoff::new(true);
         loop {
             // Read before draining: if set, nothing can arrive after this round.
@@ -403,25 +431,22 @@ impl Writer {
                 let mut drained = false;
                 for _ in 0..BURSTS_PER_ROUND {
                     let n = feed.ring.dequeue(&mut burst);
-                    drained = n < MAX_BURST;
+                    drained = n < WRITER_BURST;
                     got += n;
-                    // Another core wrote these last: keep PREFETCH_AHEAD packets'
-                    // loads in flight, so their misses overlap with the work.
-                    burst
-                        .mbufs()
-                        .take(PREFETCH_AHEAD)
-                        .for_each(|m| m.prefetch_for_read());
+                    // Keep PREFETCH_AHEAD packets' loads in flight, so their
+                    // misses overlap with the work.
+                    (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
                     match merger.as_mut() {
                         Some(m) => {
-                            while let Some((mbuf, stamp)) = burst.pop_front() {
+                            while let Some(packet) = burst.pop_front() {
                                 burst.prefetch_ahead(PREFETCH_AHEAD - 1);
-                                m.push(index, stamp.ts_ns, (stamp, mbuf));
+                                m.push(index, packet.ts_ns(), packet);
                             }
                         }
                         None => {
-                            while let Some((mbuf, stamp)) = burst.pop_front() {
+                            while let Some(packet) = burst.pop_front() {
                                 burst.prefetch_ahead(PREFETCH_AHEAD - 1);
-                                out.write(feed.interface, feed.queue, stamp, mbuf);
+                                out.write(feed.interface, feed.queue, packet);
                             }
                         }
                     }
@@ -441,13 +466,13 @@ impl Writer {
             }
             if let Some(m) = merger.as_mut() {
                 if control.abort_requested() {
-                    for (_, mbuf) in m.drain_all() {
-                        out.discard(mbuf);
+                    for packet in m.drain_all() {
+                        out.discard(packet);
                     }
                 }
-                while let Some((index, _, (stamp, mbuf))) = m.pop(now) {
+                while let Some((index, _, packet)) = m.pop(now) {
                     let feed = &feeds[index];
-                    out.write(feed.interface, feed.queue, stamp, mbuf);
+                    out.write(feed.interface, feed.queue, packet);
                 }
             }
             out.free.flush();
