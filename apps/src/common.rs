@@ -21,6 +21,10 @@ pub struct DpdkArgs {
     /// CPUs for the poll loops, e.g. 1,2,4-6. Default: every CPU but the first.
     #[arg(short = 'l', long = "lcores", value_name = "LIST")]
     pub lcores: Option<String>,
+    /// CPUs for the writer threads, e.g. 5-8. Default: CPUs no poll loop uses,
+    /// else the first CPU (shared with the stats core).
+    #[arg(long = "writer-cpus", value_name = "LIST")]
+    pub writer_cpus: Option<String>,
     /// Run without hugepages (slower; needs no set-up).
     #[arg(long = "no-huge")]
     pub no_huge: bool,
@@ -79,11 +83,18 @@ impl DpdkArgs {
             .as_deref()
             .map(parse_core_list)
             .transpose()
-            .map_err(ZcapError::usage)?;
+            .map_err(|e| ZcapError::usage(format!("-l: {e}")))?;
+        let writer_cpus = self
+            .writer_cpus
+            .as_deref()
+            .map(parse_core_list)
+            .transpose()
+            .map_err(|e| ZcapError::usage(format!("--writer-cpus: {e}")))?;
         let config = DpdkConfig {
             interfaces,
             queues: self.queues,
             lcores,
+            writer_cpus,
             no_huge: self.no_huge,
             mem_mb: self.mem,
             eal_args: self

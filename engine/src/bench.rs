@@ -8,7 +8,7 @@ use crate::error::ZcapError;
 use crate::pipeline::control::Control;
 use crate::pipeline::poll::Backoff;
 use crate::pipeline::MAX_BURST;
-use crate::session::{default_pool_size, Session};
+use crate::session::{default_pool_size, Session, Writers};
 use crate::stats::{CaptureReport, QueueShared};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,7 +81,7 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
         .map(|expr| ClassicFilter::compile(expr, 262_144))
         .transpose()
         .map_err(|e| ZcapError::usage(format!("bad filter: {e}")))?;
-    let session = Session::open(&config.dpdk, 0, |queues| {
+    let session = Session::open(&config.dpdk, Writers::None, |queues| {
         default_pool_size(queues, rx_desc, 0, 0)
     })?;
     let filter = classic

@@ -13,7 +13,7 @@ use crate::pipeline::control::{Control, CountLimit};
 use crate::pipeline::poll::{PollLoop, RingFullPolicy};
 use crate::pipeline::stamp::{Stamper, TimeSource};
 use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
-use crate::session::{default_pool_size, Session};
+use crate::session::{default_pool_size, Session, Writers};
 use crate::stats::histogram::Mailbox;
 use crate::stats::plot::percentile_svg;
 use crate::stats::{CaptureReport, QueueShared, WriterCounters};
@@ -158,11 +158,15 @@ pub fn run_capture(
         ),
         None => None,
     };
-    let writers_wanted = if config.per_queue_files { 2 } else { 1 };
+    let writers = if config.per_queue_files {
+        Writers::PerQueue
+    } else {
+        Writers::One
+    };
     let ring_size = config.ring_size;
     let rx_desc = config.dpdk.rx_descriptors;
     let merge = !config.per_queue_files;
-    let session = Session::open(&config.dpdk, writers_wanted, |queues| {
+    let session = Session::open(&config.dpdk, writers, |queues| {
         let held = if merge && queues > 1 {
             MERGE_HOLD_LIMIT
         } else {
@@ -222,7 +226,8 @@ pub fn run_capture(
         pool,
         eal,
         backoff,
-        main_cpu,
+        writer_cpus,
+        ..
     } = session;
     for slot in queues {
         let (producer, consumer) = stamped_ring(&eal, &pool, ring_size)
@@ -295,11 +300,12 @@ pub fn run_capture(
             tsc_hz,
             latency: latency.clone(),
         };
+        let cpu = writer_cpus[index];
         let spawned = std::thread::Builder::new()
             .name(format!("zcap-writer-{index}"))
             .spawn(move || {
                 // Off the poll loops' CPUs: a writer sharing one would halve both.
-                core_affinity::set_for_current(core_affinity::CoreId { id: main_cpu });
+                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
                 writer.run()
             });
         let handle = match spawned {

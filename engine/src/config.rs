@@ -131,6 +131,9 @@ pub struct DpdkConfig {
     pub queues: Option<u16>,
     /// CPUs for the poll loops (`None`: every CPU but the first).
     pub lcores: Option<Vec<usize>>,
+    /// CPUs for the writer threads (`None`: CPUs no poll loop uses, else the
+    /// main lcore's).
+    pub writer_cpus: Option<Vec<usize>>,
     /// Run on 4 KiB pages.
     pub no_huge: bool,
     /// EAL memory in MB.
@@ -155,6 +158,7 @@ impl Default for DpdkConfig {
             interfaces: Vec::new(),
             queues: None,
             lcores: None,
+            writer_cpus: None,
             no_huge: false,
             mem_mb: None,
             eal_args: Vec::new(),
@@ -192,15 +196,18 @@ impl DpdkConfig {
         if matches!(&self.lcores, Some(l) if l.is_empty()) {
             return Err("-l: empty core list".into());
         }
+        if matches!(&self.writer_cpus, Some(l) if l.is_empty()) {
+            return Err("--writer-cpus: empty core list".into());
+        }
         Ok(())
     }
 }
 
-/// Parses a core list such as `1,2,4-6`.
+/// Parses a core list such as `1,2,4-6`; the caller names its flag in errors.
 pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
     let mut cores = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || format!("-l: bad core list {text:?} (expected e.g. 1,2,4-6)");
+        let bad = || format!("bad core list {text:?} (expected e.g. 1,2,4-6)");
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b): (usize, usize) =
@@ -214,7 +221,7 @@ pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
         }
     }
     if cores.is_empty() {
-        return Err(format!("-l: bad core list {text:?}"));
+        return Err(format!("bad core list {text:?}"));
     }
     Ok(cores)
 }

@@ -30,9 +30,31 @@ pub struct Session {
     pub eal: Eal,
     /// Whether idle poll loops should sleep.
     pub backoff: bool,
-    /// The CPU of the main lcore: writers run there unless told otherwise, away
-    /// from the poll loops' CPUs.
+    /// The CPU of the main lcore (stats and control).
     pub main_cpu: usize,
+    /// The CPU of each writer, in writer order (see [`Writers`]).
+    pub writer_cpus: Vec<usize>,
+}
+
+/// The writer threads a run wants besides its poll loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    /// None (zcap-bench rxonly).
+    None,
+    /// One for every queue together.
+    One,
+    /// One per RX queue.
+    PerQueue,
+}
+
+impl Writers {
+    fn count(self, queues: usize) -> usize {
+        match self {
+            Writers::None => 0,
+            Writers::One => 1,
+            Writers::PerQueue => queues,
+        }
+    }
 }
 
 /// Queues to open on each port before DPDK is up: `-Q`, else one per replayed
@@ -86,6 +108,54 @@ fn lcore_map(config: &DpdkConfig, poll_loops: usize) -> Result<Vec<usize>, ZcapE
     Ok(map)
 }
 
+/// One CPU per writer: the `--writer-cpus` list (round robin), else the
+/// allowed CPUs that neither the main lcore nor a poll loop uses, else the
+/// main lcore's CPU, whose stats core mostly sleeps.
+fn writer_cpu_map(
+    config: &DpdkConfig,
+    lcores: &[usize],
+    writers: usize,
+) -> Result<Vec<usize>, ZcapError> {
+    let allowed = allowed_cpus();
+    if let Some(bad) = config
+        .writer_cpus
+        .iter()
+        .flatten()
+        .find(|c| !allowed.contains(c))
+    {
+        return Err(ZcapError::usage(format!(
+            "--writer-cpus: CPU {bad} is not available to this process (allowed: {allowed:?})"
+        )));
+    }
+    Ok(place_writers(
+        &allowed,
+        lcores,
+        config.writer_cpus.as_deref(),
+        writers,
+    ))
+}
+
+/// The placement rule of [`writer_cpu_map`], apart from the machine.
+/// `lcores[0]` is the main lcore's CPU.
+fn place_writers(
+    allowed: &[usize],
+    lcores: &[usize],
+    requested: Option<&[usize]>,
+    writers: usize,
+) -> Vec<usize> {
+    let free: Vec<usize> = allowed
+        .iter()
+        .copied()
+        .filter(|c| !lcores.contains(c))
+        .collect();
+    let pool = match requested {
+        Some(list) => list.to_vec(),
+        None if free.is_empty() => vec![lcores[0]],
+        None => free,
+    };
+    (0..writers).map(|i| pool[i % pool.len()]).collect()
+}
+
 /// Every mbuf the pipeline can hold at once, plus slack, as 2^n - 1: the RX
 /// descriptors and ring of every queue, bursts in flight, the per-lcore mempool
 /// caches, and what a merging writer holds back (`held`).
@@ -112,11 +182,11 @@ fn memory_total_mb() -> Option<u64> {
 pub const MEMPOOL_CACHE: u32 = 256;
 
 impl Session {
-    /// Starts EAL and the ports. `extra_threads` counts the non-poll threads
-    /// that want a CPU (writers); `pool_size` applies when `--mbufs` is unset.
+    /// Starts EAL and the ports, and places `writers` on CPUs; `pool_size`
+    /// applies when `--mbufs` is unset.
     pub fn open(
         config: &DpdkConfig,
-        extra_threads: usize,
+        writers: Writers,
         pool_size: impl FnOnce(usize) -> u32,
     ) -> Result<Session, ZcapError> {
         config.validate().map_err(ZcapError::usage)?;
@@ -129,8 +199,14 @@ impl Session {
         let poll_loops: usize = planned.iter().map(|&q| usize::from(q)).sum();
         let cpus = lcore_map(config, poll_loops)?;
         let main_cpu = cpus[0];
-        let distinct_cpus = allowed_cpus().len();
-        let shared_cpus = distinct_cpus < poll_loops + extra_threads + 1;
+        let writer_cpus = writer_cpu_map(config, &cpus, writers.count(poll_loops))?;
+        // Threads sharing a CPU: poll loops, writers, and the main lcore (it
+        // sleeps between ticks, but a thread it preempts may hold a ring).
+        let mut busy: Vec<usize> = cpus.iter().chain(&writer_cpus).copied().collect();
+        let busy_threads = busy.len();
+        busy.sort_unstable();
+        busy.dedup();
+        let shared_cpus = busy.len() < busy_threads;
         let backoff = match config.idle {
             IdleMode::Busy => false,
             IdleMode::Backoff => true,
@@ -226,6 +302,32 @@ impl Session {
             eal,
             backoff,
             main_cpu,
+            writer_cpus,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place_writers;
+
+    #[test]
+    fn writers_take_free_cpus_then_share_the_main_one() {
+        let all: Vec<usize> = (0..16).collect();
+        // Main on 0, poll loops on 1-4: four writers get 5-8.
+        assert_eq!(
+            place_writers(&all, &[0, 1, 2, 3, 4], None, 4),
+            vec![5, 6, 7, 8]
+        );
+        // More writers than free CPUs: round robin over the free ones.
+        assert_eq!(place_writers(&[0, 1, 2], &[0, 1], None, 3), vec![2, 2, 2]);
+        // Two CPUs, one poll loop: the writer shares the main lcore's CPU.
+        assert_eq!(place_writers(&[0, 1], &[0, 1], None, 1), vec![0]);
+        // An explicit list wins, round robin.
+        assert_eq!(
+            place_writers(&all, &[0, 1], Some(&[7, 9]), 3),
+            vec![7, 9, 7]
+        );
+        assert!(place_writers(&all, &[0, 1], None, 0).is_empty());
     }
 }

@@ -155,3 +155,27 @@ fn missing_hugepages_without_no_huge_is_a_usage_error() {
     cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
     run_with_limit(cmd, LIMIT).assert_usage_error("no free hugepages");
 }
+
+#[test]
+fn cpus_outside_the_allowed_set_are_usage_errors() {
+    // No machine this runs on lets a process use CPU 4095.
+    zcap(&["-i", "net_null0", "-w", "/dev/null", "-l", "4095"], LIMIT)
+        .assert_usage_error("-l: CPU 4095");
+    zcap(
+        &[
+            "-i",
+            "net_null0",
+            "-w",
+            "/dev/null",
+            "--writer-cpus",
+            "4095",
+        ],
+        LIMIT,
+    )
+    .assert_usage_error("--writer-cpus: CPU 4095");
+    zcap(
+        &["-i", "net_null0", "-w", "/dev/null", "--writer-cpus", "2-1"],
+        LIMIT,
+    )
+    .assert_usage_error("--writer-cpus: bad core list");
+}
