@@ -55,6 +55,10 @@ fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
         return vec![config.output.clone()];
     }
     let path = &config.output;
+    // A device such as /dev/null takes every queue's records as they are.
+    if is_char_device(path) {
+        return vec![path.clone(); queues.len()];
+    }
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -67,6 +71,13 @@ fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
         .iter()
         .map(|(port, queue)| path.with_file_name(format!("{stem}-port{port}-q{queue}{ext}")))
         .collect()
+}
+
+fn is_char_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    path.metadata()
+        .map(|m| m.file_type().is_char_device())
+        .unwrap_or(false)
 }
 
 /// Checks before DPDK starts that the output can be created where asked.
