@@ -366,3 +366,30 @@ fn a_full_disk_exits_1_with_a_readable_file_and_exact_counts() {
     );
     assert!(!ng.records.is_empty());
 }
+
+#[test]
+fn per_queue_files_to_dev_null_all_go_there() {
+    let run = zcap(
+        &[
+            "-i",
+            "net_null0",
+            "-Q",
+            "2",
+            "--per-queue-files",
+            "-w",
+            "/dev/null",
+            "--duration",
+            "1",
+            "-q",
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    for queue in 0..2 {
+        let stray = format!("/dev/null-port0-q{queue}");
+        assert!(
+            !std::path::Path::new(&stray).exists(),
+            "{stray} was created"
+        );
+    }
+}

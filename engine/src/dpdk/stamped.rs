@@ -191,6 +191,13 @@ impl Received {
         })
     }
 
+    /// Starts loading what writing the packet reads: its bytes if it is
+    /// plain, else its header.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        self.0.prefetch();
+    }
+
     /// The packet's mbuf (reads its header when used).
     #[inline(always)]
     pub fn mbuf(&self) -> &Mbuf {

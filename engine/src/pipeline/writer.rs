@@ -433,17 +433,17 @@ impl Writer {
                     let n = feed.ring.dequeue(&mut burst);
                     drained = n < WRITER_BURST;
                     got += n;
-                    // Keep PREFETCH_AHEAD packets' loads in flight, so their
-                    // misses overlap with the work.
-                    (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
                     match merger.as_mut() {
+                        // Merged packets are prefetched when they leave the merger.
                         Some(m) => {
                             while let Some(packet) = burst.pop_front() {
-                                burst.prefetch_ahead(PREFETCH_AHEAD - 1);
                                 m.push(index, packet.ts_ns(), packet);
                             }
                         }
                         None => {
+                            // Keep PREFETCH_AHEAD packets' loads in flight, so
+                            // their misses overlap with the work.
+                            (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
                             while let Some(packet) = burst.pop_front() {
                                 burst.prefetch_ahead(PREFETCH_AHEAD - 1);
                                 out.write(feed.interface, feed.queue, packet);
@@ -470,9 +470,21 @@ impl Writer {
                         out.discard(packet);
                     }
                 }
-                while let Some((index, _, packet)) = m.pop(now) {
+                while let Some((index, run)) = m.next_run(now) {
                     let feed = &feeds[index];
-                    out.write(feed.interface, feed.queue, packet);
+                    for ahead in 0..PREFETCH_AHEAD {
+                        if let Some(p) = m.peek(index, ahead) {
+                            p.prefetch();
+                        }
+                    }
+                    for _ in 0..run {
+                        if let Some(p) = m.peek(index, PREFETCH_AHEAD) {
+                            p.prefetch();
+                        }
+                        if let Some((_, packet)) = m.pop_front(index) {
+                            out.write(feed.interface, feed.queue, packet);
+                        }
+                    }
                 }
             }
             out.free.flush();
