@@ -161,7 +161,8 @@ fn place_writers(
 /// caches, and what a merging writer holds back (`held`).
 pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, held: u32) -> u32 {
     use crate::pipeline::{MAX_BURST, WRITER_BURST};
-    let per_queue = u32::from(rx_descriptors) + ring_size + (4 * MAX_BURST + WRITER_BURST) as u32;
+    // A poll loop gathers up to 4 bursts and receives one more.
+    let per_queue = u32::from(rx_descriptors) + ring_size + (6 * MAX_BURST + WRITER_BURST) as u32;
     let caches = (queues as u32 + 2) * MEMPOOL_CACHE * 3 / 2;
     let wanted = queues as u32 * per_queue + held + caches + 1024;
     (wanted + 1).next_power_of_two() - 1

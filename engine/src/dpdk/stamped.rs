@@ -310,10 +310,18 @@ impl<const N: usize> StampedBurst<N> {
     /// Keeps the packets `keep` accepts (in order, with their stamps) and
     /// frees the others; returns how many were freed.
     #[inline]
-    pub fn retain(&mut self, mut keep: impl FnMut(&Mbuf) -> bool) -> usize {
+    pub fn retain(&mut self, keep: impl FnMut(&Mbuf) -> bool) -> usize {
+        self.retain_from(0, keep)
+    }
+
+    /// As [`StampedBurst::retain`], for the held packets from the `from`-th
+    /// on; those before it stay untouched.
+    #[inline]
+    pub fn retain_from(&mut self, from: usize, mut keep: impl FnMut(&Mbuf) -> bool) -> usize {
         let mut rejected = [std::ptr::null_mut(); N];
-        let (mut kept, mut dropped) = (self.start, 0);
-        for i in self.start..self.end {
+        let first = (self.start + from).min(self.end);
+        let (mut kept, mut dropped) = (first, 0);
+        for i in first..self.end {
             let slot = self.slots[i];
             if keep(slot.as_mbuf()) {
                 self.slots[kept] = slot;

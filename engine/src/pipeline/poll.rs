@@ -81,6 +81,9 @@ pub struct PollLoop {
     pub burst_cycles: Mailbox,
 }
 
+/// Most packets a poll loop gathers before handing them to its ring.
+const HAND_OFF_MAX: usize = 4 * MAX_BURST;
+
 /// Bursts between attempts to hand the cycles histogram to the stats core.
 const HAND_OVER_EVERY: u32 = 4096;
 
@@ -88,8 +91,12 @@ impl PollLoop {
     /// Runs until a stop is requested, then marks the queue done.
     pub fn run(mut self) {
         let mut received = MbufBurst::<MAX_BURST>::new();
-        // Stamped packets on their way to the ring (kept back under Wait).
-        let mut outgoing: StampedBurst<MAX_BURST> = self.ring.burst();
+        // Stamped packets on their way to the ring: a batch being gathered,
+        // or what the ring refused under RingFullPolicy::Wait.
+        let mut outgoing: StampedBurst<HAND_OFF_MAX> = self.ring.burst();
+        let mut refused = false;
+        // The newest timestamp in `outgoing`.
+        let mut newest = 0u64;
         let mut backoff = Backoff::new(self.backoff);
         let mut burst_cycles = Recorder::new(self.burst_cycles.clone());
         let mut bursts_since_hand_over = 0u32;
@@ -100,20 +107,23 @@ impl PollLoop {
             watermark.store(self.stamper.now_ns(rdtsc()), Ordering::Release);
         }
         while !self.control.stop_requested() {
-            // Packets kept back by RingFullPolicy::Wait go first.
-            if !outgoing.is_empty() {
+            // Packets the ring refused go first.
+            if refused {
                 self.ring.enqueue(&mut outgoing);
                 if !outgoing.is_empty() {
                     backoff.idle();
                     continue;
                 }
+                refused = false;
+                watermark.store(newest, Ordering::Release);
             }
             let start = rdtsc();
             let n = self.rxq.rx_burst(&mut received, self.burst_size);
             if n == 0 {
                 counters.empty_polls.add(1);
                 idle_since.get_or_insert(start);
-                if self.stamper.uses_tsc() {
+                // Nothing is gathered when idle (a short receive hands off).
+                if self.stamper.uses_tsc() && outgoing.is_empty() {
                     watermark.store(self.stamper.now_ns(start), Ordering::Release);
                 }
                 backoff.idle();
@@ -125,7 +135,7 @@ impl PollLoop {
             backoff.busy();
             let burst_ns = self.stamper.now_ns(start);
             let mut bytes = 0u64;
-            let mut newest = 0u64;
+            let gathered = outgoing.len();
             while let Some(m) = received.pop_front() {
                 let stamp = self.stamper.stamp(&m, start, burst_ns);
                 newest = newest.max(stamp.ts_ns);
@@ -136,22 +146,28 @@ impl PollLoop {
             counters.rx_bytes.add(bytes);
             counters.bursts.add(1);
             counters.burst_sizes[burst_size_bucket(n)].add(1);
-            let n = match &self.filter {
-                Some(filter) => {
-                    let rejected = outgoing.retain(|m| filter.accepts(m));
-                    counters.filtered.add(rejected as u64);
-                    n - rejected
-                }
-                None => n,
-            };
-            let sent = self.ring.enqueue(&mut outgoing);
-            if sent < n && self.ring_full == RingFullPolicy::Drop {
-                counters.ring_full.add((n - sent) as u64);
-                outgoing.free_all();
+            if let Some(filter) = &self.filter {
+                let rejected = outgoing.retain_from(gathered, |m| filter.accepts(m));
+                counters.filtered.add(rejected as u64);
             }
-            if outgoing.is_empty() {
-                // Everything up to `newest` is in the ring: the writer may merge past it.
-                watermark.store(newest, Ordering::Release);
+            // Hand a batch to the ring once no further full burst fits, or
+            // when the queue came back short (it is not backlogged: waiting
+            // for more would only add latency). Fewer, larger hand-offs move
+            // the ring's indexes between the cores less often.
+            let short = n < self.burst_size;
+            if short || outgoing.len() + self.burst_size > HAND_OFF_MAX {
+                let batch = outgoing.len();
+                let sent = self.ring.enqueue(&mut outgoing);
+                if sent < batch && self.ring_full == RingFullPolicy::Drop {
+                    counters.ring_full.add((batch - sent) as u64);
+                    outgoing.free_all();
+                }
+                if outgoing.is_empty() {
+                    // Everything up to `newest` is in the ring: the writer may merge past it.
+                    watermark.store(newest, Ordering::Release);
+                } else {
+                    refused = true;
+                }
             }
             let cycles = rdtsc() - start;
             counters.busy_cycles.add(cycles);
