@@ -426,8 +426,13 @@ impl Writer {
             let mut got = 0;
             for (index, feed) in feeds.iter_mut().enumerate() {
                 // The watermark is read before the dequeue, so every packet older
-                // than it is in this round's dequeue or already held.
-                let watermark = feed.shared.watermark_ns.load(Ordering::Acquire);
+                // than it is in this round's dequeue or already held. Only a
+                // merge needs it (the poll loop's core writes it all the time).
+                let watermark = if merger.is_some() {
+                    feed.shared.watermark_ns.load(Ordering::Acquire)
+                } else {
+                    0
+                };
                 let mut drained = false;
                 for _ in 0..BURSTS_PER_ROUND {
                     let n = feed.ring.dequeue(&mut burst);
