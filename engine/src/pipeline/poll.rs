@@ -95,6 +95,8 @@ impl PollLoop {
         // or what the ring refused under RingFullPolicy::Wait.
         let mut outgoing: StampedBurst<HAND_OFF_MAX> = self.ring.burst();
         let mut refused = false;
+        // The last hand-off found the ring full.
+        let mut overflowing = false;
         // The newest timestamp in `outgoing`.
         let mut newest = 0u64;
         let mut backoff = Backoff::new(self.backoff);
@@ -154,10 +156,13 @@ impl PollLoop {
             // when the queue came back short (it is not backlogged: waiting
             // for more would only add latency). Fewer, larger hand-offs move
             // the ring's indexes between the cores less often.
+            // While the ring overflows, every burst goes at once instead: the
+            // writer is behind, and each slot it frees is best refilled now.
             let short = n < self.burst_size;
-            if short || outgoing.len() + self.burst_size > HAND_OFF_MAX {
+            if short || overflowing || outgoing.len() + self.burst_size > HAND_OFF_MAX {
                 let batch = outgoing.len();
                 let sent = self.ring.enqueue(&mut outgoing);
+                overflowing = sent < batch;
                 if sent < batch && self.ring_full == RingFullPolicy::Drop {
                     counters.ring_full.add((batch - sent) as u64);
                     outgoing.free_all();
