@@ -55,8 +55,9 @@ fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
         return vec![config.output.clone()];
     }
     let path = &config.output;
-    // A device such as /dev/null takes every queue's records as they are.
-    if is_char_device(path) {
+    // /dev/null takes every queue's records (a file name built on it would
+    // land in /dev). Not with rotation, whose names are built from the path.
+    if is_dev_null(path) && !config.rotation.rotates() {
         return vec![path.clone(); queues.len()];
     }
     let stem = path
@@ -73,11 +74,15 @@ fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
         .collect()
 }
 
-fn is_char_device(path: &Path) -> bool {
+fn is_dev_null(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    path.metadata()
-        .map(|m| m.file_type().is_char_device())
-        .unwrap_or(false)
+    let same_device = |p: &Path| {
+        p.metadata()
+            .ok()
+            .filter(|m| m.file_type().is_char_device())
+            .map(|m| std::os::unix::fs::MetadataExt::rdev(&m))
+    };
+    same_device(path).is_some() && same_device(path) == same_device(Path::new("/dev/null"))
 }
 
 /// Checks before DPDK starts that the output can be created where asked.

@@ -128,6 +128,30 @@ fn several_queues_merge_into_one_file_in_strict_time_order() {
 }
 
 #[test]
+fn a_queue_that_runs_dry_after_full_bursts_does_not_hold_the_merge_back() {
+    // Queue 0 holds exactly four full bursts (then nothing), queue 1 ends on a
+    // short burst: the poll loop must hand queue 0's packets on when its
+    // queue runs dry, or the merge writes queue 1's newer packets first.
+    let dir = TempDir::new("merge-dry");
+    let even: Vec<_> = (0..128u32)
+        .map(|i| record(T0 + u64::from(2 * i) * 1000, ipv4_udp(64, i, 5)))
+        .collect();
+    let odd: Vec<_> = (0..100u32)
+        .map(|i| record(T0 + u64::from(2 * i + 1) * 1000, ipv4_udp(64, 1000 + i, 5)))
+        .collect();
+    let inputs = [dir.path("even.pcap"), dir.path("odd.pcap")];
+    write_pcap(&inputs[0], &even, false);
+    write_pcap(&inputs[1], &odd, false);
+    let out = dir.path("out.pcap");
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    capture(&refs, &out, &["--burst", "32"]);
+    let mut want: Vec<_> = even.iter().chain(&odd).cloned().collect();
+    want.sort_by_key(|r| r.ts_ns);
+    let (_, got) = read_pcap(&out);
+    assert_same_records(&got, &want);
+}
+
+#[test]
 fn per_queue_files_hold_each_queue_whole() {
     let dir = TempDir::new("per-queue");
     let records: Vec<_> = (0..900u32)

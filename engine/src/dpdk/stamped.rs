@@ -25,8 +25,8 @@ pub struct Stamp {
 }
 
 /// Receive TSC readings travel as `tsc >> RX_TICK_SHIFT` in 32 bits: ticks of
-/// 64 cycles (26 ns at 2.45 GHz) that wrap after 2^38 cycles (112 s at
-/// 2.45 GHz), far beyond any latency a capture can live with.
+/// 64 cycles (26 ns at 2.45 GHz). Latencies up to 2^37 cycles (56 s at
+/// 2.45 GHz) are measured, far beyond any a capture can live with.
 const RX_TICK_SHIFT: u32 = 6;
 
 /// The packet is plain: its bytes are `pkt_len` bytes at `data_off` in the
@@ -213,11 +213,17 @@ impl Received {
     }
 }
 
-/// TSC cycles from a receive tick (see [`Received::rx_tick`]) to `now_tsc`.
+/// TSC cycles from a receive tick (see [`Received::rx_tick`]) to `now_tsc`;
+/// 0 if `now_tsc` is a little behind it (TSCs of two cores need not agree
+/// to the cycle).
 #[inline(always)]
 pub fn cycles_since_rx(rx_tick: u32, now_tsc: u64) -> u64 {
     let now_tick = (now_tsc >> RX_TICK_SHIFT) as u32;
-    u64::from(now_tick.wrapping_sub(rx_tick)) << RX_TICK_SHIFT
+    let ticks = now_tick.wrapping_sub(rx_tick);
+    if ticks > u32::MAX / 2 {
+        return 0;
+    }
+    u64::from(ticks) << RX_TICK_SHIFT
 }
 
 impl Drop for Received {

@@ -6,9 +6,10 @@ use super::stamp::Stamper;
 use super::MAX_BURST;
 use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, RingProducer, RxQueue, StampedBurst};
 use crate::stats::counters::burst_size_bucket;
+use crate::stats::counters::QueueCounters;
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::QueueShared;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,7 +125,17 @@ impl PollLoop {
             if n == 0 {
                 counters.empty_polls.add(1);
                 idle_since.get_or_insert(start);
-                // Nothing is gathered when idle (a short receive hands off).
+                // The queue ran dry right after full bursts: hand off what was gathered.
+                if !outgoing.is_empty() {
+                    (refused, overflowing) = hand_off(
+                        &mut self.ring,
+                        &mut outgoing,
+                        self.ring_full,
+                        counters,
+                        watermark,
+                        newest,
+                    );
+                }
                 if self.stamper.uses_tsc() && outgoing.is_empty() {
                     watermark.store(self.stamper.now_ns(start), Ordering::Release);
                 }
@@ -160,19 +171,14 @@ impl PollLoop {
             // writer is behind, and each slot it frees is best refilled now.
             let short = n < self.burst_size;
             if short || overflowing || outgoing.len() + self.burst_size > HAND_OFF_MAX {
-                let batch = outgoing.len();
-                let sent = self.ring.enqueue(&mut outgoing);
-                overflowing = sent < batch;
-                if sent < batch && self.ring_full == RingFullPolicy::Drop {
-                    counters.ring_full.add((batch - sent) as u64);
-                    outgoing.free_all();
-                }
-                if outgoing.is_empty() {
-                    // Everything up to `newest` is in the ring: the writer may merge past it.
-                    watermark.store(newest, Ordering::Release);
-                } else {
-                    refused = true;
-                }
+                (refused, overflowing) = hand_off(
+                    &mut self.ring,
+                    &mut outgoing,
+                    self.ring_full,
+                    counters,
+                    watermark,
+                    newest,
+                );
             }
             let cycles = rdtsc() - start;
             counters.busy_cycles.add(cycles);
@@ -192,4 +198,28 @@ impl PollLoop {
         watermark.store(u64::MAX, Ordering::Release);
         self.shared.done.store(true, Ordering::Release);
     }
+}
+
+/// Moves the gathered packets into the ring. What does not fit is dropped and
+/// counted (`Drop`), or kept for the next try (`Wait`). Returns (packets were
+/// kept back, the ring was full).
+fn hand_off<const N: usize>(
+    ring: &mut RingProducer,
+    outgoing: &mut StampedBurst<N>,
+    policy: RingFullPolicy,
+    counters: &QueueCounters,
+    watermark: &AtomicU64,
+    newest: u64,
+) -> (bool, bool) {
+    let batch = outgoing.len();
+    let sent = ring.enqueue(outgoing);
+    if sent < batch && policy == RingFullPolicy::Drop {
+        counters.ring_full.add((batch - sent) as u64);
+        outgoing.free_all();
+    }
+    if outgoing.is_empty() {
+        // Everything up to `newest` is in the ring: the writer may merge past it.
+        watermark.store(newest, Ordering::Release);
+    }
+    (!outgoing.is_empty(), sent < batch)
 }
