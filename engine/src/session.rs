@@ -87,17 +87,23 @@ fn allowed_cpus() -> Vec<usize> {
     cpus
 }
 
+/// Refuses a CPU list (of `flag`) naming a CPU this process may not use.
+fn check_allowed(flag: &str, list: &[usize], allowed: &[usize]) -> Result<(), ZcapError> {
+    match list.iter().find(|c| !allowed.contains(c)) {
+        Some(bad) => Err(ZcapError::usage(format!(
+            "{flag}: CPU {bad} is not available to this process (allowed: {allowed:?})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Maps lcore 0 (main: stats and control) and one lcore per poll loop to CPUs.
 fn lcore_map(config: &DpdkConfig, poll_loops: usize) -> Result<Vec<usize>, ZcapError> {
     let allowed = allowed_cpus();
     let main_cpu = allowed[0];
     let poll_cpus = match &config.lcores {
         Some(list) => {
-            if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
-                return Err(ZcapError::usage(format!(
-                    "-l: CPU {bad} is not available to this process (allowed: {allowed:?})"
-                )));
-            }
+            check_allowed("-l", list, &allowed)?;
             list.clone()
         }
         None if allowed.len() > 1 => allowed[1..].to_vec(),
@@ -117,15 +123,8 @@ fn writer_cpu_map(
     writers: usize,
 ) -> Result<Vec<usize>, ZcapError> {
     let allowed = allowed_cpus();
-    if let Some(bad) = config
-        .writer_cpus
-        .iter()
-        .flatten()
-        .find(|c| !allowed.contains(c))
-    {
-        return Err(ZcapError::usage(format!(
-            "--writer-cpus: CPU {bad} is not available to this process (allowed: {allowed:?})"
-        )));
+    if let Some(list) = &config.writer_cpus {
+        check_allowed("--writer-cpus", list, &allowed)?;
     }
     Ok(place_writers(
         &allowed,

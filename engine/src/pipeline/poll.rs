@@ -6,10 +6,9 @@ use super::stamp::Stamper;
 use super::MAX_BURST;
 use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, RingProducer, RxQueue, StampedBurst};
 use crate::stats::counters::burst_size_bucket;
-use crate::stats::counters::QueueCounters;
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::QueueShared;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,63 +121,60 @@ impl PollLoop {
             }
             let start = rdtsc();
             let n = self.rxq.rx_burst(&mut received, self.burst_size);
+            if n > 0 {
+                if let Some(since) = idle_since.take() {
+                    counters.idle_cycles.add(start - since);
+                }
+                backoff.busy();
+                let burst_ns = self.stamper.now_ns(start);
+                let mut bytes = 0u64;
+                let gathered = outgoing.len();
+                while let Some(m) = received.pop_front() {
+                    let stamp = self.stamper.stamp(&m, start, burst_ns);
+                    newest = newest.max(stamp.ts_ns);
+                    bytes += u64::from(m.pkt_len());
+                    outgoing.push(m, stamp);
+                }
+                counters.rx_packets.add(n as u64);
+                counters.rx_bytes.add(bytes);
+                counters.bursts.add(1);
+                counters.burst_sizes[burst_size_bucket(n)].add(1);
+                if let Some(filter) = &self.filter {
+                    let rejected = outgoing.retain_from(gathered, |m| filter.accepts(m));
+                    counters.filtered.add(rejected as u64);
+                }
+            }
+            // Hand a batch to the ring once no further full burst fits, or
+            // when the queue came back short or empty (it is not backlogged:
+            // waiting for more would only add latency). Fewer, larger
+            // hand-offs move the ring's indexes between the cores less often.
+            // While the ring overflows, every burst goes at once instead: the
+            // writer is behind, and each slot it frees is best refilled now.
+            let due = n < self.burst_size
+                || overflowing
+                || outgoing.len() + self.burst_size > HAND_OFF_MAX;
+            if due && (n > 0 || !outgoing.is_empty()) {
+                let batch = outgoing.len();
+                let sent = self.ring.enqueue(&mut outgoing);
+                overflowing = sent < batch;
+                if overflowing && self.ring_full == RingFullPolicy::Drop {
+                    counters.ring_full.add((batch - sent) as u64);
+                    outgoing.free_all();
+                }
+                refused = !outgoing.is_empty();
+                if !refused {
+                    // Everything up to `newest` is in the ring: the writer may merge past it.
+                    watermark.store(newest, Ordering::Release);
+                }
+            }
             if n == 0 {
                 counters.empty_polls.add(1);
                 idle_since.get_or_insert(start);
-                // The queue ran dry right after full bursts: hand off what was gathered.
-                if !outgoing.is_empty() {
-                    (refused, overflowing) = hand_off(
-                        &mut self.ring,
-                        &mut outgoing,
-                        self.ring_full,
-                        counters,
-                        watermark,
-                        newest,
-                    );
-                }
                 if self.stamper.uses_tsc() && outgoing.is_empty() {
                     watermark.store(self.stamper.now_ns(start), Ordering::Release);
                 }
                 backoff.idle();
                 continue;
-            }
-            if let Some(since) = idle_since.take() {
-                counters.idle_cycles.add(start - since);
-            }
-            backoff.busy();
-            let burst_ns = self.stamper.now_ns(start);
-            let mut bytes = 0u64;
-            let gathered = outgoing.len();
-            while let Some(m) = received.pop_front() {
-                let stamp = self.stamper.stamp(&m, start, burst_ns);
-                newest = newest.max(stamp.ts_ns);
-                bytes += u64::from(m.pkt_len());
-                outgoing.push(m, stamp);
-            }
-            counters.rx_packets.add(n as u64);
-            counters.rx_bytes.add(bytes);
-            counters.bursts.add(1);
-            counters.burst_sizes[burst_size_bucket(n)].add(1);
-            if let Some(filter) = &self.filter {
-                let rejected = outgoing.retain_from(gathered, |m| filter.accepts(m));
-                counters.filtered.add(rejected as u64);
-            }
-            // Hand a batch to the ring once no further full burst fits, or
-            // when the queue came back short (it is not backlogged: waiting
-            // for more would only add latency). Fewer, larger hand-offs move
-            // the ring's indexes between the cores less often.
-            // While the ring overflows, every burst goes at once instead: the
-            // writer is behind, and each slot it frees is best refilled now.
-            let short = n < self.burst_size;
-            if short || overflowing || outgoing.len() + self.burst_size > HAND_OFF_MAX {
-                (refused, overflowing) = hand_off(
-                    &mut self.ring,
-                    &mut outgoing,
-                    self.ring_full,
-                    counters,
-                    watermark,
-                    newest,
-                );
             }
             let cycles = rdtsc() - start;
             counters.busy_cycles.add(cycles);
@@ -198,28 +194,4 @@ impl PollLoop {
         watermark.store(u64::MAX, Ordering::Release);
         self.shared.done.store(true, Ordering::Release);
     }
-}
-
-/// Moves the gathered packets into the ring. What does not fit is dropped and
-/// counted (`Drop`), or kept for the next try (`Wait`). Returns (packets were
-/// kept back, the ring was full).
-fn hand_off<const N: usize>(
-    ring: &mut RingProducer,
-    outgoing: &mut StampedBurst<N>,
-    policy: RingFullPolicy,
-    counters: &QueueCounters,
-    watermark: &AtomicU64,
-    newest: u64,
-) -> (bool, bool) {
-    let batch = outgoing.len();
-    let sent = ring.enqueue(outgoing);
-    if sent < batch && policy == RingFullPolicy::Drop {
-        counters.ring_full.add((batch - sent) as u64);
-        outgoing.free_all();
-    }
-    if outgoing.is_empty() {
-        // Everything up to `newest` is in the ring: the writer may merge past it.
-        watermark.store(newest, Ordering::Release);
-    }
-    (!outgoing.is_empty(), sent < batch)
 }

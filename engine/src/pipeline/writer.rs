@@ -104,7 +104,7 @@ struct RecordOut {
     pending_wire: u64,
     /// Receive ticks of the buffered records (see [`Received::rx_tick`]), as
     /// (tick, records) runs.
-    pending_rx_tsc: Vec<(u32, u64)>,
+    pending_rx_ticks: Vec<(u32, u64)>,
     delivered: Vec<u64>,
     failed: bool,
     /// A second Ctrl-C: discard instead of writing.
@@ -151,9 +151,9 @@ impl RecordOut {
         self.pending_bytes += u64::from(orig_len.min(self.snaplen));
         self.pending_wire += u64::from(orig_len);
         // A burst shares one TSC reading: keep one entry per run of equal readings.
-        match self.pending_rx_tsc.last_mut() {
+        match self.pending_rx_ticks.last_mut() {
             Some((tick, count)) if *tick == rx_tick => *count += 1,
-            _ => self.pending_rx_tsc.push((rx_tick, 1)),
+            _ => self.pending_rx_ticks.push((rx_tick, 1)),
         }
         self.delivered[interface as usize] += 1;
         self.free.push(packet);
@@ -317,7 +317,7 @@ impl RecordOut {
                 self.counters.written_bytes.add(self.pending_bytes);
                 self.counters.written_wire_bytes.add(self.pending_wire);
                 let written_at = rdtsc();
-                for &(rx_tick, count) in &self.pending_rx_tsc {
+                for &(rx_tick, count) in &self.pending_rx_ticks {
                     let ns = cycles_since_rx(rx_tick, written_at) as f64 * self.ns_per_tick;
                     self.latency.record_n(ns as u64, count);
                 }
@@ -344,7 +344,7 @@ impl RecordOut {
     fn clear_pending(&mut self) {
         self.pending_bytes = 0;
         self.pending_wire = 0;
-        self.pending_rx_tsc.clear();
+        self.pending_rx_ticks.clear();
     }
 }
 
@@ -403,7 +403,7 @@ impl Writer {
             free,
             pending_bytes: 0,
             pending_wire: 0,
-            pending_rx_tsc: Vec::with_capacity(64 * 1024),
+            pending_rx_ticks: Vec::with_capacity(64 * 1024),
             delivered: vec![0; interfaces],
             failed: false,
             aborting: false,
