@@ -6,7 +6,7 @@ use super::eal::Eal;
 use super::error::{DpdkError, Result};
 use super::mempool::Mempool;
 use super::stamped::{HomePool, ReceivedFree, StampedBurst, StampedSlot};
-use std::ffi::{c_void, CString};
+use std::ffi::CString;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -165,18 +165,37 @@ impl RingProducer {
             "a burst made for another pool's ring"
         );
         let held = burst.held();
-        // SAFETY: single producer (&mut self on the only producer); the elements
-        // are SLOT_SIZE bytes and hold owned mbufs, whose ownership passes to
-        // the ring for those enqueued.
+        let mut zc = dpdk_sys::rte_ring_zc_data::default();
+        // Zero-copy enqueue, as for dequeue: DPDK's generic copy moves
+        // 32-byte elements 4 bytes at a time.
+        // SAFETY: single producer (&mut self on the only producer); the ring
+        // holds SLOT_SIZE-byte elements; on return zc describes the n free
+        // elements reserved for us, in at most two pieces.
         let n = unsafe {
-            dpdk_sys::rte_ring_enqueue_burst_elem(
+            dpdk_sys::rte_ring_enqueue_zc_burst_elem_start(
                 self.inner.raw.as_ptr(),
-                held.as_ptr().cast::<c_void>(),
                 SLOT_SIZE,
                 held.len() as u32,
+                &mut zc,
                 std::ptr::null_mut(),
             )
         } as usize;
+        if n > 0 {
+            let first = (zc.n1 as usize).min(n);
+            // SAFETY: zc.ptr1 has room for `first` elements and zc.ptr2 for the
+            // rest, not read by the consumer until the finish call; the ring's
+            // slots are aligned for StampedSlot. The finish call passes the
+            // mbufs' ownership to the ring.
+            unsafe {
+                std::slice::from_raw_parts_mut(zc.ptr1.cast::<StampedSlot>(), first)
+                    .copy_from_slice(&held[..first]);
+                if n > first {
+                    std::slice::from_raw_parts_mut(zc.ptr2.cast::<StampedSlot>(), n - first)
+                        .copy_from_slice(&held[first..n]);
+                }
+                dpdk_sys::rte_ring_enqueue_zc_elem_finish(self.inner.raw.as_ptr(), n as u32);
+            }
+        }
         burst.consume_front(n);
         n
     }

@@ -72,6 +72,12 @@ impl FileSink {
         self.pending_records += 1;
     }
 
+    /// Notes that `records` more whole records were appended to the buffer.
+    #[inline(always)]
+    pub fn records_appended(&mut self, records: u64) {
+        self.pending_records += records;
+    }
+
     /// Records buffered and not yet on disk.
     pub fn pending_records(&self) -> u64 {
         self.pending_records

@@ -108,7 +108,16 @@ impl PollLoop {
         if self.stamper.uses_tsc() {
             watermark.store(self.stamper.now_ns(rdtsc()), Ordering::Release);
         }
+        // Start of the last non-empty burst: its cycles run to the next
+        // iteration's TSC reading (one reading per burst, not two).
+        let mut busy_since: Option<u64> = None;
         while !self.control.stop_requested() {
+            let start = rdtsc();
+            if let Some(since) = busy_since.take() {
+                let cycles = start - since;
+                counters.busy_cycles.add(cycles);
+                burst_cycles.record(cycles);
+            }
             // Packets the ring refused go first.
             if refused {
                 self.ring.enqueue(&mut outgoing);
@@ -119,7 +128,6 @@ impl PollLoop {
                 refused = false;
                 watermark.store(newest, Ordering::Release);
             }
-            let start = rdtsc();
             let n = self.rxq.rx_burst(&mut received, self.burst_size);
             if n > 0 {
                 if let Some(since) = idle_since.take() {
@@ -176,9 +184,7 @@ impl PollLoop {
                 backoff.idle();
                 continue;
             }
-            let cycles = rdtsc() - start;
-            counters.busy_cycles.add(cycles);
-            burst_cycles.record(cycles);
+            busy_since = Some(start);
             bursts_since_hand_over += 1;
             if bursts_since_hand_over >= HAND_OVER_EVERY && burst_cycles.try_hand_over() {
                 bursts_since_hand_over = 0;

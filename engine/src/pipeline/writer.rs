@@ -150,11 +150,7 @@ impl RecordOut {
         self.sink.record_appended();
         self.pending_bytes += u64::from(orig_len.min(self.snaplen));
         self.pending_wire += u64::from(orig_len);
-        // A burst shares one TSC reading: keep one entry per run of equal readings.
-        match self.pending_rx_ticks.last_mut() {
-            Some((tick, count)) if *tick == rx_tick => *count += 1,
-            _ => self.pending_rx_ticks.push((rx_tick, 1)),
-        }
+        push_tick_run(&mut self.pending_rx_ticks, rx_tick, 1);
         self.delivered[interface as usize] += 1;
         self.free.push(packet);
         // Write out as soon as the buffer fills, while it is still in cache.
@@ -164,6 +160,67 @@ impl RecordOut {
         if !self.plain {
             self.full = self.rotation.is_full(self.sink.total_bytes());
         }
+    }
+
+    /// Writes a burst from one ring, in order. While the capture is plain
+    /// (see [`RecordOut::admit`]), each record's bookkeeping goes into a
+    /// [`Tally`] settled once per burst and before any flush (which reads it).
+    #[inline(always)]
+    fn write_burst<const N: usize>(
+        &mut self,
+        interface: u32,
+        queue: u16,
+        burst: &mut StampedBurst<N>,
+    ) {
+        // Keep PREFETCH_AHEAD packets' loads in flight, so their misses
+        // overlap with the work.
+        (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
+        let mut tally = Tally::default();
+        while let Some(packet) = burst.pop_front() {
+            burst.prefetch_ahead(PREFETCH_AHEAD - 1);
+            let bytes = match packet.contiguous() {
+                Some(bytes) if self.plain => bytes,
+                _ => {
+                    self.settle(interface, &mut tally);
+                    self.write(interface, queue, packet);
+                    continue;
+                }
+            };
+            let meta = RecordMeta {
+                ts_ns: packet.ts_ns(),
+                orig_len: packet.orig_len(),
+                interface,
+                queue: u32::from(queue),
+                rss_hash: packet.rss_hash(),
+            };
+            self.encoder.record(self.sink.buffer(), &meta, [bytes]);
+            tally.add(
+                meta.orig_len,
+                self.snaplen,
+                packet.rx_tick(),
+                &mut self.pending_rx_ticks,
+            );
+            self.free.push(packet);
+            if self.sink.is_full() {
+                self.settle(interface, &mut tally);
+                self.flush_full();
+            }
+        }
+        self.settle(interface, &mut tally);
+    }
+
+    /// Adds what `tally` counted to the pending bookkeeping and clears it.
+    #[inline(always)]
+    fn settle(&mut self, interface: u32, tally: &mut Tally) {
+        if tally.records == 0 {
+            return;
+        }
+        self.sink.records_appended(tally.records);
+        self.pending_bytes += tally.bytes;
+        self.pending_wire += tally.wire;
+        self.delivered[interface as usize] += tally.records;
+        push_tick_run(&mut self.pending_rx_ticks, tally.tick, tally.tick_records);
+        *tally = Tally::default();
     }
 
     /// The checks a plain capture (no failure, no abort, no `-c`, `-C` or
@@ -348,6 +405,44 @@ impl RecordOut {
     }
 }
 
+/// What a run of plain records adds to a writer's pending bookkeeping.
+#[derive(Default)]
+struct Tally {
+    records: u64,
+    bytes: u64,
+    wire: u64,
+    /// The receive tick of the latest records, and how many share it.
+    tick: u32,
+    tick_records: u64,
+}
+
+impl Tally {
+    /// Counts one record of `orig_len` bytes on the wire; a finished run of
+    /// equal receive ticks goes to `runs`.
+    #[inline(always)]
+    fn add(&mut self, orig_len: u32, snaplen: u32, rx_tick: u32, runs: &mut Vec<(u32, u64)>) {
+        self.records += 1;
+        self.bytes += u64::from(orig_len.min(snaplen));
+        self.wire += u64::from(orig_len);
+        if rx_tick != self.tick && self.tick_records > 0 {
+            push_tick_run(runs, self.tick, self.tick_records);
+            self.tick_records = 0;
+        }
+        self.tick = rx_tick;
+        self.tick_records += 1;
+    }
+}
+
+/// Appends `records` records received at `tick` to `runs`: a burst shares one
+/// TSC reading, so one entry per run of equal readings.
+#[inline(always)]
+fn push_tick_run(runs: &mut Vec<(u32, u64)>, tick: u32, records: u64) {
+    match runs.last_mut() {
+        Some((last, count)) if *last == tick => *count += records,
+        _ => runs.push((tick, records)),
+    }
+}
+
 impl Writer {
     /// Runs until every poll loop is done and every ring and hold is empty.
     pub fn run(self) -> WriterOutcome {
@@ -445,15 +540,7 @@ impl Writer {
                                 m.push(index, packet.ts_ns(), packet);
                             }
                         }
-                        None => {
-                            // Keep PREFETCH_AHEAD packets' loads in flight, so
-                            // their misses overlap with the work.
-                            (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
-                            while let Some(packet) = burst.pop_front() {
-                                burst.prefetch_ahead(PREFETCH_AHEAD - 1);
-                                out.write(feed.interface, feed.queue, packet);
-                            }
-                        }
+                        None => out.write_burst(feed.interface, feed.queue, &mut burst),
                     }
                     if drained {
                         break;
