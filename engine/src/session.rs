@@ -3,7 +3,7 @@
 
 use crate::config::{DpdkConfig, IdleMode, Interface};
 use crate::dpdk::{
-    find_port, hugepages_available, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue,
+    find_port, hugepages_available, DpdkError, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue,
 };
 use crate::error::ZcapError;
 use std::sync::Arc;
@@ -167,6 +167,33 @@ pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, hel
     (wanted + 1).next_power_of_two() - 1
 }
 
+/// The packet pool's driver when every poll loop and writer has a CPU of its
+/// own: a LIFO stack, so the mbufs a writer just gave back are the next ones
+/// received, their headers and bytes still in cache. DPDK's default ring is
+/// FIFO and cycles through the whole pool (measured on the 2-CPU VM: the
+/// written rate rose by a median 15%, docs/BENCHMARKS.md).
+const POOL_OPS_OWN_CPUS: &str = "stack";
+
+/// The driver when two of them share a CPU. The stack holds a spin lock and
+/// the default MP/MC ring stalls whenever a thread is preempted inside it (the
+/// others spin for a whole timeslice): the HTS ring is DPDK's mode for such
+/// overcommitted cores.
+const POOL_OPS_SHARED_CPUS: &str = "ring_mt_hts";
+
+/// Creates the packet pool with the driver that suits the CPU layout, or
+/// DPDK's default driver if that one is not available (a DPDK built without
+/// the stack driver).
+fn create_pool(eal: &Eal, mbufs: u32, users_share_cpus: bool) -> Result<Mempool, DpdkError> {
+    let ops = if users_share_cpus {
+        POOL_OPS_SHARED_CPUS
+    } else {
+        POOL_OPS_OWN_CPUS
+    };
+    let data_room = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
+    Mempool::with_ops(eal, "zcap_pool", mbufs, MEMPOOL_CACHE, data_room, Some(ops))
+        .or_else(|_| Mempool::with_ops(eal, "zcap_pool", mbufs, MEMPOOL_CACHE, data_room, None))
+}
+
 /// Bytes one mbuf takes in memory: data room, headroom and header, rounded up.
 const MBUF_FOOTPRINT: u64 = 2560;
 
@@ -207,6 +234,12 @@ impl Session {
         busy.sort_unstable();
         busy.dedup();
         let shared_cpus = busy.len() < busy_threads;
+        // The threads that take mbufs from the pool or give them back.
+        let mut pool_users: Vec<usize> = cpus[1..].iter().chain(&writer_cpus).copied().collect();
+        let pool_user_threads = pool_users.len();
+        pool_users.sort_unstable();
+        pool_users.dedup();
+        let pool_users_share_cpus = pool_users.len() < pool_user_threads;
         let backoff = match config.idle {
             IdleMode::Busy => false,
             IdleMode::Backoff => true,
@@ -257,20 +290,9 @@ impl Session {
             port_ids.push(id);
         }
 
-        // With threads sharing CPUs, the default MP/MC ring stalls whenever a
-        // thread is preempted inside it (the others spin for a whole timeslice):
-        // the HTS ring is DPDK's mode for such overcommitted cores.
-        let ops = shared_cpus.then_some("ring_mt_hts");
-        let pool = Mempool::with_ops(
-            &eal,
-            "zcap_pool",
-            mbufs,
-            MEMPOOL_CACHE,
-            dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
-            ops,
-        )
-        .map(Arc::new)
-        .map_err(|e| ZcapError::usage(format!("--mbufs: {e}")))?;
+        let pool = create_pool(&eal, mbufs, pool_users_share_cpus)
+            .map(Arc::new)
+            .map_err(|e| ZcapError::usage(format!("--mbufs: {e}")))?;
 
         let workers = eal.worker_lcores();
         let mut ports = Vec::new();
