@@ -315,6 +315,7 @@ pub fn run_capture(
             start_ns,
             tsc_hz,
             latency: latency.clone(),
+            backoff,
         };
         let cpu = writer_cpus[index];
         let spawned = std::thread::Builder::new()

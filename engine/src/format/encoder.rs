@@ -53,6 +53,16 @@ impl Encoder {
         }
     }
 
+    /// Appends one packet record whose bytes are in one piece; returns its
+    /// size in bytes.
+    #[inline(always)]
+    pub fn record_contiguous(&self, buf: &mut Vec<u8>, meta: &RecordMeta, bytes: &[u8]) -> usize {
+        match self {
+            Encoder::Pcap(p) => p.record_contiguous(buf, meta, bytes),
+            Encoder::Pcapng(p, _) => p.packet(buf, meta, [bytes]),
+        }
+    }
+
     /// Appends what ends a file: per-interface statistics (pcapng only).
     pub fn file_trailer(&self, buf: &mut Vec<u8>, stats: &[InterfaceStats]) {
         if let Encoder::Pcapng(p, _) = self {

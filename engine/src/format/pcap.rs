@@ -37,6 +37,27 @@ impl PcapEncoder {
         buf.extend_from_slice(&u32::from(LINKTYPE_ETHERNET).to_ne_bytes());
     }
 
+    /// Appends one record whose bytes are in one piece (`orig_len` of them,
+    /// or fewer for a short packet); returns its size in bytes. The same
+    /// record as [`PcapEncoder::record`], with the header built whole.
+    #[inline(always)]
+    pub fn record_contiguous(&self, buf: &mut Vec<u8>, meta: &RecordMeta, bytes: &[u8]) -> usize {
+        let caplen = (meta.orig_len.min(self.snaplen) as usize).min(bytes.len());
+        let secs = meta.ts_ns / 1_000_000_000;
+        let frac = match self.precision {
+            TsPrecision::Micro => (meta.ts_ns % 1_000_000_000) / 1_000,
+            TsPrecision::Nano => meta.ts_ns % 1_000_000_000,
+        };
+        let mut header = [0u8; RECORD_HEADER_LEN];
+        header[0..4].copy_from_slice(&(secs as u32).to_ne_bytes());
+        header[4..8].copy_from_slice(&(frac as u32).to_ne_bytes());
+        header[8..12].copy_from_slice(&(caplen as u32).to_ne_bytes());
+        header[12..16].copy_from_slice(&meta.orig_len.to_ne_bytes());
+        buf.extend_from_slice(&header);
+        buf.extend_from_slice(&bytes[..caplen]);
+        RECORD_HEADER_LEN + caplen
+    }
+
     /// Appends one record; the bytes kept are the first `min(orig_len, snaplen)`
     /// bytes of `segments`. Returns the record's size in bytes.
     #[inline(always)]
@@ -120,6 +141,32 @@ mod tests {
         assert_eq!(u32_at(&buf, 8), 64);
         assert_eq!(u32_at(&buf, 12), 100);
         assert_eq!(&buf[16..], &data[..64]);
+    }
+
+    #[test]
+    fn contiguous_records_equal_segment_records() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1600).collect();
+        for precision in [TsPrecision::Micro, TsPrecision::Nano] {
+            for snaplen in [1, 64, 65, 96, 1500, 65535] {
+                for len in [0usize, 1, 31, 32, 33, 60, 64, 65, 127, 128, 129, 1514, 1600] {
+                    let enc = PcapEncoder::new(precision, snaplen);
+                    let m = meta(1_700_000_000_987_654_321, len as u32);
+                    let (mut a, mut b) = (vec![7u8; 3], vec![7u8; 3]);
+                    let size_a = enc.record(&mut a, &m, [&data[..len]]);
+                    let size_b = enc.record_contiguous(&mut b, &m, &data[..len]);
+                    assert_eq!((size_a, &a), (size_b, &b), "len {len} snaplen {snaplen}");
+                }
+            }
+        }
+        // A packet shorter than its original length keeps only what it has.
+        let mut short = Vec::new();
+        let enc = PcapEncoder::new(TsPrecision::Nano, 65535);
+        assert_eq!(
+            enc.record_contiguous(&mut short, &meta(0, 100), &data[..10]),
+            26
+        );
+        assert_eq!(u32_at(&short, 8), 10);
+        assert_eq!(u32_at(&short, 12), 100);
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Writer {
     pub tsc_hz: u64,
     /// Where rx → written latencies go to the stats core.
     pub latency: Mailbox,
+    /// Sleep when idle (shared CPUs) instead of spinning.
+    pub backoff: bool,
 }
 
 /// What a finished writer hands back.
@@ -141,7 +143,9 @@ impl RecordOut {
         };
         // A plain packet's bytes are read without its mbuf header.
         match packet.contiguous() {
-            Some(bytes) => self.encoder.record(self.sink.buffer(), &meta, [bytes]),
+            Some(bytes) => self
+                .encoder
+                .record_contiguous(self.sink.buffer(), &meta, bytes),
             None => self
                 .encoder
                 .record(self.sink.buffer(), &meta, packet.mbuf().segments()),
@@ -193,7 +197,8 @@ impl RecordOut {
                 queue: u32::from(queue),
                 rss_hash: packet.rss_hash(),
             };
-            self.encoder.record(self.sink.buffer(), &meta, [bytes]);
+            self.encoder
+                .record_contiguous(self.sink.buffer(), &meta, bytes);
             tally.add(
                 meta.orig_len,
                 self.snaplen,
@@ -463,6 +468,7 @@ impl Writer {
             start_ns,
             tsc_hz,
             latency,
+            backoff,
         } = self;
         let sources: Vec<(u32, Arc<QueueShared>)> = feeds
             .iter()
@@ -512,7 +518,7 @@ impl Writer {
         let mut merger =
             merge.then(|| Merger::new(feeds.len(), hold_limit, MERGE_STALL, Instant::now()));
         let mut burst = StampedBurst::<WRITER_BURST>::new(HomePool::NONE);
-        let mut backoff = Backoff::new(true);
+        let mut backoff = Backoff::new(backoff);
         loop {
             // Read before draining: if set, nothing can arrive after this round.
             let producers_done = control.producers_done();
