@@ -36,6 +36,13 @@ pub struct Backoff {
     idle_since: Option<Instant>,
 }
 
+/// What one idle round of a loop does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdleAction {
+    Spin,
+    Sleep,
+}
+
 /// Idle rounds before the clock is read at all.
 const SPIN_ROUNDS: u32 = 64;
 /// How long a loop must have been idle before it sleeps.
@@ -56,23 +63,26 @@ impl Backoff {
     /// Called after a round that found nothing to do.
     #[inline(always)]
     pub fn idle(&mut self) {
-        self.idle_rounds = self.idle_rounds.saturating_add(1);
-        if self.enabled && self.idle_rounds > SPIN_ROUNDS {
-            self.idle_for_long();
-        } else {
-            pause();
+        match self.next_idle(Instant::now) {
+            IdleAction::Spin => pause(),
+            IdleAction::Sleep => std::thread::sleep(IDLE_SLEEP),
         }
     }
 
-    /// Sleeps if the loop has been idle for long enough, else spins.
-    #[inline(never)]
-    fn idle_for_long(&mut self) {
-        let now = Instant::now();
+    /// What an idle round does; `now` is read only once the loop has spun
+    /// [`SPIN_ROUNDS`] rounds (a clock read costs more than a spin).
+    #[inline(always)]
+    fn next_idle(&mut self, now: impl FnOnce() -> Instant) -> IdleAction {
+        self.idle_rounds = self.idle_rounds.saturating_add(1);
+        if !self.enabled || self.idle_rounds <= SPIN_ROUNDS {
+            return IdleAction::Spin;
+        }
+        let now = now();
         let since = *self.idle_since.get_or_insert(now);
         if now.duration_since(since) >= SPIN_BEFORE_SLEEP {
-            std::thread::sleep(IDLE_SLEEP);
+            IdleAction::Sleep
         } else {
-            pause();
+            IdleAction::Spin
         }
     }
 
@@ -226,5 +236,63 @@ impl PollLoop {
         }
         watermark.store(u64::MAX, Ordering::Release);
         self.shared.done.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backoff, IdleAction, SPIN_BEFORE_SLEEP, SPIN_ROUNDS};
+    use std::time::{Duration, Instant};
+
+    /// Runs `rounds` idle rounds at `at`; returns the last round's action.
+    fn idle_rounds(backoff: &mut Backoff, rounds: u32, at: Instant) -> IdleAction {
+        (0..rounds)
+            .map(|_| backoff.next_idle(|| at))
+            .last()
+            .expect("at least one round")
+    }
+
+    #[test]
+    fn sleeps_only_after_being_idle_for_a_while() {
+        let start = Instant::now();
+        let mut backoff = Backoff::new(true);
+        // However many rounds: no sleep before SPIN_BEFORE_SLEEP has passed.
+        assert_eq!(
+            idle_rounds(&mut backoff, SPIN_ROUNDS + 10_000, start),
+            IdleAction::Spin
+        );
+        let almost = start + SPIN_BEFORE_SLEEP - Duration::from_micros(1);
+        assert_eq!(idle_rounds(&mut backoff, 1, almost), IdleAction::Spin);
+        let after = start + SPIN_BEFORE_SLEEP;
+        assert_eq!(idle_rounds(&mut backoff, 1, after), IdleAction::Sleep);
+        // Work resets it: the next gap spins again from the start.
+        backoff.busy();
+        let later = after + Duration::from_secs(1);
+        assert_eq!(
+            idle_rounds(&mut backoff, SPIN_ROUNDS + 1, later),
+            IdleAction::Spin
+        );
+        let much_later = later + SPIN_BEFORE_SLEEP;
+        assert_eq!(idle_rounds(&mut backoff, 1, much_later), IdleAction::Sleep);
+    }
+
+    #[test]
+    fn the_clock_is_not_read_in_the_first_rounds() {
+        let mut backoff = Backoff::new(true);
+        for _ in 0..SPIN_ROUNDS {
+            assert_eq!(
+                backoff.next_idle(|| panic!("clock read too early")),
+                IdleAction::Spin
+            );
+        }
+    }
+
+    #[test]
+    fn busy_polling_never_sleeps() {
+        let start = Instant::now();
+        let mut backoff = Backoff::new(false);
+        idle_rounds(&mut backoff, SPIN_ROUNDS + 1, start);
+        let after = start + Duration::from_secs(10);
+        assert_eq!(idle_rounds(&mut backoff, 1, after), IdleAction::Spin);
     }
 }
