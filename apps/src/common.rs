@@ -43,7 +43,8 @@ pub struct DpdkArgs {
     /// Packets per receive call (1-64).
     #[arg(long = "burst", value_name = "N", default_value_t = 32)]
     pub burst: usize,
-    /// Idle poll loops: auto (sleep only when CPUs are shared), busy, backoff.
+    /// Idle poll loops and writers: auto (sleep only when CPUs are shared, after
+    /// 1 ms with nothing to do), busy, backoff.
     #[arg(long = "idle", value_name = "MODE", default_value = "auto")]
     pub idle: String,
     /// Let DPDK log more (repeat for more).
