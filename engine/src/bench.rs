@@ -174,5 +174,6 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
     let pool = session.pool;
     drop(session.ports);
     report.mbufs_in_use_at_exit = u64::from(pool.in_use());
+    report.pool_driver = pool.driver_name();
     Ok(report)
 }

@@ -344,7 +344,7 @@ pub fn run_capture(
         writer_threads.push(handle);
     }
 
-    let mut monitor = Monitor::new(watches, writer_counters, ports);
+    let mut monitor = Monitor::new(watches, writer_counters, ports, pool.driver_name());
     register_telemetry(monitor.sources());
     let mut tasks: Vec<LcoreTask> = Vec::new();
     for (lcore, poll) in polls {

@@ -37,6 +37,8 @@ pub struct Sources {
     pub writers: Arc<Vec<Arc<WriterCounters>>>,
     /// The ports, for their own drop counters.
     pub ports: Arc<Vec<Port>>,
+    /// The packet pool's mempool driver.
+    pub pool_driver: Arc<str>,
 }
 
 /// The shared part of a [`QueueWatch`].
@@ -59,6 +61,7 @@ impl Sources {
     pub fn snapshot(&self, elapsed: f64) -> CaptureReport {
         let mut report = CaptureReport {
             duration_s: elapsed,
+            pool_driver: self.pool_driver.to_string(),
             ..CaptureReport::default()
         };
         for w in self.queues.iter() {
@@ -116,6 +119,7 @@ impl Monitor {
         queues: Vec<QueueWatch>,
         writers: Vec<(Arc<WriterCounters>, Mailbox)>,
         ports: Vec<Port>,
+        pool_driver: String,
     ) -> Self {
         let burst_cycles = queues
             .iter()
@@ -136,6 +140,7 @@ impl Monitor {
             queues: Arc::new(handles),
             writers: Arc::new(counters),
             ports: Arc::new(ports),
+            pool_driver: pool_driver.into(),
         };
         Monitor {
             previous: sources.snapshot(0.0),

@@ -67,6 +67,22 @@ fn pcap_round_trip_keeps_every_record_byte_and_timestamp() {
 }
 
 #[test]
+fn the_pool_driver_follows_the_cpu_layout() {
+    // A poll loop and a writer on CPUs of their own get the LIFO stack; on
+    // one CPU, the ring that tolerates a thread preempted inside it.
+    let dir = TempDir::new("pool-driver");
+    let (input, out) = (dir.path("in.pcap"), dir.path("out.pcap"));
+    let records = mixed(T0);
+    write_pcap(&input, &records, false);
+    let own = capture(&[&input], &out, &["-l", "1", "--writer-cpus", "0"]);
+    assert_eq!(own["pool_driver"], "stack");
+    assert_eq!(read_pcap(&out).1.len(), records.len());
+    let shared = capture(&[&input], &out, &["-l", "1", "--writer-cpus", "1"]);
+    assert_eq!(shared["pool_driver"], "ring_mt_hts");
+    assert_eq!(read_pcap(&out).1.len(), records.len());
+}
+
+#[test]
 fn pcapng_round_trip_keeps_records_and_describes_the_port() {
     let dir = TempDir::new("roundtrip-pcapng");
     let (input, out) = (dir.path("in.pcap"), dir.path("out.pcapng"));

@@ -3,7 +3,7 @@
 use super::eal::Eal;
 use super::error::{DpdkError, Result};
 use super::mbuf::{Mbuf, MbufBurst};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
 
 /// A pool of packet buffers. Freed on drop; every mbuf must be back by then.
@@ -69,6 +69,20 @@ impl Mempool {
     /// The raw pointer, for the DPDK layer only.
     pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
         self.raw.as_ptr()
+    }
+
+    /// The mempool driver that keeps the free mbufs (`stack`, `ring_mt_hts`,
+    /// `ring_mp_mc`, ...).
+    pub fn driver_name(&self) -> String {
+        // SAFETY: ops_index was set when the pool was created and indexes
+        // DPDK's table of registered drivers, which lives as long as the
+        // process; a driver's name is a NUL-terminated array.
+        unsafe {
+            let ops = dpdk_sys::rte_mempool_get_ops((*self.raw.as_ptr()).ops_index);
+            CStr::from_ptr((*ops).name.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        }
     }
 
     /// Number of mbufs the pool was created with.

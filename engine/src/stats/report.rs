@@ -173,6 +173,8 @@ pub struct CaptureReport {
     pub files: Vec<String>,
     /// Mbufs still taken from the pool after shutdown (0: nothing leaked).
     pub mbufs_in_use_at_exit: u64,
+    /// The packet pool's mempool driver (see the README's DPDK notes).
+    pub pool_driver: String,
     /// The last interval (live lines and the final report).
     pub interval: Option<IntervalReport>,
     /// TSC ticks per second (to turn cycles into time).
@@ -287,6 +289,7 @@ impl CaptureReport {
             .f64("cycles_per_packet", self.cycles_per_packet())
             .array("queues", queues)
             .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit)
+            .str("pool_driver", &self.pool_driver)
             .u64("tsc_hz", self.tsc_hz);
         match &self.interval {
             Some(interval) => json.object("interval", interval.to_json()).finish(),
