@@ -52,11 +52,16 @@ zcap_bench_json() {
 # of the speed: measured 2026-11-25 on the 2-CPU VM, 1.65 GB/s for a 1 GiB
 # file, 0.69 GB/s for 8 GiB, 1.6 GB/s for 4 GiB right after an 8 GiB warm-up.
 # Warming before each writer gives zcap and dd the same memory to write into.
+# At most half of the tmpfs's free space, so the warm-up never fills it.
 WARM_MB=${WARM_MB:-6144}
 warm_tmpfs() {
-    dd if=/dev/zero of="$TMPFS/zcap-warm.bin" bs=1M count="$WARM_MB" status=none
+    local free_mb
+    free_mb=$(df -m --output=avail "$TMPFS" | tail -1 | tr -d ' ')
+    dd if=/dev/zero of="$TMPFS/zcap-warm.bin" bs=1M count="$(( WARM_MB < free_mb / 2 ? WARM_MB : free_mb / 2 ))" status=none
     rm -f "$TMPFS/zcap-warm.bin"
 }
+# Whatever happens, leave no benchmark files behind on the tmpfs.
+trap 'rm -f "$TMPFS"/zcap-warm.bin "$TMPFS"/zcap-dd.bin "$TMPFS"/zcap-bench.pcap "$TMPFS"/zcap-bench.pcapng "$TMPFS"/dumpcap.pcapng' EXIT
 
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.3f}' if b else 'n/a')" "$1" "$2"; }
 mpps() { python3 -c "import sys; print(f'{float(sys.argv[1])/1e6:.2f}')" "$1"; }

@@ -43,8 +43,9 @@ pub struct DpdkArgs {
     /// Packets per receive call (1-64).
     #[arg(long = "burst", value_name = "N", default_value_t = 32)]
     pub burst: usize,
-    /// Idle poll loops and writers: auto (sleep only when CPUs are shared, after
-    /// 1 ms with nothing to do), busy, backoff.
+    /// Idle poll loops and writers: auto (back off only when CPUs are shared:
+    /// sleep after 1 ms with nothing to do, yield sooner to a loop on the same
+    /// CPU), busy, backoff.
     #[arg(long = "idle", value_name = "MODE", default_value = "auto")]
     pub idle: String,
     /// Let DPDK log more (repeat for more).

@@ -93,7 +93,7 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
     let mut running = Vec::new();
     let mut ids = Vec::new();
     let mut launch_error = None;
-    for slot in session.queues {
+    for (slot, policy) in session.queues.into_iter().zip(session.poll_idle) {
         let shared = Arc::new(QueueShared::default());
         ids.push((
             slot.rxq.port_id(),
@@ -102,13 +102,12 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
             shared.clone(),
         ));
         let control = control.clone();
-        let backoff = session.backoff;
         let mut rxq = slot.rxq;
         let filter = filter.clone();
         let job = move || {
             let counters = &shared.counters;
             let mut burst = MbufBurst::<MAX_BURST>::new();
-            let mut idle = Backoff::new(backoff);
+            let mut idle = Backoff::new(policy);
             let start = rdtsc();
             while !control.stop_requested() {
                 let n = rxq.rx_burst(&mut burst, burst_size);

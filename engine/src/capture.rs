@@ -241,11 +241,12 @@ pub fn run_capture(
         ports,
         pool,
         eal,
-        backoff,
+        poll_idle,
+        writer_idle,
         writer_cpus,
         ..
     } = session;
-    for slot in queues {
+    for (slot, idle) in queues.into_iter().zip(poll_idle) {
         let (producer, consumer) = stamped_ring(&eal, &pool, ring_size)
             .map_err(|e| ZcapError::usage(format!("--ring-size: {e}")))?;
         let shared = Arc::new(QueueShared::default());
@@ -280,7 +281,7 @@ pub fn run_capture(
                 } else {
                     RingFullPolicy::Drop
                 },
-                backoff,
+                idle,
                 filter: filter.clone(),
                 burst_cycles,
             },
@@ -315,7 +316,7 @@ pub fn run_capture(
             start_ns,
             tsc_hz,
             latency: latency.clone(),
-            backoff,
+            idle: writer_idle[index],
         };
         let cpu = writer_cpus[index];
         let spawned = std::thread::Builder::new()

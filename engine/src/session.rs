@@ -6,6 +6,7 @@ use crate::dpdk::{
     find_port, hugepages_available, DpdkError, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue,
 };
 use crate::error::ZcapError;
+use crate::pipeline::poll::IdlePolicy;
 use std::sync::Arc;
 
 /// One RX queue with the lcore that will poll it.
@@ -28,8 +29,10 @@ pub struct Session {
     pub pool: Arc<Mempool>,
     /// EAL; dropped last.
     pub eal: Eal,
-    /// Whether idle poll loops should sleep.
-    pub backoff: bool,
+    /// What each poll loop (in queue order) does when idle.
+    pub poll_idle: Vec<IdlePolicy>,
+    /// What each writer (in writer order) does when idle.
+    pub writer_idle: Vec<IdlePolicy>,
     /// The CPU of the main lcore (stats and control).
     pub main_cpu: usize,
     /// The CPU of each writer, in writer order (see [`Writers`]).
@@ -155,6 +158,17 @@ fn place_writers(
     (0..writers).map(|i| pool[i % pool.len()]).collect()
 }
 
+/// For each poll loop (on `poll_cpus`) and each writer (on `writer_cpus`):
+/// whether another poll loop or writer runs on the same CPU.
+fn crowding(poll_cpus: &[usize], writer_cpus: &[usize]) -> (Vec<bool>, Vec<bool>) {
+    let all: Vec<usize> = poll_cpus.iter().chain(writer_cpus).copied().collect();
+    let crowded = |cpu: &usize| all.iter().filter(|&c| c == cpu).count() > 1;
+    (
+        poll_cpus.iter().map(crowded).collect(),
+        writer_cpus.iter().map(crowded).collect(),
+    )
+}
+
 /// Every mbuf the pipeline can hold at once, plus slack, as 2^n - 1: the RX
 /// descriptors and ring of every queue, bursts in flight, the per-lcore mempool
 /// caches, and what a merging writer holds back (`held`).
@@ -171,7 +185,7 @@ pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, hel
 /// own: a LIFO stack, so the mbufs a writer just gave back are the next ones
 /// received, their headers and bytes still in cache. DPDK's default ring is
 /// FIFO and cycles through the whole pool (measured on the 2-CPU VM: the
-/// written rate rose by a median 15%, docs/BENCHMARKS.md).
+/// written rate rose by a median 15 to 17%, docs/BENCHMARKS.md).
 const POOL_OPS_OWN_CPUS: &str = "stack";
 
 /// The driver when two of them share a CPU. The stack holds a spin lock and
@@ -181,17 +195,17 @@ const POOL_OPS_OWN_CPUS: &str = "stack";
 const POOL_OPS_SHARED_CPUS: &str = "ring_mt_hts";
 
 /// Creates the packet pool with the driver that suits the CPU layout, or
-/// DPDK's default driver if that one is not available (a DPDK built without
-/// the stack driver).
+/// with DPDK's default driver if that one is not registered (a DPDK built
+/// without it).
 fn create_pool(eal: &Eal, mbufs: u32, users_share_cpus: bool) -> Result<Mempool, DpdkError> {
     let ops = if users_share_cpus {
         POOL_OPS_SHARED_CPUS
     } else {
         POOL_OPS_OWN_CPUS
     };
+    let ops = Mempool::driver_available(ops).then_some(ops);
     let data_room = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
-    Mempool::with_ops(eal, "zcap_pool", mbufs, MEMPOOL_CACHE, data_room, Some(ops))
-        .or_else(|_| Mempool::with_ops(eal, "zcap_pool", mbufs, MEMPOOL_CACHE, data_room, None))
+    Mempool::with_ops(eal, "zcap_pool", mbufs, MEMPOOL_CACHE, data_room, ops)
 }
 
 /// Bytes one mbuf takes in memory: data room, headroom and header, rounded up.
@@ -234,17 +248,25 @@ impl Session {
         busy.sort_unstable();
         busy.dedup();
         let shared_cpus = busy.len() < busy_threads;
-        // The threads that take mbufs from the pool or give them back.
-        let mut pool_users: Vec<usize> = cpus[1..].iter().chain(&writer_cpus).copied().collect();
-        let pool_user_threads = pool_users.len();
-        pool_users.sort_unstable();
-        pool_users.dedup();
-        let pool_users_share_cpus = pool_users.len() < pool_user_threads;
+        let (poll_crowded, writer_crowded) = crowding(&cpus[1..], &writer_cpus);
+        // Poll loops and writers are the threads that take mbufs from the pool
+        // and give them back. The main lcore is left out: it neither takes nor
+        // gives any while capturing, and a thread it preempts waits only for
+        // its short stats tick, not a timeslice.
+        let pool_users_share_cpus = poll_crowded.iter().chain(&writer_crowded).any(|&c| c);
         let backoff = match config.idle {
             IdleMode::Busy => false,
             IdleMode::Backoff => true,
             IdleMode::Auto => shared_cpus,
         };
+        let poll_idle = poll_crowded
+            .iter()
+            .map(|&crowded| IdlePolicy::new(backoff, crowded))
+            .collect();
+        let writer_idle = writer_crowded
+            .iter()
+            .map(|&crowded| IdlePolicy::new(backoff, crowded))
+            .collect();
 
         let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
         let pool_mb = (u64::from(mbufs) * MBUF_FOOTPRINT) >> 20;
@@ -322,7 +344,8 @@ impl Session {
             ports,
             pool,
             eal,
-            backoff,
+            poll_idle,
+            writer_idle,
             main_cpu,
             writer_cpus,
         })
@@ -331,7 +354,22 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::place_writers;
+    use super::{crowding, place_writers};
+
+    #[test]
+    fn crowded_cpus_are_those_with_two_data_path_threads() {
+        // One poll loop on 1, its writer on 0 (beside the main lcore only).
+        assert_eq!(crowding(&[1], &[0]), (vec![false], vec![false]));
+        // The writer on its poll loop's CPU.
+        assert_eq!(crowding(&[1], &[1]), (vec![true], vec![true]));
+        // Three poll loops on two CPUs, writers on a third.
+        assert_eq!(
+            crowding(&[1, 2, 1], &[3, 4, 5]),
+            (vec![true, false, true], vec![false, false, false])
+        );
+        // No writers (rxonly benchmarks).
+        assert_eq!(crowding(&[1, 2], &[]), (vec![false, false], vec![]));
+    }
 
     #[test]
     fn writers_take_free_cpus_then_share_the_main_one() {

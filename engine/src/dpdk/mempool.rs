@@ -71,6 +71,19 @@ impl Mempool {
         self.raw.as_ptr()
     }
 
+    /// True if a mempool driver called `name` is registered (drivers are
+    /// plugins: a DPDK build may lack some).
+    pub fn driver_available(name: &str) -> bool {
+        (0..dpdk_sys::RTE_MEMPOOL_MAX_OPS_IDX as i32).any(|index| {
+            // SAFETY: rte_mempool_get_ops only indexes DPDK's static table of
+            // RTE_MEMPOOL_MAX_OPS_IDX entries; unused entries are zeroed, so
+            // every name is a NUL-terminated array.
+            let registered =
+                unsafe { CStr::from_ptr((*dpdk_sys::rte_mempool_get_ops(index)).name.as_ptr()) };
+            registered.to_bytes() == name.as_bytes()
+        })
+    }
+
     /// The mempool driver that keeps the free mbufs (`stack`, `ring_mt_hts`,
     /// `ring_mp_mc`, ...).
     pub fn driver_name(&self) -> String {

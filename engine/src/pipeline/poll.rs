@@ -23,15 +23,42 @@ pub enum RingFullPolicy {
     Wait,
 }
 
+/// What a poll loop or writer does when it finds nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Always spin: the loop has a CPU of its own (`--idle busy`, or auto on
+    /// dedicated CPUs).
+    Spin,
+    /// Sleep once idle for [`SPIN_BEFORE_SLEEP`]: the CPU is shared only with
+    /// threads that mostly sleep (the main lcore's stats core).
+    Sleep,
+    /// As `Sleep`, and give the CPU up after a few idle rounds: another
+    /// poll loop or writer runs on the same CPU and may have work.
+    YieldThenSleep,
+}
+
+impl IdlePolicy {
+    /// The policy of a loop on a CPU that is `crowded` (it hosts another poll
+    /// loop or writer) when the session backs off (`backoff`) at all.
+    pub fn new(backoff: bool, crowded: bool) -> Self {
+        match (backoff, crowded) {
+            (false, _) => IdlePolicy::Spin,
+            (true, false) => IdlePolicy::Sleep,
+            (true, true) => IdlePolicy::YieldThenSleep,
+        }
+    }
+}
+
 /// Spin-then-sleep back-off for idle loops on shared cores.
 ///
 /// A loop sleeps only once it has found nothing to do for [`SPIN_BEFORE_SLEEP`]:
 /// the gaps between a busy queue's bursts are microseconds, and a loop that
 /// slept in them would come back (sleep plus timer slack) to a ring that
-/// overflowed meanwhile: 4096 slots last 68 µs at 60 Mpps.
+/// overflowed meanwhile: 4096 slots last 68 µs at 60 Mpps. A loop sharing its
+/// CPU with another loop yields in those gaps instead, so the other one runs.
 #[derive(Debug)]
 pub struct Backoff {
-    enabled: bool,
+    policy: IdlePolicy,
     idle_rounds: u32,
     idle_since: Option<Instant>,
 }
@@ -40,10 +67,11 @@ pub struct Backoff {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IdleAction {
     Spin,
+    Yield,
     Sleep,
 }
 
-/// Idle rounds before the clock is read at all.
+/// Idle rounds before the clock is read or the CPU given up.
 const SPIN_ROUNDS: u32 = 64;
 /// How long a loop must have been idle before it sleeps.
 const SPIN_BEFORE_SLEEP: Duration = Duration::from_millis(1);
@@ -51,10 +79,10 @@ const SPIN_BEFORE_SLEEP: Duration = Duration::from_millis(1);
 const IDLE_SLEEP: Duration = Duration::from_micros(50);
 
 impl Backoff {
-    /// Spins a little, then sleeps when `enabled`; always spins otherwise.
-    pub fn new(enabled: bool) -> Self {
+    /// A back-off following `policy`.
+    pub fn new(policy: IdlePolicy) -> Self {
         Backoff {
-            enabled,
+            policy,
             idle_rounds: 0,
             idle_since: None,
         }
@@ -65,6 +93,7 @@ impl Backoff {
     pub fn idle(&mut self) {
         match self.next_idle(Instant::now) {
             IdleAction::Spin => pause(),
+            IdleAction::Yield => std::thread::yield_now(),
             IdleAction::Sleep => std::thread::sleep(IDLE_SLEEP),
         }
     }
@@ -74,13 +103,15 @@ impl Backoff {
     #[inline(always)]
     fn next_idle(&mut self, now: impl FnOnce() -> Instant) -> IdleAction {
         self.idle_rounds = self.idle_rounds.saturating_add(1);
-        if !self.enabled || self.idle_rounds <= SPIN_ROUNDS {
+        if self.policy == IdlePolicy::Spin || self.idle_rounds <= SPIN_ROUNDS {
             return IdleAction::Spin;
         }
         let now = now();
         let since = *self.idle_since.get_or_insert(now);
         if now.duration_since(since) >= SPIN_BEFORE_SLEEP {
             IdleAction::Sleep
+        } else if self.policy == IdlePolicy::YieldThenSleep {
+            IdleAction::Yield
         } else {
             IdleAction::Spin
         }
@@ -110,8 +141,8 @@ pub struct PollLoop {
     pub burst_size: usize,
     /// What to do when the ring is full.
     pub ring_full: RingFullPolicy,
-    /// Sleep when idle (shared cores) instead of spinning.
-    pub backoff: bool,
+    /// What the loop does when the queue is empty.
+    pub idle: IdlePolicy,
     /// Packets this rejects are freed and counted as filtered, before the ring.
     pub filter: Option<Arc<Filter>>,
     /// Where cycles-per-burst samples go to the stats core.
@@ -136,7 +167,7 @@ impl PollLoop {
         let mut overflowing = false;
         // The newest timestamp in `outgoing`.
         let mut newest = 0u64;
-        let mut backoff = Backoff::new(self.backoff);
+        let mut backoff = Backoff::new(self.idle);
         let mut burst_cycles = Recorder::new(self.burst_cycles.clone());
         let mut bursts_since_hand_over = 0u32;
         let mut idle_since: Option<u64> = None;
@@ -227,6 +258,11 @@ impl PollLoop {
                 bursts_since_hand_over = 0;
             }
         }
+        if let Some(since) = busy_since {
+            let cycles = rdtsc() - since;
+            counters.busy_cycles.add(cycles);
+            burst_cycles.record(cycles);
+        }
         burst_cycles.finish();
         // Stopping: whatever is still held back could not be handed on.
         if !outgoing.is_empty() {
@@ -241,7 +277,7 @@ impl PollLoop {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backoff, IdleAction, SPIN_BEFORE_SLEEP, SPIN_ROUNDS};
+    use super::{Backoff, IdleAction, IdlePolicy, SPIN_BEFORE_SLEEP, SPIN_ROUNDS};
     use std::time::{Duration, Instant};
 
     /// Runs `rounds` idle rounds at `at`; returns the last round's action.
@@ -255,7 +291,7 @@ mod tests {
     #[test]
     fn sleeps_only_after_being_idle_for_a_while() {
         let start = Instant::now();
-        let mut backoff = Backoff::new(true);
+        let mut backoff = Backoff::new(IdlePolicy::Sleep);
         // However many rounds: no sleep before SPIN_BEFORE_SLEEP has passed.
         assert_eq!(
             idle_rounds(&mut backoff, SPIN_ROUNDS + 10_000, start),
@@ -278,7 +314,7 @@ mod tests {
 
     #[test]
     fn the_clock_is_not_read_in_the_first_rounds() {
-        let mut backoff = Backoff::new(true);
+        let mut backoff = Backoff::new(IdlePolicy::YieldThenSleep);
         for _ in 0..SPIN_ROUNDS {
             assert_eq!(
                 backoff.next_idle(|| panic!("clock read too early")),
@@ -290,9 +326,29 @@ mod tests {
     #[test]
     fn busy_polling_never_sleeps() {
         let start = Instant::now();
-        let mut backoff = Backoff::new(false);
+        let mut backoff = Backoff::new(IdlePolicy::Spin);
         idle_rounds(&mut backoff, SPIN_ROUNDS + 1, start);
         let after = start + Duration::from_secs(10);
         assert_eq!(idle_rounds(&mut backoff, 1, after), IdleAction::Spin);
+    }
+
+    #[test]
+    fn a_loop_sharing_its_cpu_with_another_yields_in_short_gaps() {
+        let start = Instant::now();
+        let mut backoff = Backoff::new(IdlePolicy::YieldThenSleep);
+        assert_eq!(
+            idle_rounds(&mut backoff, SPIN_ROUNDS, start),
+            IdleAction::Spin
+        );
+        assert_eq!(idle_rounds(&mut backoff, 1, start), IdleAction::Yield);
+        let after = start + SPIN_BEFORE_SLEEP;
+        assert_eq!(idle_rounds(&mut backoff, 1, after), IdleAction::Sleep);
+    }
+
+    #[test]
+    fn policies_follow_the_session_and_the_cpu() {
+        assert_eq!(IdlePolicy::new(false, true), IdlePolicy::Spin);
+        assert_eq!(IdlePolicy::new(true, false), IdlePolicy::Sleep);
+        assert_eq!(IdlePolicy::new(true, true), IdlePolicy::YieldThenSleep);
     }
 }

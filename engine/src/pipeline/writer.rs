@@ -3,7 +3,7 @@
 
 use super::control::{Control, CountLimit};
 use super::merge::Merger;
-use super::poll::Backoff;
+use super::poll::{Backoff, IdlePolicy};
 use super::{MAX_BURST, WRITER_BURST};
 use crate::dpdk::{
     cycles_since_rx, rdtsc, HomePool, Received, ReceivedFree, RingConsumer, StampedBurst,
@@ -71,8 +71,8 @@ pub struct Writer {
     pub tsc_hz: u64,
     /// Where rx → written latencies go to the stats core.
     pub latency: Mailbox,
-    /// Sleep when idle (shared CPUs) instead of spinning.
-    pub backoff: bool,
+    /// What the writer does when its rings are empty.
+    pub idle: IdlePolicy,
 }
 
 /// What a finished writer hands back.
@@ -468,7 +468,7 @@ impl Writer {
             start_ns,
             tsc_hz,
             latency,
-            backoff,
+            idle,
         } = self;
         let sources: Vec<(u32, Arc<QueueShared>)> = feeds
             .iter()
@@ -518,7 +518,7 @@ impl Writer {
         let mut merger =
             merge.then(|| Merger::new(feeds.len(), hold_limit, MERGE_STALL, Instant::now()));
         let mut burst = StampedBurst::<WRITER_BURST>::new(HomePool::NONE);
-        let mut backoff = Backoff::new(backoff);
+        let mut backoff = Backoff::new(idle);
         loop {
             // Read before draining: if set, nothing can arrive after this round.
             let producers_done = control.producers_done();
