@@ -48,6 +48,30 @@ impl Drop for RingInner {
 
 const SLOT_SIZE: u32 = std::mem::size_of::<StampedSlot>() as u32;
 
+/// The `n` elements a zero-copy start call reserved, as the (at most) two
+/// pieces the ring's wrap-around splits them into.
+///
+/// # Safety
+/// `zc` and `n` come from a successful `rte_ring_*_zc_burst_elem_start` call
+/// on a ring of StampedSlot-sized elements, whose finish call has not been
+/// made yet; the caller is that side's only user meanwhile.
+#[inline(always)]
+unsafe fn zc_pieces<'a>(
+    zc: &dpdk_sys::rte_ring_zc_data,
+    n: usize,
+) -> (&'a mut [StampedSlot], &'a mut [StampedSlot]) {
+    let first = (zc.n1 as usize).min(n);
+    let piece = |ptr: *mut std::ffi::c_void, len: usize| -> &'a mut [StampedSlot] {
+        if len == 0 {
+            return &mut [];
+        }
+        // SAFETY: the reservation covers `len` elements at ptr, aligned for
+        // StampedSlot, and no one else touches them until the finish call.
+        unsafe { std::slice::from_raw_parts_mut(ptr.cast::<StampedSlot>(), len) }
+    };
+    (piece(zc.ptr1, first), piece(zc.ptr2, n - first))
+}
+
 /// Dequeues up to `N` elements into an empty `burst`, which then owns them.
 ///
 /// Uses the zero-copy dequeue (SP/SC rings allow it) and copies whole
@@ -76,24 +100,12 @@ unsafe fn dequeue_into<const N: usize>(
         )
     } as usize;
     if n > 0 {
-        let first = (zc.n1 as usize).min(n);
-        // SAFETY: zc.ptr1 holds `first` elements and zc.ptr2 the rest, valid
-        // and not written by the producer until the finish call below; the
-        // ring's slots are aligned for StampedSlot.
-        unsafe {
-            slots[..first].copy_from_slice(std::slice::from_raw_parts(
-                zc.ptr1 as *const StampedSlot,
-                first,
-            ));
-            if n > first {
-                slots[first..n].copy_from_slice(std::slice::from_raw_parts(
-                    zc.ptr2 as *const StampedSlot,
-                    n - first,
-                ));
-            }
-            // The copies are ours now: hand the slots back to the producer.
-            dpdk_sys::rte_ring_dequeue_zc_elem_finish(raw.as_ptr(), n as u32);
-        }
+        // SAFETY: zc and n come from the start call above; single consumer.
+        let (first, second) = unsafe { zc_pieces(&zc, n) };
+        slots[..first.len()].copy_from_slice(first);
+        slots[first.len()..n].copy_from_slice(second);
+        // SAFETY: the copies are ours now: hand the slots back to the producer.
+        unsafe { dpdk_sys::rte_ring_dequeue_zc_elem_finish(raw.as_ptr(), n as u32) };
     }
     burst.set_filled(n);
     n
@@ -181,20 +193,13 @@ impl RingProducer {
             )
         } as usize;
         if n > 0 {
-            let first = (zc.n1 as usize).min(n);
-            // SAFETY: zc.ptr1 has room for `first` elements and zc.ptr2 for the
-            // rest, not read by the consumer until the finish call; the ring's
-            // slots are aligned for StampedSlot. The finish call passes the
-            // mbufs' ownership to the ring.
-            unsafe {
-                std::slice::from_raw_parts_mut(zc.ptr1.cast::<StampedSlot>(), first)
-                    .copy_from_slice(&held[..first]);
-                if n > first {
-                    std::slice::from_raw_parts_mut(zc.ptr2.cast::<StampedSlot>(), n - first)
-                        .copy_from_slice(&held[first..n]);
-                }
-                dpdk_sys::rte_ring_enqueue_zc_elem_finish(self.inner.raw.as_ptr(), n as u32);
-            }
+            // SAFETY: zc and n come from the start call above; single producer.
+            let (first, second) = unsafe { zc_pieces(&zc, n) };
+            first.copy_from_slice(&held[..first.len()]);
+            second.copy_from_slice(&held[first.len()..n]);
+            // SAFETY: the slots are written; finishing passes the mbufs'
+            // ownership to the ring.
+            unsafe { dpdk_sys::rte_ring_enqueue_zc_elem_finish(self.inner.raw.as_ptr(), n as u32) };
         }
         burst.consume_front(n);
         n
