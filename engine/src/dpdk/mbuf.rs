@@ -1,6 +1,7 @@
 //! Owned packet buffers: an [`Mbuf`] frees itself exactly once, a
 //! [`MbufBurst`] frees whatever it still holds when dropped.
 
+use super::window::Window;
 use dpdk_sys::rte_mbuf;
 use std::ffi::CString;
 use std::ptr::NonNull;
@@ -155,12 +156,10 @@ impl<'a> Iterator for Segments<'a> {
 /// Up to `N` owned mbufs, filled by a receive or a ring dequeue. Whatever is
 /// still in the burst when it is dropped goes back to its pool in one bulk call.
 pub struct MbufBurst<const N: usize> {
-    slots: [*mut rte_mbuf; N],
-    start: usize,
-    end: usize,
+    window: Window<*mut rte_mbuf, N>,
 }
 
-// SAFETY: the burst exclusively owns the mbufs in slots[start..end].
+// SAFETY: the burst exclusively owns the mbufs its window holds.
 unsafe impl<const N: usize> Send for MbufBurst<N> {}
 
 impl<const N: usize> Default for MbufBurst<N> {
@@ -173,22 +172,20 @@ impl<const N: usize> MbufBurst<N> {
     /// An empty burst.
     pub fn new() -> Self {
         MbufBurst {
-            slots: [std::ptr::null_mut(); N],
-            start: 0,
-            end: 0,
+            window: Window::new(std::ptr::null_mut()),
         }
     }
 
     /// Mbufs held.
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.end - self.start
+        self.window.len()
     }
 
     /// True when the burst holds nothing.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.window.is_empty()
     }
 
     /// The capacity `N`.
@@ -199,24 +196,19 @@ impl<const N: usize> MbufBurst<N> {
     /// Space to fill: must be empty first. Returns the whole slot array.
     #[inline(always)]
     pub(crate) fn fill_slots(&mut self) -> &mut [*mut rte_mbuf; N] {
-        debug_assert!(self.is_empty(), "filling a burst that still owns mbufs");
-        self.start = 0;
-        self.end = 0;
-        &mut self.slots
+        self.window.fill_slots()
     }
 
     /// Declares that the first `n` slots now hold owned mbufs.
     #[inline(always)]
     pub(crate) fn set_filled(&mut self, n: usize) {
-        debug_assert!(n <= N);
-        self.start = 0;
-        self.end = n;
+        self.window.set_filled(n);
     }
 
     /// The owned raw pointers, for handing to DPDK.
     #[inline(always)]
     pub(crate) fn held(&self) -> &[*mut rte_mbuf] {
-        &self.slots[self.start..self.end]
+        self.window.held()
     }
 
     /// Borrows the held mbufs.
@@ -232,9 +224,9 @@ impl<const N: usize> MbufBurst<N> {
     /// Mutably borrows the held mbufs.
     #[inline(always)]
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Mbuf> {
-        let (start, end) = (self.start, self.end);
         // SAFETY: as for `iter`; the borrow of self makes the access exclusive.
-        self.slots[start..end]
+        self.window
+            .held_mut()
             .iter_mut()
             .map(|p| unsafe { &mut *(p as *mut *mut rte_mbuf as *mut Mbuf) })
     }
@@ -242,11 +234,7 @@ impl<const N: usize> MbufBurst<N> {
     /// Takes the first held mbuf out of the burst.
     #[inline(always)]
     pub fn pop_front(&mut self) -> Option<Mbuf> {
-        if self.is_empty() {
-            return None;
-        }
-        let raw = self.slots[self.start];
-        self.start += 1;
+        let raw = self.window.pop_front()?;
         // SAFETY: the slot held an owned, valid mbuf, now moved out.
         Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(raw)) })
     }
@@ -256,20 +244,16 @@ impl<const N: usize> MbufBurst<N> {
     #[inline]
     pub fn retain(&mut self, mut keep: impl FnMut(&Mbuf) -> bool) -> usize {
         let mut rejected = [std::ptr::null_mut(); N];
-        let (mut kept, mut dropped) = (self.start, 0);
-        for i in self.start..self.end {
-            let raw = self.slots[i];
-            // SAFETY: slot i holds a valid owned mbuf; Mbuf is repr(transparent).
-            let mbuf = unsafe { &*(&self.slots[i] as *const *mut rte_mbuf as *const Mbuf) };
-            if keep(mbuf) {
-                self.slots[kept] = raw;
-                kept += 1;
-            } else {
+        let mut dropped = 0;
+        self.window.retain_from(
+            0,
+            // SAFETY: a held slot is a valid owned mbuf; Mbuf is repr(transparent).
+            |raw| keep(unsafe { &*(raw as *const *mut rte_mbuf as *const Mbuf) }),
+            |raw| {
                 rejected[dropped] = raw;
                 dropped += 1;
-            }
-        }
-        self.end = kept;
+            },
+        );
         // SAFETY: the rejected mbufs left the burst above and are freed once.
         unsafe { free_raw_bulk(&rejected[..dropped]) };
         dropped
@@ -278,12 +262,9 @@ impl<const N: usize> MbufBurst<N> {
     /// Frees every held mbuf now, in bulk.
     #[inline]
     pub fn free_all(&mut self) {
-        let (start, end) = (self.start, self.end);
-        self.start = 0;
-        self.end = 0;
-        // SAFETY: slots[start..end] are owned, valid mbufs, freed once here and
-        // forgotten by the reset bounds above.
-        unsafe { free_raw_bulk(&self.slots[start..end]) };
+        // SAFETY: the held mbufs are owned and valid, freed once here and
+        // forgotten by the window.
+        unsafe { free_raw_bulk(self.window.take_all()) };
     }
 }
 

@@ -14,6 +14,7 @@ mod port;
 mod ring;
 mod stamped;
 pub mod telemetry;
+mod window;
 
 pub use bpf::{ClassicFilter, Filter};
 pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};

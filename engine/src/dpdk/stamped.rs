@@ -10,6 +10,7 @@
 
 use super::mbuf::{free_raw_bulk, Mbuf};
 use super::mempool::Mempool;
+use super::window::Window;
 use dpdk_sys::{rte_mbuf, rte_mempool};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -236,13 +237,11 @@ impl Drop for Received {
 /// Up to `N` owned, stamped packets, in order. Whatever is still held when
 /// the burst is dropped goes back to its pool.
 pub struct StampedBurst<const N: usize> {
-    slots: [StampedSlot; N],
-    start: usize,
-    end: usize,
+    window: Window<StampedSlot, N>,
     home: HomePool,
 }
 
-// SAFETY: the burst exclusively owns the mbufs in slots[start..end].
+// SAFETY: the burst exclusively owns the mbufs its window holds.
 unsafe impl<const N: usize> Send for StampedBurst<N> {}
 
 impl<const N: usize> Default for StampedBurst<N> {
@@ -251,14 +250,15 @@ impl<const N: usize> Default for StampedBurst<N> {
     }
 }
 
+/// Pointers freed per bulk call when a stamped burst is freed.
+const FREE_CHUNK: usize = 64;
+
 impl<const N: usize> StampedBurst<N> {
     /// An empty burst; packets pushed onto it count as plain only if they
     /// come from `home` (the pool of the ring they go to).
     pub fn new(home: HomePool) -> Self {
         StampedBurst {
-            slots: [EMPTY_SLOT; N],
-            start: 0,
-            end: 0,
+            window: Window::new(EMPTY_SLOT),
             home,
         }
     }
@@ -272,43 +272,33 @@ impl<const N: usize> StampedBurst<N> {
     /// Packets held.
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.end - self.start
+        self.window.len()
     }
 
     /// True when the burst holds nothing.
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.window.is_empty()
     }
 
     /// Appends a packet and its stamp. Panics if the burst is full.
     #[inline(always)]
     pub fn push(&mut self, mbuf: Mbuf, stamp: Stamp) {
-        if self.is_empty() {
-            self.start = 0;
-            self.end = 0;
-        }
-        assert!(self.end < N, "pushing onto a full burst");
-        self.slots[self.end] = StampedSlot::describe(mbuf, stamp, self.home);
-        self.end += 1;
+        self.window
+            .push(StampedSlot::describe(mbuf, stamp, self.home));
     }
 
     /// Takes the first packet out of the burst.
     #[inline(always)]
     pub fn pop_front(&mut self) -> Option<Received> {
-        if self.is_empty() {
-            return None;
-        }
-        let slot = self.slots[self.start];
-        self.start += 1;
-        Some(Received(slot))
+        self.window.pop_front().map(Received)
     }
 
     /// Starts loading what the writer reads of the held packet `ahead`
     /// places from the front; nothing if there is none.
     #[inline(always)]
     pub fn prefetch_ahead(&self, ahead: usize) {
-        if let Some(slot) = self.slots[self.start..self.end].get(ahead) {
+        if let Some(slot) = self.window.held().get(ahead) {
             slot.prefetch();
         }
     }
@@ -325,65 +315,55 @@ impl<const N: usize> StampedBurst<N> {
     #[inline]
     pub fn retain_from(&mut self, from: usize, mut keep: impl FnMut(&Mbuf) -> bool) -> usize {
         let mut rejected = [std::ptr::null_mut(); N];
-        let first = (self.start + from).min(self.end);
-        let (mut kept, mut dropped) = (first, 0);
-        for i in first..self.end {
-            let slot = self.slots[i];
-            if keep(slot.as_mbuf()) {
-                self.slots[kept] = slot;
-                kept += 1;
-            } else {
+        let mut dropped = 0;
+        self.window.retain_from(
+            from,
+            |slot| keep(slot.as_mbuf()),
+            |slot| {
                 rejected[dropped] = slot.mbuf;
                 dropped += 1;
-            }
-        }
-        self.end = kept;
+            },
+        );
         // SAFETY: the rejected mbufs left the burst above and are freed once.
         unsafe { free_raw_bulk(&rejected[..dropped]) };
         dropped
     }
 
-    /// Frees every held packet now.
+    /// Frees every held packet now, a bulk call per [`FREE_CHUNK`].
     pub fn free_all(&mut self) {
-        let mut raw = [std::ptr::null_mut(); N];
-        let n = self.len();
-        for (r, s) in raw.iter_mut().zip(&self.slots[self.start..self.end]) {
-            *r = s.mbuf;
+        for chunk in self.window.take_all().chunks(FREE_CHUNK) {
+            let mut raw = [std::ptr::null_mut(); FREE_CHUNK];
+            for (r, s) in raw.iter_mut().zip(chunk) {
+                *r = s.mbuf;
+            }
+            // SAFETY: the pointers were owned by the burst, whose window
+            // forgot them above; each is freed once.
+            unsafe { free_raw_bulk(&raw[..chunk.len()]) };
         }
-        self.start = 0;
-        self.end = 0;
-        // SAFETY: the pointers were owned by the burst, which forgot them above.
-        unsafe { free_raw_bulk(&raw[..n]) };
     }
 
     /// Space to fill from a ring: must be empty first.
     #[inline(always)]
     pub(crate) fn fill_slots(&mut self) -> &mut [StampedSlot; N] {
-        debug_assert!(self.is_empty(), "filling a burst that still owns mbufs");
-        self.start = 0;
-        self.end = 0;
-        &mut self.slots
+        self.window.fill_slots()
     }
 
     /// Declares that the first `n` slots now hold owned packets.
     #[inline(always)]
     pub(crate) fn set_filled(&mut self, n: usize) {
-        debug_assert!(n <= N);
-        self.start = 0;
-        self.end = n;
+        self.window.set_filled(n);
     }
 
     /// The held slots, for handing to a ring.
     #[inline(always)]
     pub(crate) fn held(&self) -> &[StampedSlot] {
-        &self.slots[self.start..self.end]
+        self.window.held()
     }
 
     /// Forgets the first `n` held packets: their ownership went elsewhere.
     #[inline(always)]
     pub(crate) fn consume_front(&mut self, n: usize) {
-        debug_assert!(n <= self.len());
-        self.start += n;
+        self.window.consume_front(n);
     }
 }
 
