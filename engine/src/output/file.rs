@@ -66,12 +66,6 @@ impl FileSink {
         &mut self.buf
     }
 
-    /// Notes that one more whole record was appended to the buffer.
-    #[inline(always)]
-    pub fn record_appended(&mut self) {
-        self.pending_records += 1;
-    }
-
     /// Notes that `records` more whole records were appended to the buffer.
     #[inline(always)]
     pub fn records_appended(&mut self, records: u64) {
@@ -167,7 +161,7 @@ mod tests {
         // /dev/full fails every write with ENOSPC.
         let mut sink = FileSink::create(Path::new("/dev/full"), 4, Duration::ZERO).unwrap();
         sink.buffer().extend_from_slice(b"abcd");
-        sink.record_appended();
+        sink.records_appended(1);
         let err = sink.flush().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
         assert_eq!(sink.pending_records(), 0);

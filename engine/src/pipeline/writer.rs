@@ -150,12 +150,11 @@ impl RecordOut {
                 .encoder
                 .record(self.sink.buffer(), &meta, packet.mbuf().segments()),
         };
+        // The same bookkeeping as a burst's, for one record.
+        let mut tally = Tally::default();
         let rx_tick = packet.rx_tick();
-        self.sink.record_appended();
-        self.pending_bytes += u64::from(orig_len.min(self.snaplen));
-        self.pending_wire += u64::from(orig_len);
-        push_tick_run(&mut self.pending_rx_ticks, rx_tick, 1);
-        self.delivered[interface as usize] += 1;
+        tally.add(orig_len, self.snaplen, rx_tick, &mut self.pending_rx_ticks);
+        self.settle(interface, &mut tally);
         self.free.push(packet);
         // Write out as soon as the buffer fills, while it is still in cache.
         if self.sink.is_full() {
