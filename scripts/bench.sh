@@ -5,7 +5,9 @@
 #   ROUNDS=5 SECONDS_PER_RUN=10 bash scripts/bench.sh rx
 #
 # Sections: rx      - dpdk-testpmd rxonly vs zcap-bench rxonly, alternating
-#           capture - zcap to /dev/null, zcap to tmpfs (pcap, pcapng), dd to
+#           capture - zcap-bench --mode handoff (the pipeline with writers that
+#                     free without encoding: the hand-off's own cost), zcap
+#                     to /dev/null, zcap to tmpfs (pcap, pcapng), dd to
 #                     the same tmpfs (as many bytes as zcap's pcap file), each
 #                     tmpfs write after a warm-up (see warm_tmpfs), and
 #                     dpdk-dumpcap against a testpmd primary
@@ -84,10 +86,14 @@ fi
 if [[ " $SECTIONS " == *" capture "* ]]; then
     echo "## capture on net_null 64-byte packets, ${ROUNDS} rounds of ${DUR} s, tmpfs ${TMPFS}"
     echo
-    echo "| round | testpmd rxonly Mpps | zcap → /dev/null Mpps | zcap → tmpfs pcap Mpps (MB/s) | zcap → tmpfs pcapng Mpps (MB/s) | dd → tmpfs MB/s | dumpcap → tmpfs Mpps | /dev/null vs testpmd | pcap MB/s vs dd | zcap pcap vs dumpcap |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| round | testpmd rxonly Mpps | zcap hand-off only Mpps | zcap → /dev/null Mpps | zcap → tmpfs pcap Mpps (MB/s) | zcap → tmpfs pcapng Mpps (MB/s) | dd → tmpfs MB/s | dumpcap → tmpfs Mpps | hand-off vs testpmd | /dev/null vs testpmd | pcap MB/s vs dd | zcap pcap vs dumpcap |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for r in $(seq 1 "$ROUNDS"); do
         tp=$(testpmd_rxonly_pps)
+        # The pipeline with writers that free unencoded: what passing mbufs
+        # between cores costs on its own (packets the writers took per second).
+        handoff_pps=$(zcap_bench_json --mode handoff -w /dev/null |
+            json_field "['drops']['writer']/d['duration_s']")
         null_pps=$(zcap_bench_json --mode capture -w /dev/null | json_field "['packets_written']/d['duration_s']")
         declare -A fmt_pps fmt_mbs fmt_mib
         for fmt in pcap pcapng; do
@@ -119,10 +125,10 @@ if [[ " $SECTIONS " == *" capture "* ]]; then
         dc_pkts=$(capinfos -c -M "$dc_out" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); print $2}')
         dc_pps=$(python3 -c "print(${dc_pkts:-0}/$DUR)")
         rm -f "$dc_out"
-        printf '| %s | %s | %s | %s (%.0f) | %s (%.0f) | %.0f | %s | %s | %s | %s |\n' "$r" \
-            "$(mpps "$tp")" "$(mpps "$null_pps")" \
+        printf '| %s | %s | %s | %s | %s (%.0f) | %s (%.0f) | %.0f | %s | %s | %s | %s | %s |\n' "$r" \
+            "$(mpps "$tp")" "$(mpps "$handoff_pps")" "$(mpps "$null_pps")" \
             "$(mpps "${fmt_pps[pcap]}")" "${fmt_mbs[pcap]}" "$(mpps "${fmt_pps[pcapng]}")" "${fmt_mbs[pcapng]}" \
-            "$dd_mbs" "$(mpps "$dc_pps")" \
+            "$dd_mbs" "$(mpps "$dc_pps")" "$(ratio "$handoff_pps" "$tp")" \
             "$(ratio "$null_pps" "$tp")" "$(ratio "${fmt_mbs[pcap]}" "$dd_mbs")" "$(ratio "${fmt_pps[pcap]}" "$dc_pps")"
     done
     echo

@@ -1,5 +1,7 @@
 //! The testpmd-style benchmark: `rxonly` receives and frees (the reference
-//! point for every later rate); `capture` runs the real capture pipeline.
+//! point for every later rate); `capture` runs the real capture pipeline;
+//! `handoff` runs it with writers that free without encoding, which parts
+//! the cost of passing mbufs between cores from the cost of writing them.
 
 use crate::capture::{run_capture, CaptureOutcome};
 use crate::config::{CaptureConfig, DpdkConfig};
@@ -21,15 +23,21 @@ pub enum BenchMode {
     RxOnly,
     /// The whole capture pipeline, to a file (default `/dev/null`).
     Capture,
+    /// The capture pipeline with writers that free every packet unencoded
+    /// (counted as writer drops): poll loops, rings and the pool's round trip.
+    HandOff,
 }
 
 impl BenchMode {
-    /// Parses `--mode rxonly|capture`.
+    /// Parses `--mode rxonly|capture|handoff`.
     pub fn parse(text: &str) -> Result<Self, String> {
         match text {
             "rxonly" => Ok(BenchMode::RxOnly),
             "capture" => Ok(BenchMode::Capture),
-            _ => Err(format!("--mode: expected rxonly or capture, not {text:?}")),
+            "handoff" => Ok(BenchMode::HandOff),
+            _ => Err(format!(
+                "--mode: expected rxonly, capture or handoff, not {text:?}"
+            )),
         }
     }
 }
@@ -56,7 +64,7 @@ pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureR
     }
     match config.mode {
         BenchMode::RxOnly => rx_only(config, control),
-        BenchMode::Capture => {
+        BenchMode::Capture | BenchMode::HandOff => {
             let mut capture =
                 CaptureConfig::new(config.dpdk.interfaces.clone(), config.output.clone());
             capture.dpdk = config.dpdk.clone();
@@ -64,6 +72,7 @@ pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureR
             capture.stats_interval = None;
             capture.quiet = true;
             capture.filter = config.filter.clone();
+            capture.hand_off_only = config.mode == BenchMode::HandOff;
             let CaptureOutcome { report, failure } = run_capture(&capture, control, &mut |_| {})?;
             match failure {
                 Some(message) => Err(ZcapError::runtime(message)),

@@ -317,6 +317,7 @@ pub fn run_capture(
             tsc_hz,
             latency: latency.clone(),
             idle: writer_idle[index],
+            hand_off_only: config.hand_off_only,
         };
         let cpu = writer_cpus[index];
         let spawned = std::thread::Builder::new()

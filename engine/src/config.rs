@@ -267,6 +267,10 @@ pub struct CaptureConfig {
     pub latency_log: Option<PathBuf>,
     /// Latency percentile plot (SVG).
     pub latency_plot: Option<PathBuf>,
+    /// Benchmark only (`zcap-bench --mode handoff`): writers free every
+    /// packet unencoded, counted as writer drops, so a run measures the poll
+    /// loops, the rings and the pool's round trip without the encoder.
+    pub hand_off_only: bool,
 }
 
 impl CaptureConfig {
@@ -299,6 +303,7 @@ impl CaptureConfig {
             rotation: RotationPolicy::default(),
             latency_log: None,
             latency_plot: None,
+            hand_off_only: false,
         }
     }
 

@@ -40,6 +40,40 @@ fn net_pcap_replay_counts_every_packet_and_byte() {
 }
 
 #[test]
+fn bench_capture_writes_every_packet_and_handoff_frees_every_packet_unwritten() {
+    let dir = TempDir::new("bench-modes");
+    let input = dir.path("in.pcap");
+    let records: Vec<_> = (0..1000u32)
+        .map(|i| record(1_700_000_000_000_000_000 + u64::from(i), ipv4_udp(60, i, 7)))
+        .collect();
+    write_pcap(&input, &records, false);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    for (mode, written) in [("capture", 1000), ("handoff", 0)] {
+        let out = dir.path(&format!("{mode}.pcap"));
+        let out_arg = out.display().to_string();
+        let json = bench_json(&[
+            "-i",
+            &spec,
+            "--mode",
+            mode,
+            "-w",
+            &out_arg,
+            "--duration",
+            "1",
+            "--json",
+        ]);
+        assert_eq!(json_u64(&json, "/packets_received"), 1000, "{mode}");
+        assert_eq!(json_u64(&json, "/packets_written"), written, "{mode}");
+        assert_conservation(&json);
+        // Handoff frees what it takes as writer drops, never losing a count.
+        let unwritten = json_u64(&json, "/drops/writer") + json_u64(&json, "/drops/ring_full");
+        assert_eq!(unwritten, 1000 - written, "{mode}");
+        assert_eq!(json_u64(&json, "/mbufs_in_use_at_exit"), 0, "{mode}: leak");
+        assert_eq!(count_pcap(&out), written, "{mode}: records in the file");
+    }
+}
+
+#[test]
 fn net_null_rxonly_one_and_two_queues_report_rates_that_add_up() {
     for queues in ["1", "2"] {
         let json = bench_json(&[
@@ -135,6 +169,12 @@ fn impossible_mempool_size_is_a_usage_error() {
 fn unknown_flag_is_a_usage_error() {
     run_bin("zcap-bench", &["-i", "net_null0", "--frobnicate"], LIMIT)
         .assert_usage_error("--frobnicate");
+    run_bin(
+        "zcap-bench",
+        &["-i", "net_null0", "--mode", "txonly"],
+        LIMIT,
+    )
+    .assert_usage_error("--mode: expected rxonly, capture or handoff");
     zcap(
         &["-i", "net_null0", "-w", "/dev/null", "--frobnicate"],
         LIMIT,

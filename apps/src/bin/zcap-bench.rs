@@ -18,13 +18,15 @@ use zcap::pipeline::control::Control;
 struct Cli {
     #[command(flatten)]
     dpdk: DpdkArgs,
-    /// rxonly: receive and free; capture: the full capture pipeline.
+    /// rxonly: receive and free; capture: the full capture pipeline;
+    /// handoff: the pipeline with writers that free packets unencoded
+    /// (counted as writer drops), to part hand-off cost from encoding cost.
     #[arg(long = "mode", value_name = "MODE", default_value = "rxonly")]
     mode: String,
     /// Seconds to run.
     #[arg(long = "duration", value_name = "SECONDS", default_value = "5")]
     duration: String,
-    /// Capture mode's output file.
+    /// Capture mode's output file (handoff mode writes only its header).
     #[arg(
         short = 'w',
         long = "write",

@@ -73,6 +73,8 @@ pub struct Writer {
     pub latency: Mailbox,
     /// What the writer does when its rings are empty.
     pub idle: IdlePolicy,
+    /// Free every packet unencoded (see [`crate::config::CaptureConfig::hand_off_only`]).
+    pub hand_off_only: bool,
 }
 
 /// What a finished writer hands back.
@@ -123,6 +125,14 @@ impl RecordOut {
     fn discard(&mut self, packet: Received) {
         self.counters.dropped_writer.add(1);
         self.free.push(packet);
+    }
+
+    /// Frees a whole burst unwritten, each packet a writer drop.
+    fn discard_all<const N: usize>(&mut self, burst: &mut StampedBurst<N>) {
+        self.counters.dropped_writer.add(burst.len() as u64);
+        while let Some(packet) = burst.pop_front() {
+            self.free.push(packet);
+        }
     }
 
     /// Encodes one packet into the buffer and frees its mbuf.
@@ -468,6 +478,7 @@ impl Writer {
             tsc_hz,
             latency,
             idle,
+            hand_off_only,
         } = self;
         let sources: Vec<(u32, Arc<QueueShared>)> = feeds
             .iter()
@@ -539,6 +550,7 @@ impl Writer {
                     drained = n < WRITER_BURST;
                     got += n;
                     match merger.as_mut() {
+                        _ if hand_off_only => out.discard_all(&mut burst),
                         // Merged packets are prefetched when they leave the merger.
                         Some(m) => {
                             while let Some(packet) = burst.pop_front() {
