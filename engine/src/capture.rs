@@ -16,7 +16,7 @@ use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
 use crate::session::{default_pool_size, Session, Writers};
 use crate::stats::histogram::Mailbox;
 use crate::stats::plot::percentile_svg;
-use crate::stats::{CaptureReport, QueueShared, WriterCounters};
+use crate::stats::{CaptureReport, QueueShared, WriterCounters, WriterReport};
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
@@ -429,15 +429,23 @@ pub fn run_capture(
     }
     control.set_producers_done();
     let mut files = Vec::new();
-    for handle in writer_threads {
+    let mut writers = Vec::new();
+    for (handle, &cpu) in writer_threads.into_iter().zip(&writer_cpus) {
         match handle.join() {
-            Ok(outcome) => files.extend(outcome.paths),
+            Ok(outcome) => {
+                files.extend(outcome.paths);
+                writers.push(WriterReport {
+                    cpu,
+                    time: outcome.cpu_time.unwrap_or_default(),
+                });
+            }
             Err(_) => control.fail("a writer thread panicked".to_owned()),
         }
     }
     telemetry::clear();
     let (mut report, interval, total_latency) = monitor.finish();
     report.files = files;
+    report.writers = writers;
     report.tsc_hz = tsc_hz;
     if let Some(path) = &config.latency_plot {
         let svg = percentile_svg(&total_latency, "zcap: latency from receive to written");

@@ -262,6 +262,21 @@ fn duration_stops_within_one_stats_tick() {
     let d = json["duration_s"].as_f64().unwrap();
     assert!((1.0..2.0).contains(&d), "stopped after {d} s");
     assert_conservation(&json);
+    // The final report splits its one writer's CPU time into user and kernel.
+    let writers = json["writers"]
+        .as_array()
+        .expect("the final report lists its writers");
+    assert_eq!(writers.len(), 1, "{json}");
+    let seconds = |key: &str| {
+        writers[0][key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {key}"))
+    };
+    let busy = seconds("user_s") + seconds("system_s");
+    assert!(
+        busy > 0.0 && busy <= d + 0.5,
+        "writer CPU time {busy} s in a {d} s capture"
+    );
 }
 
 /// Starts a net_null capture, sends `signals` after a second, checks the result.

@@ -75,6 +75,12 @@ fn main() {
             q.cycles_per_packet
         );
     }
+    for (index, w) in report.writers.iter().enumerate() {
+        println!(
+            "  writer {index} (CPU {}): {:.2} s user, {:.2} s kernel",
+            w.cpu, w.time.user_s, w.time.system_s
+        );
+    }
     println!(
         "  total: {:10.3} Mpps  {:6.1} cycles/packet  written {}  drops: imissed {} rx_nombuf {} ring_full {} writer {}",
         report.rate_pps() / 1e6,

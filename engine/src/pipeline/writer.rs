@@ -14,7 +14,7 @@ use crate::format::{Encoder, RecordMeta};
 use crate::output::{FileSink, Rotation};
 use crate::pipeline::clock::realtime_ns;
 use crate::stats::histogram::{Mailbox, Recorder};
-use crate::stats::{QueueShared, WriterCounters};
+use crate::stats::{QueueShared, ThreadCpu, WriterCounters};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -81,6 +81,8 @@ pub struct Writer {
 pub struct WriterOutcome {
     /// The files written, in order (those `-W` removed excluded).
     pub paths: Vec<String>,
+    /// The thread's CPU time over its run (`None` without `/proc`).
+    pub cpu_time: Option<ThreadCpu>,
 }
 
 /// The record-producing half of a writer, apart from the feeds it drains.
@@ -462,6 +464,7 @@ impl Writer {
     pub fn run(self) -> WriterOutcome {
         // A registered thread gets an lcore id, hence mempool caches for frees.
         let _registration = ThreadRegistration::register().ok();
+        let cpu_at_start = ThreadCpu::of_current_thread();
         let Writer {
             mut feeds,
             sink,
@@ -622,7 +625,13 @@ impl Writer {
             post.finish();
         }
         out.latency.finish();
-        WriterOutcome { paths: out.paths }
+        let cpu_time = cpu_at_start
+            .zip(ThreadCpu::of_current_thread())
+            .map(|(start, end)| end.since(start));
+        WriterOutcome {
+            paths: out.paths,
+            cpu_time,
+        }
     }
 }
 

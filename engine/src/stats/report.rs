@@ -1,6 +1,7 @@
 //! The capture report: what happened to every packet, as text and JSON.
 
 use super::json::JsonObject;
+use super::thread_cpu::ThreadCpu;
 
 /// Packets not written, by cause. Every received packet that was not written
 /// is counted under exactly one of the zcap-side causes; the port-side causes
@@ -179,6 +180,18 @@ pub struct CaptureReport {
     pub interval: Option<IntervalReport>,
     /// TSC ticks per second (to turn cycles into time).
     pub tsc_hz: u64,
+    /// Per writer thread, in the final report only.
+    pub writers: Vec<WriterReport>,
+}
+
+/// What one writer thread cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WriterReport {
+    /// The CPU it ran on.
+    pub cpu: usize,
+    /// Its CPU time over the capture, user and kernel (zero where `/proc`
+    /// could not be read).
+    pub time: ThreadCpu,
 }
 
 impl LatencySummary {
@@ -291,6 +304,21 @@ impl CaptureReport {
             .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit)
             .str("pool_driver", &self.pool_driver)
             .u64("tsc_hz", self.tsc_hz);
+        let json = if self.writers.is_empty() {
+            json
+        } else {
+            let writers = self
+                .writers
+                .iter()
+                .map(|w| {
+                    JsonObject::new()
+                        .u64("cpu", w.cpu as u64)
+                        .f64("user_s", w.time.user_s)
+                        .f64("system_s", w.time.system_s)
+                })
+                .collect();
+            json.array("writers", writers)
+        };
         match &self.interval {
             Some(interval) => json.object("interval", interval.to_json()).finish(),
             None => json.finish(),
