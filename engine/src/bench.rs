@@ -51,9 +51,9 @@ pub struct BenchConfig {
     pub mode: BenchMode,
     /// How long.
     pub duration: Duration,
-    /// Capture mode's output file.
+    /// The capture and handoff modes' output file (handoff writes only a header).
     pub output: PathBuf,
-    /// A pcap-filter expression run on every packet (both modes).
+    /// A pcap-filter expression run on every packet (every mode).
     pub filter: Option<String>,
 }
 

@@ -436,10 +436,14 @@ pub fn run_capture(
                 files.extend(outcome.paths);
                 writers.push(WriterReport {
                     cpu,
-                    time: outcome.cpu_time.unwrap_or_default(),
+                    time: outcome.cpu_time,
                 });
             }
-            Err(_) => control.fail("a writer thread panicked".to_owned()),
+            Err(_) => {
+                // Still listed, so the list's positions stay the writers' indexes.
+                writers.push(WriterReport { cpu, time: None });
+                control.fail("a writer thread panicked".to_owned());
+            }
         }
     }
     telemetry::clear();

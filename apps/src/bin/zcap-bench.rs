@@ -76,10 +76,12 @@ fn main() {
         );
     }
     for (index, w) in report.writers.iter().enumerate() {
-        println!(
-            "  writer {index} (CPU {}): {:.2} s user, {:.2} s kernel",
-            w.cpu, w.time.user_s, w.time.system_s
-        );
+        if let Some(time) = w.time {
+            println!(
+                "  writer {index} (CPU {}): {:.2} s user, {:.2} s kernel",
+                w.cpu, time.user_s, time.system_s
+            );
+        }
     }
     println!(
         "  total: {:10.3} Mpps  {:6.1} cycles/packet  written {}  drops: imissed {} rx_nombuf {} ring_full {} writer {}",

@@ -187,11 +187,11 @@ pub struct CaptureReport {
 /// What one writer thread cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WriterReport {
-    /// The CPU it ran on.
+    /// The CPU it was placed on (`--writer-cpus`).
     pub cpu: usize,
-    /// Its CPU time over the capture, user and kernel (zero where `/proc`
-    /// could not be read).
-    pub time: ThreadCpu,
+    /// Its CPU time over the capture, user and kernel; `None` where `/proc`
+    /// could not be read or the thread failed.
+    pub time: Option<ThreadCpu>,
 }
 
 impl LatencySummary {
@@ -311,10 +311,13 @@ impl CaptureReport {
                 .writers
                 .iter()
                 .map(|w| {
-                    JsonObject::new()
-                        .u64("cpu", w.cpu as u64)
-                        .f64("user_s", w.time.user_s)
-                        .f64("system_s", w.time.system_s)
+                    let json = JsonObject::new().u64("cpu", w.cpu as u64);
+                    match w.time {
+                        Some(time) => json
+                            .f64("user_s", time.user_s)
+                            .f64("system_s", time.system_s),
+                        None => json,
+                    }
                 })
                 .collect();
             json.array("writers", writers)

@@ -71,19 +71,18 @@ mod tests {
         // even on a crowded machine.
         let start = std::time::Instant::now();
         let mut x = 0u64;
-        let used = loop {
+        loop {
             for _ in 0..100_000 {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
             }
             let used = ThreadCpu::of_current_thread().unwrap().since(before);
             if used.user_s + used.system_s > 0.0 {
-                break used;
+                break;
             }
             assert!(
                 start.elapsed() < std::time::Duration::from_secs(5),
                 "no CPU time counted after 5 s of spinning"
             );
-        };
-        assert!(used.user_s + used.system_s < 5.5, "implausible: {used:?}");
+        }
     }
 }
