@@ -34,6 +34,10 @@ else
     TP_MEM=()
 fi
 
+# warm_tmpfs: the same warm memory for every timed tmpfs write (see there).
+source scripts/lib/tmpfs-warm.sh
+trap 'rm -f "$TMPFS"/zcap-warm.bin "$TMPFS"/zs-dd-* "$TMPFS"/zs*.pcap "$TMPFS"/zs*.pcapng' EXIT
+
 median() { sort -n | awk '{v[NR]=$1} END{if (NR==0) print 0; else print v[int((NR+1)/2)]}'; }
 mpps() { python3 -c "import sys; print(f'{float(sys.argv[1])/1e6:.2f}')" "$1"; }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
@@ -49,15 +53,29 @@ testpmd_pps() {
     rm -f "$log"
 }
 
-# zcap capture, Q queues: prints "written_pps file_MBps received_pps".
+# zcap capture, Q queues: prints "written_pps file_MBps received_pps
+# file_MiB writer0_kernel_share" (the first writer's kernel time over its
+# user and kernel time).
 zcap_run() {
     local q=$1 out=$2; shift 2
     local js; js=$(mktemp)
     "$BIN/zcap" -i net_null0 -Q "$q" -l "1-$q" "${HUGE[@]}" -w "$out" -q \
         --duration "$DUR" --stats-interval 0 --stats-json "$js" "$@" >/dev/null 2>&1
-    tail -1 "$js" | python3 -c "import json,sys; d=json.load(sys.stdin); t=d['duration_s']; print(d['packets_written']/t, d['file_bytes']/t/1e6, d['packets_received']/t)"
+    tail -1 "$js" | python3 -c "
+import json, sys
+d = json.load(sys.stdin); t = d['duration_s']
+w = (d.get('writers') or [{}])[0]
+busy = w.get('user_s', 0) + w.get('system_s', 0)
+print(d['packets_written']/t, d['file_bytes']/t/1e6, d['packets_received']/t,
+      d['file_bytes']//1048576, w.get('system_s', 0)/busy if busy else 0)"
     rm -f "$js"
     rm -f "${out%.*}"*.pcap "${out%.*}"*.pcapng 2>/dev/null || true
+}
+
+# zcap-bench --mode handoff, one queue: packets its writer took per second.
+handoff_pps() {
+    "$BIN/zcap-bench" -i net_null0 -Q 1 -l 1 "${HUGE[@]}" --mode handoff --duration "$DUR" --json 2>/dev/null |
+        python3 -c "import json,sys; d=json.load(sys.stdin); print(d['drops']['writer']/d['duration_s'])"
 }
 
 bench_rx_pps() {
@@ -66,17 +84,19 @@ bench_rx_pps() {
         python3 -c "import json,sys; print(json.load(sys.stdin)['rate_pps'])"
 }
 
-# dd to tmpfs with N writers in parallel: total MB/s.
+# dd to tmpfs with N writers in parallel, MIB MiB each (default 2048), after
+# a warm-up: total MB/s.
 dd_mbps() {
-    local n=$1 i start end
+    local n=$1 mib=${2:-2048} i start end
+    warm_tmpfs
     start=$(date +%s.%N)
     for i in $(seq 1 "$n"); do
-        dd if=/dev/zero of="$TMPFS/zs-dd-$i" bs=1M count=2048 status=none &
+        dd if=/dev/zero of="$TMPFS/zs-dd-$i" bs=1M count="$mib" status=none &
     done
     wait
     end=$(date +%s.%N)
     rm -f "$TMPFS"/zs-dd-*
-    python3 -c "print($n * 2048 * 1048576 / ($end - $start) / 1e6)"
+    python3 -c "print($n * $mib * 1048576 / ($end - $start) / 1e6)"
 }
 
 # Records in a pcapng file (enhanced packet blocks), without Wireshark's tools.
@@ -118,24 +138,30 @@ echo
 
 echo "## single queue: zcap against testpmd, dumpcap and dd"
 echo
-echo "| testpmd rxonly Mpps | zcap-bench rxonly Mpps | zcap → /dev/null Mpps | zcap → tmpfs pcap Mpps (MB/s) | zcap → tmpfs pcapng Mpps (MB/s) | dd → tmpfs MB/s | dumpcap → tmpfs Mpps | /dev/null vs testpmd | pcap MB/s vs dd | pcap vs dumpcap |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
-declare -a tp bx nl pc pcm ng ngm dd dc
+echo "| testpmd rxonly Mpps | zcap-bench rxonly Mpps | zcap hand-off only Mpps | zcap → /dev/null Mpps | zcap → tmpfs pcap Mpps (MB/s) | zcap → tmpfs pcapng Mpps (MB/s) | dd → tmpfs MB/s | dumpcap → tmpfs Mpps | hand-off vs testpmd | /dev/null vs testpmd | pcap MB/s vs dd | pcap writer's time in the kernel | pcap vs dumpcap |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+declare -a tp bx ho nl pc pcm pck ng ngm dd dc
 for r in $(seq 1 "$ROUNDS"); do
     tp+=("$(testpmd_pps 1)")
     bx+=("$(bench_rx_pps 1)")
-    read -r w _ _ <<<"$(zcap_run 1 /dev/null)"; nl+=("$w")
-    read -r w m _ <<<"$(zcap_run 1 "$TMPFS/zs.pcap")"; pc+=("$w"); pcm+=("$m")
-    read -r w m _ <<<"$(zcap_run 1 "$TMPFS/zs.pcapng")"; ng+=("$w"); ngm+=("$m")
-    dd+=("$(dd_mbps 1)")
+    ho+=("$(handoff_pps)")
+    read -r w _ _ _ _ <<<"$(zcap_run 1 /dev/null)"; nl+=("$w")
+    warm_tmpfs
+    read -r w m _ mib k <<<"$(zcap_run 1 "$TMPFS/zs.pcap")"; pc+=("$w"); pcm+=("$m"); pck+=("$k")
+    warm_tmpfs
+    read -r w m _ _ _ <<<"$(zcap_run 1 "$TMPFS/zs.pcapng")"; ng+=("$w"); ngm+=("$m")
+    # dd writes as many MiB as zcap's pcap file held.
+    dd+=("$(dd_mbps 1 "$(( mib > 0 ? mib : 1 ))")")
     dc+=("$(dumpcap_pps)")
 done
 med() { printf '%s\n' "$@" | median; }
-TP=$(med "${tp[@]}"); BX=$(med "${bx[@]}"); NL=$(med "${nl[@]}"); PC=$(med "${pc[@]}")
-PCM=$(med "${pcm[@]}"); NG=$(med "${ng[@]}"); NGM=$(med "${ngm[@]}"); DD=$(med "${dd[@]}"); DC=$(med "${dc[@]}")
-printf '| %s | %s | %s | %s (%.0f) | %s (%.0f) | %.0f | %s | %s | %s | %s |\n' \
-    "$(mpps "$TP")" "$(mpps "$BX")" "$(mpps "$NL")" "$(mpps "$PC")" "$PCM" "$(mpps "$NG")" "$NGM" \
-    "$DD" "$(mpps "$DC")" "$(ratio "$NL" "$TP")" "$(ratio "$PCM" "$DD")" "$(ratio "$PC" "$DC")"
+TP=$(med "${tp[@]}"); BX=$(med "${bx[@]}"); HO=$(med "${ho[@]}"); NL=$(med "${nl[@]}"); PC=$(med "${pc[@]}")
+PCM=$(med "${pcm[@]}"); PCK=$(med "${pck[@]}"); NG=$(med "${ng[@]}"); NGM=$(med "${ngm[@]}")
+DD=$(med "${dd[@]}"); DC=$(med "${dc[@]}")
+printf '| %s | %s | %s | %s | %s (%.0f) | %s (%.0f) | %.0f | %s | %s | %s | %s | %.2f | %s |\n' \
+    "$(mpps "$TP")" "$(mpps "$BX")" "$(mpps "$HO")" "$(mpps "$NL")" "$(mpps "$PC")" "$PCM" \
+    "$(mpps "$NG")" "$NGM" "$DD" "$(mpps "$DC")" "$(ratio "$HO" "$TP")" "$(ratio "$NL" "$TP")" \
+    "$(ratio "$PCM" "$DD")" "$PCK" "$(ratio "$PC" "$DC")"
 echo
 
 echo "## scaling with RSS queues (one poll loop per queue; per-queue files: one writer per queue on its own CPU)"
@@ -151,10 +177,11 @@ for q in $QUEUES; do
     for r in $(seq 1 "$ROUNDS"); do
         tp+=("$(testpmd_pps "$q")")
         bx+=("$(bench_rx_pps "$q")")
-        read -r w _ _ <<<"$(zcap_run "$q" /dev/null --per-queue-files)"; nl+=("$w")
-        read -r w m _ <<<"$(zcap_run "$q" "$TMPFS/zs.pcap" --per-queue-files)"; pc+=("$w"); pcm+=("$m")
+        read -r w _ _ _ _ <<<"$(zcap_run "$q" /dev/null --per-queue-files)"; nl+=("$w")
+        warm_tmpfs
+        read -r w m _ _ _ <<<"$(zcap_run "$q" "$TMPFS/zs.pcap" --per-queue-files)"; pc+=("$w"); pcm+=("$m")
         dd+=("$(dd_mbps "$q")")
-        read -r w _ _ <<<"$(zcap_run "$q" /dev/null)"; mg+=("$w")
+        read -r w _ _ _ _ <<<"$(zcap_run "$q" /dev/null)"; mg+=("$w")
     done
     TP=$(med "${tp[@]}"); BX=$(med "${bx[@]}"); NL=$(med "${nl[@]}"); PC=$(med "${pc[@]}")
     PCM=$(med "${pcm[@]}"); DD=$(med "${dd[@]}"); MG=$(med "${mg[@]}")
