@@ -39,21 +39,11 @@ impl PcapEncoder {
 
     /// Appends one record whose bytes are in one piece (`orig_len` of them,
     /// or fewer for a short packet); returns its size in bytes. The same
-    /// record as [`PcapEncoder::record`], with the header built whole.
+    /// record as [`PcapEncoder::record`], with the header written once.
     #[inline(always)]
     pub fn record_contiguous(&self, buf: &mut Vec<u8>, meta: &RecordMeta, bytes: &[u8]) -> usize {
         let caplen = (meta.orig_len.min(self.snaplen) as usize).min(bytes.len());
-        let secs = meta.ts_ns / 1_000_000_000;
-        let frac = match self.precision {
-            TsPrecision::Micro => (meta.ts_ns % 1_000_000_000) / 1_000,
-            TsPrecision::Nano => meta.ts_ns % 1_000_000_000,
-        };
-        let mut header = [0u8; RECORD_HEADER_LEN];
-        header[0..4].copy_from_slice(&(secs as u32).to_ne_bytes());
-        header[4..8].copy_from_slice(&(frac as u32).to_ne_bytes());
-        header[8..12].copy_from_slice(&(caplen as u32).to_ne_bytes());
-        header[12..16].copy_from_slice(&meta.orig_len.to_ne_bytes());
-        buf.extend_from_slice(&header);
+        buf.extend_from_slice(&self.record_header(meta, caplen as u32));
         buf.extend_from_slice(&bytes[..caplen]);
         RECORD_HEADER_LEN + caplen
     }
@@ -66,21 +56,29 @@ impl PcapEncoder {
         I: IntoIterator<Item = &'a [u8]>,
     {
         let caplen = meta.orig_len.min(self.snaplen) as usize;
+        let header_at = buf.len();
+        buf.extend_from_slice(&self.record_header(meta, caplen as u32));
+        // A chain shorter than orig_len (should not happen) must not lie in caplen.
+        let copied = append_segments(buf, segments, caplen) as u32;
+        buf[header_at + 8..header_at + 12].copy_from_slice(&copied.to_ne_bytes());
+        RECORD_HEADER_LEN + copied as usize
+    }
+
+    /// A record header: time (seconds, then micro- or nanoseconds), bytes
+    /// kept, length on the wire.
+    #[inline(always)]
+    fn record_header(&self, meta: &RecordMeta, caplen: u32) -> [u8; RECORD_HEADER_LEN] {
         let secs = meta.ts_ns / 1_000_000_000;
         let frac = match self.precision {
             TsPrecision::Micro => (meta.ts_ns % 1_000_000_000) / 1_000,
             TsPrecision::Nano => meta.ts_ns % 1_000_000_000,
         };
-        let header_at = buf.len();
         let mut header = [0u8; RECORD_HEADER_LEN];
         header[0..4].copy_from_slice(&(secs as u32).to_ne_bytes());
         header[4..8].copy_from_slice(&(frac as u32).to_ne_bytes());
+        header[8..12].copy_from_slice(&caplen.to_ne_bytes());
         header[12..16].copy_from_slice(&meta.orig_len.to_ne_bytes());
-        buf.extend_from_slice(&header);
-        // A chain shorter than orig_len (should not happen) must not lie in caplen.
-        let copied = append_segments(buf, segments, caplen) as u32;
-        buf[header_at + 8..header_at + 12].copy_from_slice(&copied.to_ne_bytes());
-        RECORD_HEADER_LEN + copied as usize
+        header
     }
 }
 
