@@ -76,13 +76,14 @@ fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
 
 fn is_dev_null(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    let same_device = |p: &Path| {
+    let char_device = |p: &Path| {
         p.metadata()
             .ok()
             .filter(|m| m.file_type().is_char_device())
             .map(|m| std::os::unix::fs::MetadataExt::rdev(&m))
     };
-    same_device(path).is_some() && same_device(path) == same_device(Path::new("/dev/null"))
+    let device = char_device(path);
+    device.is_some() && device == char_device(Path::new("/dev/null"))
 }
 
 /// Checks before DPDK starts that the output can be created where asked.

@@ -259,14 +259,14 @@ impl Session {
             IdleMode::Backoff => true,
             IdleMode::Auto => shared_cpus,
         };
-        let poll_idle = poll_crowded
-            .iter()
-            .map(|&crowded| IdlePolicy::new(backoff, crowded))
-            .collect();
-        let writer_idle = writer_crowded
-            .iter()
-            .map(|&crowded| IdlePolicy::new(backoff, crowded))
-            .collect();
+        let policies = |crowded: &[bool]| -> Vec<IdlePolicy> {
+            crowded
+                .iter()
+                .map(|&c| IdlePolicy::new(backoff, c))
+                .collect()
+        };
+        let poll_idle = policies(&poll_crowded);
+        let writer_idle = policies(&writer_crowded);
 
         let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
         let pool_mb = (u64::from(mbufs) * MBUF_FOOTPRINT) >> 20;
