@@ -61,7 +61,7 @@ fn main() {
         .header(manifest.join("wrapper.h").to_string_lossy())
         .clang_args(&cflags)
         .clang_arg(format!("-I{}", manifest.display()))
-        .allowlist_function("rte_.*|zcap_.*|pcap_open_dead|pcap_compile|pcap_geterr|pcap_close|pcap_freecode|bpf_image")
+        .allowlist_function("rte_.*|zcap_.*|pcap_open_dead|pcap_compile|pcap_geterr|pcap_close|pcap_freecode|pcap_offline_filter|bpf_image")
         .allowlist_type("rte_.*")
         .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|rte_eth_fp_ops|DLT_EN10MB|PCAP_NETMASK_UNKNOWN")
         // Packed structs with unaligned fields that bindgen cannot lay out.

@@ -9,6 +9,7 @@ pub mod capture;
 pub mod config;
 pub mod dpdk;
 pub mod error;
+mod filter_rewrite;
 pub mod format;
 pub mod monitor;
 pub mod output;

@@ -162,3 +162,61 @@ fn dash_d_prints_the_program_like_tcpdump() {
     let (want, _) = tool("tcpdump", &["-d", "tcp", "port", "80"]);
     assert_eq!(run.stdout, want);
 }
+
+/// Issue 18.1: bit tests against small constants crashed zcap (SIGSEGV,
+/// SIGILL) or let everything through in DPDK's JIT. Each now exits 0 and
+/// keeps exactly what tcpdump keeps.
+#[test]
+fn bit_test_filters_agree_with_tcpdump() {
+    let dir = TempDir::new("filter-bits");
+    let input = dir.path("in.pcap");
+    let mut records = varied(3000, 1_700_000_000_000_000_000);
+    for (i, r) in records.iter_mut().enumerate() {
+        match i % 4 {
+            0 => r.data[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0, 0, 1]),
+            1 => r.data[..6].copy_from_slice(&[0xff; 6]),
+            2 => r.data[5] ^= 0x10,
+            _ => {}
+        }
+    }
+    write_pcap(&input, &records, false);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    for (i, expr) in [
+        "not multicast",
+        "not ether multicast",
+        "ether[0] & 1 = 0",
+        "not broadcast and not multicast",
+        "multicast",
+        "ether[5] & 0x10 != 0",
+        "ip[1] & 0x3 != 0",
+        "ip[6] & 0x20 != 0",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let ours = dir.path(&format!("zcap{i}.pcap"));
+        let theirs = dir.path(&format!("tcpdump{i}.pcap"));
+        let json_path = dir.path(&format!("s{i}.json"));
+        let args = ["-q", "-i", &spec, "-w", ours.to_str().unwrap()];
+        let stats = ["--stats-json", json_path.to_str().unwrap()];
+        let precision = ["--time-stamp-precision", "micro", "-f", expr];
+        zcap(&[&args[..], &stats, &precision].concat(), LIMIT).assert_ok();
+        let input = input.to_str().unwrap();
+        tool(
+            "tcpdump",
+            &["-r", input, "-w", theirs.to_str().unwrap(), expr],
+        );
+        let (_, got) = read_pcap(&ours);
+        let (_, want) = read_pcap(&theirs);
+        assert!(
+            got == want,
+            "{expr:?}: zcap {}, tcpdump {}",
+            got.len(),
+            want.len()
+        );
+        let json = final_json(&json_path);
+        assert_conservation(&json);
+        let filtered = (records.len() - want.len()) as u64;
+        assert_eq!(json_u64(&json, "/packets_filtered"), filtered, "{expr:?}");
+    }
+}

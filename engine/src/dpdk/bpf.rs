@@ -4,6 +4,7 @@
 
 use super::error::{DpdkError, Result};
 use super::mbuf::Mbuf;
+use crate::filter_rewrite::{rewrite, Insn};
 use std::ffi::{c_void, CStr, CString};
 use std::ptr::NonNull;
 
@@ -76,63 +77,102 @@ impl ClassicFilter {
             .collect()
     }
 
-    /// Converts and loads the program into DPDK (EAL must be up).
+    /// libpcap's own verdict on one packet (`pcap_offline_filter`): the
+    /// reference every loaded [`Filter`] must agree with. `data` is what was
+    /// captured, `wire_len` the packet's length on the wire.
+    pub fn matches(&self, data: &[u8], wire_len: u32) -> bool {
+        let header = dpdk_sys::pcap_pkthdr {
+            caplen: data.len() as u32,
+            len: wire_len,
+            ..Default::default()
+        };
+        // SAFETY: the program is valid; header and data live for the call and
+        // caplen is data's length.
+        unsafe { dpdk_sys::pcap_offline_filter(&self.program, &header, data.as_ptr()) != 0 }
+    }
+
+    /// Converts and loads the program into DPDK (EAL must be up), to run in
+    /// the JIT where that is safe (see `filter_rewrite`).
     pub fn load(&self) -> Result<Filter> {
+        self.load_with(Engine::Jit)
+    }
+
+    /// As [`ClassicFilter::load`], choosing the engine; the interpreter is
+    /// DPDK's bounds-checked reference, used where the JIT is not safe.
+    pub fn load_with(&self, engine: Engine) -> Result<Filter> {
+        let failed = |what: &str| {
+            DpdkError::from_rte_errno(format!("cannot {what} the filter {:?}", self.expression))
+        };
         // SAFETY: the program is valid; rte_bpf_convert returns an rte_malloc'ed
-        // parameter block (freed below) and rte_bpf_load copies what it needs.
-        unsafe {
-            let prm = dpdk_sys::rte_bpf_convert(&self.program);
-            if prm.is_null() {
-                return Err(DpdkError::from_rte_errno(format!(
-                    "cannot convert the filter {:?} for DPDK",
-                    self.expression
-                )));
-            }
-            let program = std::slice::from_raw_parts_mut(
-                (*prm).ins as *mut dpdk_sys::ebpf_insn,
-                (*prm).nb_ins as usize,
-            );
-            let rewritten = fix_indirect_loads(program);
-            let bpf = dpdk_sys::rte_bpf_load(prm);
-            dpdk_sys::rte_free(prm.cast::<c_void>());
-            let bpf = NonNull::new(bpf).ok_or_else(|| {
-                DpdkError::from_rte_errno(format!("cannot load the filter {:?}", self.expression))
-            })?;
-            let mut jit = dpdk_sys::rte_bpf_jit::default();
-            dpdk_sys::rte_bpf_get_jit(bpf.as_ptr(), &mut jit);
-            // DPDK 22.11's x86 JIT crashes on some of the byte/word indirect loads
-            // we had to rewrite (e.g. `tcp[13] & 3 != 0`): those programs run in
-            // DPDK's interpreter, which handles them correctly. Programs DPDK
-            // converted right (port, host, net filters) keep the JIT.
-            let jit = if rewritten { None } else { jit.func };
-            Ok(Filter { bpf, jit })
+        // parameter block with nb_ins instructions after it, freed below.
+        let prm = unsafe { dpdk_sys::rte_bpf_convert(&self.program) };
+        if prm.is_null() {
+            return Err(failed("convert for DPDK"));
         }
+        // SAFETY: prm is the valid block just returned; its instructions are
+        // copied out before it is freed, and never read again after.
+        let (converted, mut prm_copy) = unsafe {
+            let ins = std::slice::from_raw_parts((*prm).ins, (*prm).nb_ins as usize);
+            let converted: Vec<Insn> = ins.iter().map(unpack).collect();
+            let prm_copy = *prm;
+            dpdk_sys::rte_free(prm.cast::<c_void>());
+            (converted, prm_copy)
+        };
+        let (program, jit_safe) = match rewrite(&converted) {
+            Some(r) => (r.program, r.indirect_loads_fixed == 0),
+            // Not seen with libpcap's programs: DPDK's own, interpreted.
+            None => (converted, false),
+        };
+        let packed: Vec<dpdk_sys::ebpf_insn> = program.iter().map(pack).collect();
+        prm_copy.ins = packed.as_ptr();
+        prm_copy.nb_ins = packed.len() as u32;
+        // SAFETY: prm_copy points at `packed`, alive for the call; rte_bpf_load
+        // copies the instructions into the program it returns.
+        let bpf = NonNull::new(unsafe { dpdk_sys::rte_bpf_load(&prm_copy) })
+            .ok_or_else(|| failed("load"))?;
+        let mut jit = dpdk_sys::rte_bpf_jit::default();
+        // SAFETY: bpf is a loaded program; jit is written by the call.
+        unsafe { dpdk_sys::rte_bpf_get_jit(bpf.as_ptr(), &mut jit) };
+        // DPDK 22.11's x86 JIT also crashes on some of the byte/word indirect
+        // loads that rewrite() re-indexes (e.g. `tcp[13] & 3 != 0`): those
+        // programs run in the interpreter, which handles them correctly.
+        let jit = match engine {
+            Engine::Jit if jit_safe => jit.func,
+            _ => None,
+        };
+        Ok(Filter { bpf, jit })
     }
 }
 
-/// eBPF register that `rte_bpf_convert` maps classic BPF's X register to.
-const EBPF_REG_X: u8 = 7;
-const BPF_CLASS_MASK: u8 = 0x07;
-const BPF_CLASS_LD: u8 = 0x00;
-const BPF_MODE_MASK: u8 = 0xe0;
-const BPF_MODE_IND: u8 = 0x40;
+/// Which of DPDK's engines runs a loaded filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Native code where the program is known safe there, else the interpreter.
+    Jit,
+    /// DPDK's interpreter, always.
+    Interpreter,
+}
 
-/// Works around a DPDK 22.11 `rte_bpf_convert` bug: indirect byte and word
-/// loads (`ldb [x + k]`, `ldw [x + k]`, as in `tcp[13] & 2 != 0`) come out
-/// indexed by A (r0) instead of X (r7); only halfword ones are right. Classic
-/// BPF indexes every indirect load by X, so every converted one must use r7.
-/// Returns whether any instruction had to be changed.
-fn fix_indirect_loads(program: &mut [dpdk_sys::ebpf_insn]) -> bool {
-    let mut rewritten = false;
-    for insn in program {
-        let indirect_load =
-            insn.code & BPF_CLASS_MASK == BPF_CLASS_LD && insn.code & BPF_MODE_MASK == BPF_MODE_IND;
-        if indirect_load && insn.src_reg() != EBPF_REG_X {
-            insn.set_src_reg(EBPF_REG_X);
-            rewritten = true;
-        }
+fn unpack(insn: &dpdk_sys::ebpf_insn) -> Insn {
+    Insn {
+        code: insn.code,
+        dst: insn.dst_reg(),
+        src: insn.src_reg(),
+        off: insn.off,
+        imm: insn.imm,
     }
-    rewritten
+}
+
+fn pack(insn: &Insn) -> dpdk_sys::ebpf_insn {
+    let mut packed = dpdk_sys::ebpf_insn {
+        code: insn.code,
+        off: insn.off,
+        imm: insn.imm,
+        ..Default::default()
+    };
+    packed.set_dst_reg(insn.dst);
+    packed.set_src_reg(insn.src);
+    packed
 }
 
 impl Drop for ClassicFilter {
@@ -155,7 +195,7 @@ unsafe impl Send for Filter {}
 unsafe impl Sync for Filter {}
 
 impl Filter {
-    /// True when the program runs as native code.
+    /// True when the program runs as native code (else DPDK's interpreter).
     pub fn is_jit(&self) -> bool {
         self.jit.is_some()
     }
@@ -180,36 +220,5 @@ impl Drop for Filter {
         // SAFETY: loaded by `load`, destroyed once; no poll loop runs it any more
         // (they hold an Arc to it).
         unsafe { dpdk_sys::rte_bpf_destroy(self.bpf.as_ptr()) }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn insn(code: u8, src: u8) -> dpdk_sys::ebpf_insn {
-        let mut i = dpdk_sys::ebpf_insn {
-            code,
-            ..Default::default()
-        };
-        i.set_src_reg(src);
-        i
-    }
-
-    #[test]
-    fn indirect_loads_are_indexed_by_x() {
-        // ldb [r0 + k] (0x50), ldw [r0 + k] (0x40), ldh [r7 + k] (0x48), ldb [k] (0x30), add (0x07)
-        let mut program = [
-            insn(0x50, 0),
-            insn(0x40, 0),
-            insn(0x48, 7),
-            insn(0x30, 0),
-            insn(0x07, 3),
-        ];
-        assert!(fix_indirect_loads(&mut program));
-        let srcs: Vec<u8> = program.iter().map(|i| i.src_reg()).collect();
-        assert_eq!(srcs, vec![7, 7, 7, 0, 3]);
-        let mut already_right = [insn(0x48, 7), insn(0x30, 0), insn(0x07, 3)];
-        assert!(!fix_indirect_loads(&mut already_right));
     }
 }

@@ -98,6 +98,24 @@ impl Mbuf {
         }
     }
 
+    /// Appends `data` to the last segment (for tests and synthetic traffic);
+    /// false, with nothing appended, when it does not fit there.
+    pub fn append(&mut self, data: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(data.len()) else {
+            return false;
+        };
+        // SAFETY: we own the mbuf; a non-NULL result points at `len` writable
+        // bytes just added to its data.
+        unsafe {
+            let room = dpdk_sys::rte_pktmbuf_append(self.0.as_ptr(), len);
+            if room.is_null() {
+                return false;
+            }
+            std::ptr::copy_nonoverlapping(data.as_ptr(), room.cast::<u8>(), data.len());
+        }
+        true
+    }
+
     /// The packet's bytes, segment by segment.
     #[inline(always)]
     pub fn segments(&self) -> Segments<'_> {
