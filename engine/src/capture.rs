@@ -6,12 +6,13 @@ use crate::dpdk::{launch, rdtsc, stamped_ring, telemetry, ClassicFilter, LcoreTa
 use crate::error::ZcapError;
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::Encoder;
-use crate::monitor::{Monitor, QueueWatch, Sources};
+use crate::monitor::{Monitor, QueueWatch, QueueWatchHandle, Sources};
 use crate::output::{FileSink, Rotation};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
-use crate::pipeline::poll::{PollLoop, RingFullPolicy};
+use crate::pipeline::poll::{PollLoop, PoolGuard, RingFullPolicy};
 use crate::pipeline::stamp::{Stamper, TimeSource};
+use crate::pipeline::stop::{Snapshot, StopPolicy, StopReason};
 use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
 use crate::session::{default_pool_size, Session, Writers};
 use crate::stats::histogram::Mailbox;
@@ -232,6 +233,9 @@ pub fn run_capture(
     );
     let limit = config.count.map(|n| Arc::new(CountLimit::new(n)));
     let finite = config.dpdk.interfaces.iter().all(|i| i.is_finite());
+    // Never hold back more than the pool has to spare beyond the rings.
+    let hold_limit = (MERGE_HOLD_LIMIT as usize).min(session.pool.size() as usize / 4);
+    let reserve = replay_reserve(config, &session, hold_limit)?;
 
     // Rings and poll loops, one per queue.
     let mut polls = Vec::new();
@@ -285,6 +289,10 @@ pub fn run_capture(
                 idle,
                 filter: filter.clone(),
                 burst_cycles,
+                pool_guard: finite.then(|| PoolGuard {
+                    pool: pool.clone(),
+                    reserve,
+                }),
             },
         ));
     }
@@ -311,8 +319,7 @@ pub fn run_capture(
             control: control.clone(),
             limit: limit.clone(),
             merge,
-            // Never hold back more than the pool has to spare beyond the rings.
-            hold_limit: (MERGE_HOLD_LIMIT as usize).min(pool.size() as usize / 4),
+            hold_limit,
             interfaces: interfaces.len(),
             start_ns,
             tsc_hz,
@@ -376,50 +383,23 @@ pub fn run_capture(
             );
         }
     };
-    let started = Instant::now();
-    let mut next_tick = config.stats_interval.map(|i| started + i);
-    let mut last_rx = 0u64;
-    let mut last_rx_change = Instant::now();
-    while !control.stop_requested() {
-        std::thread::sleep(CONTROL_TICK);
-        let now = Instant::now();
-        if config
-            .duration
-            .is_some_and(|d| now.duration_since(started) >= d)
-        {
-            control.request_stop();
-        }
-        if control.count_reached() {
-            control.request_stop();
-        }
-        if writer_threads.iter().any(|w| w.is_finished()) {
-            // Writers end only after the poll loops: this one died.
-            control.fail("a writer thread stopped unexpectedly".to_owned());
-        }
-        let sources = monitor.sources();
-        let rx: u64 = sources
-            .queues
-            .iter()
-            .map(|w| w.shared.counters.rx_packets.get())
-            .sum();
-        let rings_empty = sources.queues.iter().all(|w| w.ring.occupancy() == 0);
-        if rx != last_rx || !rings_empty {
-            last_rx = rx;
-            last_rx_change = now;
-        } else if finite && now.duration_since(last_rx_change) >= config.idle_stop {
-            control.request_stop();
-        }
-        if let Some(due) = next_tick.filter(|&due| now >= due) {
-            let ring_fill = monitor.sources().ring_fill();
-            let (report, interval) = monitor.interval();
-            log_interval(&report, interval);
-            on_tick(&Tick {
-                report: &report,
-                ring_fill,
-            });
-            next_tick = Some(due + config.stats_interval.unwrap_or(Duration::from_secs(1)));
-        }
-    }
+    let mut on_interval = |monitor: &mut Monitor| {
+        let ring_fill = monitor.sources().ring_fill();
+        let (report, interval) = monitor.interval();
+        log_interval(&report, interval);
+        on_tick(&Tick {
+            report: &report,
+            ring_fill,
+        });
+    };
+    supervise(
+        config,
+        &control,
+        &mut monitor,
+        &writer_threads,
+        finite,
+        &mut on_interval,
+    );
 
     // Drain: poll loops stop, then writers empty the rings and close files.
     for task in tasks {
@@ -471,6 +451,83 @@ pub fn run_capture(
         report,
         failure: control.failure(),
     })
+}
+
+/// Free mbufs a replay's poll loops need before each receive: one burst of
+/// each at once. The pool must hold that beside what the merge may hold back,
+/// or the poll loops would wait for mbufs that never come back.
+fn replay_reserve(
+    config: &CaptureConfig,
+    session: &Session,
+    hold_limit: usize,
+) -> Result<u32, ZcapError> {
+    let reserve = (config.dpdk.burst * session.queues.len()) as u32;
+    let pool = session.pool.size();
+    let needed = reserve + hold_limit as u32 + 1;
+    if config.dpdk.interfaces.iter().all(|i| i.is_finite()) && pool < needed {
+        return Err(ZcapError::usage(format!(
+            "--mbufs: a replay over {} queues with --burst {} needs a pool of at least {needed} mbufs, not {pool}",
+            session.queues.len(),
+            config.dpdk.burst
+        )));
+    }
+    Ok(reserve)
+}
+
+/// The stats core: ticks every [`CONTROL_TICK`], reports every stats
+/// interval, and returns once the stop policy names a reason to stop (which
+/// it has then asked every thread for).
+fn supervise(
+    config: &CaptureConfig,
+    control: &Control,
+    monitor: &mut Monitor,
+    writers: &[JoinHandle<WriterOutcome>],
+    finite: bool,
+    on_interval: &mut dyn FnMut(&mut Monitor),
+) -> StopReason {
+    let started = Instant::now();
+    let mut policy = StopPolicy::new(config.duration, finite.then_some(config.idle_stop));
+    let period = config.stats_interval;
+    let mut next_tick = period.map(|p| started + p);
+    loop {
+        std::thread::sleep(CONTROL_TICK);
+        let now = Instant::now();
+        let snapshot = stop_snapshot(control, monitor.sources(), writers);
+        if let Some(reason) = policy.check(now - started, &snapshot) {
+            match reason {
+                // Writers end only after the poll loops: this one died.
+                StopReason::WriterDied => {
+                    control.fail("a writer thread stopped unexpectedly".to_owned())
+                }
+                _ => control.request_stop(),
+            }
+            return reason;
+        }
+        if let (Some(due), Some(period)) = (next_tick, period) {
+            if now >= due {
+                on_interval(monitor);
+                next_tick = Some(due + period);
+            }
+        }
+    }
+}
+
+/// What the stop policy looks at, read from the shared counters.
+fn stop_snapshot(
+    control: &Control,
+    sources: &Sources,
+    writers: &[JoinHandle<WriterOutcome>],
+) -> Snapshot {
+    let queues = &sources.queues;
+    let sum = |f: fn(&QueueWatchHandle) -> u64| queues.iter().map(f).sum();
+    Snapshot {
+        stop_requested: control.stop_requested(),
+        count_reached: control.count_reached(),
+        writer_finished: writers.iter().any(|w| w.is_finished()),
+        rx_packets: sum(|q| q.shared.counters.rx_packets.get()),
+        rings_empty: queues.iter().all(|q| q.ring.occupancy() == 0),
+        pool_waits: sum(|q| q.shared.counters.pool_waits.get()),
+    }
 }
 
 /// Serves `/zcap/stats` and `/zcap/queues` to DPDK telemetry clients.

@@ -4,6 +4,9 @@
 //! [`capture::run_capture`] runs one capture; [`bench`] runs the testpmd-style
 //! benchmark. Both bring DPDK up through [`session::Session`].
 
+// Only the thin DPDK layer may use `unsafe` (it allows it for itself).
+#![deny(unsafe_code)]
+
 pub mod bench;
 pub mod capture;
 pub mod config;

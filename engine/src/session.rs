@@ -197,7 +197,12 @@ const POOL_OPS_SHARED_CPUS: &str = "ring_mt_hts";
 /// Creates the packet pool with the driver that suits the CPU layout, or
 /// with DPDK's default driver if that one is not registered (a DPDK built
 /// without it).
-fn create_pool(eal: &Eal, mbufs: u32, users_share_cpus: bool) -> Result<Mempool, DpdkError> {
+fn create_pool(
+    eal: &Eal,
+    mbufs: u32,
+    cache: u32,
+    users_share_cpus: bool,
+) -> Result<Mempool, DpdkError> {
     let ops = if users_share_cpus {
         POOL_OPS_SHARED_CPUS
     } else {
@@ -205,7 +210,20 @@ fn create_pool(eal: &Eal, mbufs: u32, users_share_cpus: bool) -> Result<Mempool,
     };
     let ops = Mempool::driver_available(ops).then_some(ops);
     let data_room = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
-    Mempool::with_ops(eal, "zcap_pool", mbufs, MEMPOOL_CACHE, data_room, ops)
+    Mempool::with_ops(eal, "zcap_pool", mbufs, cache, data_room, ops)
+}
+
+/// The per-lcore cache of a pool of `mbufs`. None for finite sources: their
+/// poll loops receive only while the pool's free count covers a burst (see
+/// `poll::PoolGuard`), which is exact only without caches. Otherwise
+/// [`MEMPOOL_CACHE`], small pools less: DPDK refuses a cache above two thirds
+/// of the pool, and a small pool must not sit in caches.
+pub fn pool_cache(mbufs: u32, finite: bool) -> u32 {
+    if finite {
+        0
+    } else {
+        MEMPOOL_CACHE.min(mbufs / 8)
+    }
 }
 
 /// Bytes one mbuf takes in memory: data room, headroom and header, rounded up.
@@ -312,9 +330,16 @@ impl Session {
             port_ids.push(id);
         }
 
-        let pool = create_pool(&eal, mbufs, pool_users_share_cpus)
+        let finite = config.interfaces.iter().all(Interface::is_finite);
+        let cache = pool_cache(mbufs, finite);
+        let pool = create_pool(&eal, mbufs, cache, pool_users_share_cpus)
             .map(Arc::new)
-            .map_err(|e| ZcapError::usage(format!("--mbufs: {e}")))?;
+            .map_err(|e| match config.mbufs {
+                Some(_) => ZcapError::usage(format!("--mbufs: {e}")),
+                None => ZcapError::usage(format!(
+                    "{e} (the default pool for {poll_loops} queues; set a smaller one with --mbufs, or lower -Q or --ring-size)"
+                )),
+            })?;
 
         let workers = eal.worker_lcores();
         let mut ports = Vec::new();

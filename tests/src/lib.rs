@@ -1,6 +1,7 @@
 //! Helpers for zcap's end-to-end tests: build and find the binaries, make pcap
 //! fixtures, run zcap on vdevs, and read its files back with independent
 //! readers (the pcap-file crate; tshark / capinfos where the test says so).
+#![forbid(unsafe_code)]
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};

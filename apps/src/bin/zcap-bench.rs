@@ -1,4 +1,5 @@
 //! `zcap-bench`: testpmd-style receive benchmark on any DPDK port.
+#![forbid(unsafe_code)]
 
 #[path = "../common.rs"]
 mod common;

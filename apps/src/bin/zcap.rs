@@ -1,4 +1,5 @@
 //! `zcap`: capture every packet a DPDK port receives to a pcap / pcapng file.
+#![forbid(unsafe_code)]
 
 #[path = "../common.rs"]
 mod common;

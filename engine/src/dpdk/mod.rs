@@ -4,6 +4,9 @@
 //! (ports and rings keep their mempool, everything keeps the [`Eal`]), so teardown
 //! happens in order — queues and rings, ports, pools, EAL — on every exit path.
 
+// The one module of the engine where `unsafe` is allowed (lib.rs denies it).
+#![allow(unsafe_code)]
+
 mod bpf;
 mod eal;
 mod error;

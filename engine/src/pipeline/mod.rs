@@ -6,6 +6,7 @@ pub mod control;
 pub mod merge;
 pub mod poll;
 pub mod stamp;
+pub mod stop;
 pub mod writer;
 
 /// Most packets one receive call handles.

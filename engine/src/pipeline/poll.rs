@@ -4,7 +4,7 @@
 use super::control::Control;
 use super::stamp::Stamper;
 use super::MAX_BURST;
-use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, RingProducer, RxQueue, StampedBurst};
+use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, Mempool, RingProducer, RxQueue, StampedBurst};
 use crate::stats::counters::burst_size_bucket;
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::QueueShared;
@@ -125,6 +125,27 @@ impl Backoff {
     }
 }
 
+/// Keeps a replay from receiving into an empty pool. A vdev such as
+/// net_pcap reads the next packet from its file before it allocates the
+/// mbuf, so a receive that finds the pool dry loses a packet for good
+/// (`rx_nombuf`). A finite source can wait instead: its poll loop receives
+/// only while at least `reserve` mbufs are free, enough for one burst of
+/// every poll loop at once (the pool has no per-lcore caches then, so the
+/// count is exact).
+pub struct PoolGuard {
+    /// The pool the port receives into.
+    pub pool: Arc<Mempool>,
+    /// Free mbufs needed before a receive.
+    pub reserve: u32,
+}
+
+impl PoolGuard {
+    #[inline(always)]
+    fn starved(&self) -> bool {
+        self.pool.available() < self.reserve
+    }
+}
+
 /// One RX queue's poll loop and everything it owns.
 pub struct PollLoop {
     /// The queue, owned by this loop alone.
@@ -147,6 +168,8 @@ pub struct PollLoop {
     pub filter: Option<Arc<Filter>>,
     /// Where cycles-per-burst samples go to the stats core.
     pub burst_cycles: Mailbox,
+    /// Set for finite sources: receive only while the pool can take a burst.
+    pub pool_guard: Option<PoolGuard>,
 }
 
 /// Most packets a poll loop gathers before handing them to its ring.
@@ -196,7 +219,17 @@ impl PollLoop {
                 refused = false;
                 watermark.store(newest, Ordering::Release);
             }
-            let n = self.rxq.rx_burst(&mut received, self.burst_size);
+            // A starved replay takes the empty-receive path: what it gathered
+            // goes to the writer, which frees mbufs.
+            let starved = self.pool_guard.as_ref().is_some_and(PoolGuard::starved);
+            if starved {
+                counters.pool_waits.add(1);
+            }
+            let n = if starved {
+                0
+            } else {
+                self.rxq.rx_burst(&mut received, self.burst_size)
+            };
             if n > 0 {
                 if let Some(since) = idle_since.take() {
                     counters.idle_cycles.add(start - since);

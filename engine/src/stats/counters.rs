@@ -40,6 +40,9 @@ pub struct QueueCounters {
     pub bursts: Counter,
     /// Polls that returned nothing.
     pub empty_polls: Counter,
+    /// Receives held off because the pool had fewer free mbufs than the
+    /// replay's reserve (finite sources only; see `poll::PoolGuard`).
+    pub pool_waits: Counter,
     /// TSC cycles spent on non-empty bursts (receive, stamp, filter, enqueue).
     pub busy_cycles: Counter,
     /// TSC cycles spent on polls that found nothing (and idle back-off).
