@@ -164,6 +164,16 @@ pub fn run_capture(
         })?),
         None => None,
     };
+    // Created now, written at the end: a bad path costs nothing yet.
+    let mut plot_file = match &config.latency_plot {
+        Some(path) => Some(File::create(path).map_err(|e| {
+            ZcapError::usage(format!(
+                "--latency-plot: cannot create {}: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
     let mut hlog_serializer = V2DeflateSerializer::new();
     let mut hlog_writer = match hlog_file.as_mut() {
         Some(file) => Some(
@@ -432,9 +442,9 @@ pub fn run_capture(
     report.files = files;
     report.writers = writers;
     report.tsc_hz = tsc_hz;
-    if let Some(path) = &config.latency_plot {
+    if let (Some(path), Some(file)) = (&config.latency_plot, plot_file.as_mut()) {
         let svg = percentile_svg(&total_latency, "zcap: latency from receive to written");
-        if let Err(e) = std::fs::write(path, svg) {
+        if let Err(e) = file.write_all(svg.as_bytes()) {
             control.fail(format!(
                 "--latency-plot: cannot write {}: {e}",
                 path.display()

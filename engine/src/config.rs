@@ -22,6 +22,25 @@ pub enum Interface {
     PortId(u16),
 }
 
+/// Largest frame one packet buffer holds (DPDK's default data room less
+/// its headroom): zcap's pool has single-segment buffers of this size.
+pub const MAX_SINGLE_BUFFER_FRAME: u32 = 2048;
+
+/// net_null sets every packet's length to its `size=` without looking at the
+/// buffer (and with `copy=1` writes that many bytes into it): a size larger
+/// than one buffer made zcap read, or net_null write, past the buffer's end.
+fn check_net_null_size(spec: &str) -> Result<(), String> {
+    let Some(size) = spec.split(',').find_map(|kv| kv.strip_prefix("size=")) else {
+        return Ok(());
+    };
+    match size.parse::<u32>() {
+        Ok(n) if n <= MAX_SINGLE_BUFFER_FRAME => Ok(()),
+        _ => Err(format!(
+            "-i: net_null size={size}: must be a number of bytes up to {MAX_SINGLE_BUFFER_FRAME}, what one packet buffer holds"
+        )),
+    }
+}
+
 impl Interface {
     /// Parses an `-i` value.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -37,6 +56,9 @@ impl Interface {
         if starts_like_driver {
             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("-i: bad virtual device name {name:?}"));
+            }
+            if name.starts_with("net_null") {
+                check_net_null_size(text)?;
             }
             return Ok(Interface::Vdev {
                 spec: text.to_owned(),
@@ -367,6 +389,20 @@ mod tests {
             .unwrap()
             .is_finite());
         assert!(!Interface::parse("net_null0").unwrap().is_finite());
+    }
+
+    #[test]
+    fn net_null_sizes_past_one_buffer_are_refused() {
+        assert!(Interface::parse("net_null0,size=1514").is_ok());
+        assert!(Interface::parse("net_null0,size=2048,copy=1").is_ok());
+        for bad in [
+            "net_null0,size=9000",
+            "net_null1,copy=1,size=2049",
+            "net_null0,size=big",
+        ] {
+            let err = Interface::parse(bad).unwrap_err();
+            assert!(err.starts_with("-i: net_null size="), "{bad}: {err}");
+        }
     }
 
     #[test]

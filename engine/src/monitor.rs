@@ -9,7 +9,11 @@ use crate::stats::report::IntervalReport;
 use crate::stats::{CaptureReport, Drops, QueueShared, WriterCounters};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Longest the stats core waits for a writer's latency samples at the end of
+/// an interval; a writer answers within one burst or idle round.
+const LATENCY_ANSWER_WAIT: Duration = Duration::from_millis(50);
 
 /// What the stats core knows about one RX queue.
 pub struct QueueWatch {
@@ -168,8 +172,12 @@ impl Monitor {
     /// latency histogram (for the interval log).
     pub fn interval(&mut self) -> (CaptureReport, &Histogram<u64>) {
         self.interval_latency.reset();
-        for mailbox in &self.latency {
-            mailbox.collect(&mut self.interval_latency);
+        // Every writer hands over what it wrote up to now, so this interval
+        // reports its own packets (they answer within one burst).
+        let asked: Vec<u64> = self.latency.iter().map(Mailbox::ask).collect();
+        let deadline = Instant::now() + LATENCY_ANSWER_WAIT;
+        for (mailbox, asked) in self.latency.iter().zip(asked) {
+            mailbox.collect_answer(asked, deadline, &mut self.interval_latency);
         }
         let _ = self.total_latency.add(&self.interval_latency);
         for (mailbox, total) in &mut self.burst_cycles {

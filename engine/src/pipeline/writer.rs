@@ -394,7 +394,7 @@ impl RecordOut {
                     let ns = cycles_since_rx(rx_tick, written_at) as f64 * self.ns_per_tick;
                     self.latency.record_n(ns as u64, count);
                 }
-                self.latency.try_hand_over();
+                self.latency.answer();
                 self.clear_pending();
             }
             Err(err) => {
@@ -609,6 +609,8 @@ impl Writer {
                 }
             }
             let held = merger.as_ref().map_or(0, |m| m.held());
+            // An idle writer answers the stats core too (nothing to hand over).
+            out.latency.answer();
             if got == 0 {
                 if producers_done && held == 0 {
                     break;

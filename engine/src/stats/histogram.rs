@@ -1,13 +1,20 @@
 //! Latency histograms that cross threads without a lock on the hot path.
 //!
-//! The data-path thread records into a histogram it owns. Now and then (once
-//! per `period`, not per packet) it *tries* to hand that histogram to the stats
-//! core through a [`Mailbox`] and takes back an empty one in exchange; if the
-//! stats core holds the mailbox at that moment it just keeps recording and tries
-//! again next time. No allocation after the first swap, never a wait.
+//! The data-path thread records into a histogram it owns and hands it to the
+//! stats core through a [`Mailbox`], taking back an empty one in exchange. No
+//! allocation after the first swap.
+//!
+//! Two ways to hand over:
+//! - [`Recorder::try_hand_over`], now and then, never waiting (poll loops'
+//!   burst cycles: a sample may land in the next interval);
+//! - [`Recorder::answer`], when the stats core [`Mailbox::ask`]ed at the end of
+//!   an interval and waits for it (writers' latency: each interval reports its
+//!   own packets). Checking for a question is one relaxed load.
 
 use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Highest latency recorded, in ns (an hour); larger values saturate.
 pub const MAX_NS: u64 = 3_600_000_000_000;
@@ -32,12 +39,17 @@ struct Slots {
 #[derive(Clone, Default)]
 pub struct Mailbox {
     slots: Arc<Mutex<Slots>>,
+    /// Questions asked by the stats core, and the last one answered.
+    asked: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
 }
 
 /// The data-path side: records, and hands over when it can.
 pub struct Recorder {
     current: Histogram<u64>,
     mailbox: Mailbox,
+    /// The last question this recorder answered.
+    seen: u64,
 }
 
 impl Recorder {
@@ -46,6 +58,42 @@ impl Recorder {
         Recorder {
             current: new_histogram(),
             mailbox,
+            seen: 0,
+        }
+    }
+
+    /// Hands everything recorded so far over if the stats core asked since
+    /// the last answer; otherwise only one relaxed load.
+    #[inline(always)]
+    pub fn answer(&mut self) {
+        let asked = self.mailbox.asked.load(Ordering::Relaxed);
+        if asked != self.seen {
+            self.answer_now(asked);
+        }
+    }
+
+    #[cold]
+    fn answer_now(&mut self, asked: u64) {
+        self.seen = asked;
+        self.put_all();
+        self.mailbox.answered.store(asked, Ordering::Release);
+    }
+
+    /// Moves `current` into the mailbox, adding to a histogram still there.
+    fn put_all(&mut self) {
+        if self.current.is_empty() {
+            return;
+        }
+        let mut slots = self.mailbox.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots.full.as_mut() {
+            Some(full) => {
+                let _ = full.add(&self.current);
+                self.current.reset();
+            }
+            None => {
+                let spare = slots.empty.take().unwrap_or_else(new_histogram);
+                slots.full = Some(std::mem::replace(&mut self.current, spare));
+            }
         }
     }
 
@@ -79,18 +127,11 @@ impl Recorder {
         true
     }
 
-    /// Hands over whatever is left, waiting for the mailbox (end of run only).
+    /// Hands over whatever is left, waiting for the mailbox (end of run
+    /// only), and answers every question asked: the recorder is gone.
     pub fn finish(mut self) {
-        if self.current.is_empty() {
-            return;
-        }
-        let mut slots = self.mailbox.slots.lock().unwrap_or_else(|e| e.into_inner());
-        match slots.full.as_mut() {
-            Some(full) => {
-                let _ = full.add(&self.current);
-            }
-            None => slots.full = Some(std::mem::replace(&mut self.current, new_histogram())),
-        }
+        self.put_all();
+        self.mailbox.answered.store(u64::MAX, Ordering::Release);
     }
 }
 
@@ -98,6 +139,22 @@ impl Mailbox {
     /// A new, empty mailbox.
     pub fn new() -> Self {
         Mailbox::default()
+    }
+
+    /// Stats-core side: asks the recorder to hand over what it has; returns
+    /// the question, for [`Mailbox::collect_answer`].
+    pub fn ask(&self) -> u64 {
+        self.asked.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Waits until question `asked` is answered (or `deadline`: a recorder
+    /// stuck in a slow write answers late, and its samples then count in the
+    /// next interval), then collects as [`Mailbox::collect`].
+    pub fn collect_answer(&self, asked: u64, deadline: Instant, into: &mut Histogram<u64>) {
+        while self.answered.load(Ordering::Acquire) < asked && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        self.collect(into);
     }
 
     /// Stats-core side: adds whatever was handed over into `into`, and leaves
@@ -138,56 +195,43 @@ pub fn summarize(h: &Histogram<u64>) -> super::report::LatencySummary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn known_latencies_give_the_expected_percentiles() {
-        let mut h = new_histogram();
-        for v in 1..=10_000u64 {
-            h.record(v * 1000).unwrap(); // 1 µs .. 10 ms, uniform
-        }
-        let s = summarize(&h);
-        let near = |got: u64, want: u64| (got as f64 - want as f64).abs() / want as f64 <= 0.01;
-        assert!(near(s.p50, 5_000_000), "p50 {}", s.p50);
-        assert!(near(s.p90, 9_000_000), "p90 {}", s.p90);
-        assert!(near(s.p99, 9_900_000), "p99 {}", s.p99);
-        assert!(near(s.p999, 9_990_000), "p999 {}", s.p999);
-        assert!(near(s.min, 1000) && near(s.max, 10_000_000));
-        assert_eq!(s.count, 10_000);
-        let ordered = [s.min, s.p50, s.p90, s.p99, s.p999, s.p9999, s.max];
-        assert!(
-            ordered.windows(2).all(|w| w[0] <= w[1]),
-            "not monotonic: {ordered:?}"
-        );
+    fn collect(mailbox: &Mailbox, recorder: &mut Recorder) -> Histogram<u64> {
+        let asked = mailbox.ask();
+        recorder.answer(); // the writer's next burst
+        let mut into = new_histogram();
+        mailbox.collect_answer(asked, Instant::now(), &mut into);
+        into
     }
 
     #[test]
-    fn hand_over_loses_nothing_and_reuses_histograms() {
+    fn each_interval_collects_exactly_its_own_samples() {
         let mailbox = Mailbox::new();
         let mut recorder = Recorder::new(mailbox.clone());
-        let mut total = new_histogram();
-        let mut recorded = 0;
-        for round in 0..10u64 {
-            for v in 0..100 {
-                recorder.record(round * 100 + v + 1);
-                recorded += 1;
+        for round in 1..=3u64 {
+            for _ in 0..100 * round {
+                recorder.record(1000 * round);
             }
-            recorder.try_hand_over();
-            if round % 3 == 0 {
-                mailbox.collect(&mut total);
-            }
+            // Unasked, nothing moves.
+            recorder.answer();
+            let h = collect(&mailbox, &mut recorder);
+            assert_eq!(h.len(), 100 * round, "interval {round}");
+            assert!(h.equivalent(h.min(), 1000 * round), "interval {round}");
+            assert!(h.equivalent(h.max(), 1000 * round), "interval {round}");
         }
-        recorder.finish();
-        mailbox.collect(&mut total);
-        assert_eq!(total.len(), recorded);
+        let empty = collect(&mailbox, &mut recorder);
+        assert_eq!((empty.len(), empty.max()), (0, 0), "no samples, no max");
     }
 
     #[test]
-    fn a_busy_mailbox_never_blocks_the_recorder() {
+    fn a_finished_recorder_answers_every_question() {
         let mailbox = Mailbox::new();
         let mut recorder = Recorder::new(mailbox.clone());
         recorder.record(5);
-        let held = mailbox.slots.lock().unwrap();
-        assert!(!recorder.try_hand_over(), "must give up, not wait");
-        drop(held);
-        assert!(recorder.try_hand_over());
+        recorder.finish();
+        let asked = mailbox.ask();
+        let mut into = new_histogram();
+        // Returns at once: no wait for a recorder that is gone.
+        mailbox.collect_answer(asked, Instant::now() + Duration::from_secs(60), &mut into);
+        assert_eq!(into.len(), 1);
     }
 }
