@@ -210,3 +210,49 @@ fn bad_rotation_flags_exit_2() {
     zcap(&["-i", "net_null0", "-w", o, "-G", "0"], LIMIT).assert_usage_error("-G");
     zcap(&["-i", "net_null0", "-w", o, "-z", "gzip"], LIMIT).assert_usage_error("-z");
 }
+
+/// Issue 18.5: -G on a replay made a 0-packet file named after the wall
+/// clock (or `g.pcapng` beside `g-0001.pcapng`) and handed it to -z first.
+/// No file is made until its period has a packet.
+#[test]
+fn time_rotation_makes_no_empty_file() {
+    let dir = TempDir::new("rotate-time-empty");
+    // 5 seconds of packets in 2 s periods: 3 files.
+    let (input, records) = input(&dir, 500, 10_000_000);
+    let hooks = dir.path("z-hooks.log");
+    let hook = format!("echo >>{}", hooks.display());
+    for (name, prefix) in [("g-%Y%m%d-%H%M%S.pcap", "g-"), ("h.pcapng", "h")] {
+        let _ = std::fs::remove_file(&hooks);
+        let report = rotate(&dir, &input, name, &["-G", "2", "-z", &hook]);
+        let mut parts = files(dir.path("").as_path(), prefix);
+        // By name `h-0001` sorts before `h.pcapng`; made in this order.
+        parts.sort_by_key(|p| !p.ends_with("h.pcapng"));
+        assert_eq!(parts.len(), 3, "{name}: {parts:?}");
+        let mut all = Vec::new();
+        for p in &parts {
+            let got = if name.ends_with(".pcapng") {
+                read_pcapng(p).records
+            } else {
+                read_pcap(p).1
+            };
+            assert!(!got.is_empty(), "{} is empty", p.display());
+            all.extend(got);
+        }
+        assert_eq!(all, records, "{name}");
+        let hooked: Vec<String> = std::fs::read_to_string(&hooks)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let made: Vec<String> = parts.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(hooked, made, "{name}: -z ran on each file once, in order");
+        assert_eq!(json_u64(&report, "/packets_written"), records.len() as u64);
+        if name == "h.pcapng" {
+            assert_eq!(
+                parts[0],
+                dir.path("h.pcapng"),
+                "the first file keeps the name"
+            );
+        }
+    }
+}

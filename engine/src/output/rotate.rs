@@ -141,6 +141,14 @@ impl Rotation {
         path
     }
 
+    /// Takes back `path`, the last name [`Rotation::next_path`] gave, for a
+    /// file removed before it held anything: the next file may take it.
+    pub fn discard_last(&mut self, path: &Path) {
+        if self.used.remove(path) {
+            self.seq = self.seq.saturating_sub(1);
+        }
+    }
+
     /// Records that `path` was closed; returns the files `-W` says to remove
     /// now. `last` is true for the final close, when no new file follows.
     pub fn closed(&mut self, path: PathBuf, last: bool) -> Vec<PathBuf> {
@@ -202,6 +210,19 @@ mod tests {
             r.next_path(t(1_700_000_011)),
             PathBuf::from("c-221330.pcap")
         );
+    }
+
+    #[test]
+    fn a_discarded_name_is_given_again() {
+        let mut r = Rotation::new(policy(Some(1000), Some(10), None), Path::new("c-%S.pcap"));
+        let first = r.next_path(5_000_000_000);
+        assert_eq!(first, PathBuf::from("c-00-0000.pcap"));
+        r.discard_last(&first);
+        assert_eq!(r.next_path(25_000_000_000), PathBuf::from("c-20-0000.pcap"));
+        let mut plain = Rotation::new(policy(None, Some(10), None), Path::new("g.pcapng"));
+        let first = plain.next_path(0);
+        plain.discard_last(&first);
+        assert_eq!(plain.next_path(10_000_000_000), first, "not g-0001.pcapng");
     }
 
     #[test]

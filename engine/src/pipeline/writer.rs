@@ -258,7 +258,14 @@ impl RecordOut {
             }
         }
         let file_has_packets = self.delivered.iter().any(|&d| d > 0);
-        if self.full || self.rotation.crosses_period(ts_ns, file_has_packets) {
+        let crosses_period = self.rotation.crosses_period(ts_ns, file_has_packets);
+        if crosses_period && !file_has_packets && !self.full {
+            self.replace_empty_file(ts_ns);
+            if self.failed {
+                self.counters.dropped_writer.add(1);
+                return false;
+            }
+        } else if self.full || crosses_period {
             self.rotate(ts_ns);
             if self.failed {
                 self.counters.dropped_writer.add(1);
@@ -370,6 +377,31 @@ impl RecordOut {
         self.file_start = totals;
         self.file_start_ns = realtime_ns();
         self.delivered.iter_mut().for_each(|d| *d = 0);
+    }
+
+    /// `-G`: the file opened at the start (named by the wall clock) holds no
+    /// packet, and the first one belongs to another period. That file is
+    /// removed unseen, not closed: no `-z`, no place among `-W`'s files, not
+    /// in the report. Its statistics' starting point carries over to the
+    /// file that replaces it.
+    fn replace_empty_file(&mut self, ts_ns: u64) {
+        // Its name goes back first, so the replacement can take it (`-G` with
+        // no strftime field, or `-C`'s first number).
+        let empty_path = self.sink.path().to_owned();
+        self.rotation.discard_last(&empty_path);
+        let _ = std::fs::remove_file(&empty_path);
+        let path = self.rotation.next_path(ts_ns);
+        let next =
+            match FileSink::create(&path, self.sink.flush_bytes(), self.sink.flush_interval()) {
+                Ok(sink) => sink,
+                Err(err) => {
+                    self.set_failed(format!("cannot create {}: {err}", path.display()));
+                    return;
+                }
+            };
+        // The empty file's buffered header goes to the unlinked file.
+        drop(std::mem::replace(&mut self.sink, next));
+        self.encoder.file_header(self.sink.buffer());
     }
 
     /// Writes the buffer out when due (or `force`), then does the accounting.
