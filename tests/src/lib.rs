@@ -285,6 +285,8 @@ pub struct Pcapng {
     pub queues: Vec<Option<u32>>,
     /// Interface statistics blocks seen.
     pub statistics_blocks: usize,
+    /// Each statistics block's (isb_ifrecv, isb_ifdrop, isb_usrdeliv).
+    pub statistics: Vec<(u64, u64, u64)>,
 }
 
 /// Reads a pcapng file with the pcap-file crate.
@@ -317,7 +319,37 @@ pub fn read_pcapng(path: &Path) -> Pcapng {
                     data: epb.data.into_owned(),
                 });
             }
-            Block::InterfaceStatistics(_) => out.statistics_blocks += 1,
+            Block::InterfaceStatistics(isb) => {
+                use pcap_file::pcapng::blocks::interface_statistics::InterfaceStatisticsOption as O;
+                let get = |want: fn(&O) -> Option<u64>| isb.options.iter().find_map(want);
+                out.statistics.push((
+                    get(|o| {
+                        if let O::IsbIfRecv(v) = o {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .unwrap_or(0),
+                    get(|o| {
+                        if let O::IsbIfDrop(v) = o {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .unwrap_or(0),
+                    get(|o| {
+                        if let O::IsbUsrDeliv(v) = o {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .unwrap_or(0),
+                ));
+                out.statistics_blocks += 1
+            }
             _ => {}
         }
     }

@@ -256,3 +256,45 @@ fn time_rotation_makes_no_empty_file() {
         }
     }
 }
+
+/// Issue 18.7: a rotated pcapng file's statistics block contradicted its
+/// file (0 received beside 964 packets; 1,824 received beside 964). Each
+/// block now describes its own file: usrdeliv its packets, ifrecv at least
+/// those, and over all files the capture's totals exactly.
+#[test]
+fn each_pcapng_file_carries_statistics_of_its_own() {
+    let dir = TempDir::new("rotate-isb");
+    let (input, records) = input(&dir, 3000, 1_000_000);
+    let filter = ["-C", "0.2", "-f", "not ip[19] & 3 = 0"];
+    let report = rotate(&dir, &input, "c.pcapng", &filter);
+    let parts = files(dir.path("").as_path(), "c-");
+    assert!(parts.len() >= 4, "{parts:?}");
+    let (mut received, mut delivered) = (0, 0);
+    for p in &parts {
+        let ng = read_pcapng(p);
+        assert_eq!(ng.statistics.len(), 1, "{}", p.display());
+        let (ifrecv, ifdrop, usrdeliv) = ng.statistics[0];
+        assert_eq!(
+            usrdeliv,
+            ng.records.len() as u64,
+            "{}: usrdeliv",
+            p.display()
+        );
+        assert!(
+            ifrecv >= usrdeliv + ifdrop,
+            "{}: {:?}",
+            p.display(),
+            ng.statistics[0]
+        );
+        received += ifrecv;
+        delivered += usrdeliv;
+    }
+    assert_eq!(delivered, json_u64(&report, "/packets_written"));
+    assert_eq!(received, json_u64(&report, "/packets_received"));
+    assert_eq!(received, records.len() as u64);
+    let filtered = json_u64(&report, "/packets_filtered");
+    assert!(
+        filtered > 0 && filtered < received,
+        "a discriminating filter: {filtered}"
+    );
+}

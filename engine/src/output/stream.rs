@@ -1,0 +1,376 @@
+//! One writer's stream of files: the file being written, the names and limits
+//! of the ones after it (`-C`, `-G`, SIGHUP), `-W`'s removals, `-z`, and each
+//! file's pcapng statistics. No DPDK: the writer hands it encoded bytes.
+
+use super::post_rotate::PostRotate;
+use super::{FileSink, Rotation};
+use crate::format::pcapng::InterfaceStats;
+use crate::format::Encoder;
+use crate::pipeline::clock::realtime_ns;
+use crate::stats::QueueShared;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Per interface: what the poll loops feeding this stream had filtered and
+/// dropped for a full ring, as read at a file boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct PollCounts {
+    filtered: u64,
+    ring_full: u64,
+}
+
+/// See the module docs.
+pub(crate) struct FileStream {
+    sink: FileSink,
+    rotation: Rotation,
+    /// Every queue feeding this stream, by pcapng interface.
+    sources: Vec<(u32, Arc<QueueShared>)>,
+    /// Per interface, in the current file: records written, and packets the
+    /// writer took but did not write (`-c`, a failure, an abort).
+    delivered: Vec<u64>,
+    dropped: Vec<u64>,
+    /// Per interface, the poll loops' counts when the current file opened,
+    /// and as read for its statistics (the next file's starting point).
+    poll_start: Vec<PollCounts>,
+    poll_end: Vec<PollCounts>,
+    opened_ns: u64,
+    post_rotate: Option<PostRotate>,
+    /// Closed files, in order, less those `-W` removed.
+    paths: Vec<String>,
+}
+
+impl FileStream {
+    /// A stream whose first file, `sink`, was created at `start_ns`; its
+    /// header is written by [`FileStream::start`].
+    pub(crate) fn new(
+        sink: FileSink,
+        rotation: Rotation,
+        sources: Vec<(u32, Arc<QueueShared>)>,
+        interfaces: usize,
+        start_ns: u64,
+    ) -> Self {
+        let post_rotate = rotation.policy().post_rotate.clone().map(PostRotate::start);
+        FileStream {
+            sink,
+            rotation,
+            sources,
+            delivered: vec![0; interfaces],
+            dropped: vec![0; interfaces],
+            poll_start: vec![PollCounts::default(); interfaces],
+            poll_end: vec![PollCounts::default(); interfaces],
+            opened_ns: start_ns,
+            post_rotate,
+            paths: Vec::new(),
+        }
+    }
+
+    /// Writes the first file's header.
+    pub(crate) fn start(&mut self, encoder: &Encoder) {
+        encoder.file_header(self.sink.buffer());
+    }
+
+    /// The file being written.
+    #[inline(always)]
+    pub(crate) fn sink(&mut self) -> &mut FileSink {
+        &mut self.sink
+    }
+
+    /// The file being written, to read.
+    #[inline(always)]
+    pub(crate) fn current(&self) -> &FileSink {
+        &self.sink
+    }
+
+    /// `records` records of `interface` went into the current file.
+    #[inline(always)]
+    pub(crate) fn delivered(&mut self, interface: u32, records: u64) {
+        self.delivered[interface as usize] += records;
+    }
+
+    /// A packet of `interface` was taken for the current file but not written.
+    pub(crate) fn dropped(&mut self, interface: u32) {
+        self.dropped[interface as usize] += 1;
+    }
+
+    /// True once the current file holds a record.
+    pub(crate) fn has_packets(&self) -> bool {
+        self.delivered.iter().any(|&d| d > 0)
+    }
+
+    /// True when the current file reached `-C`.
+    pub(crate) fn is_full(&self) -> bool {
+        self.rotation.is_full(self.sink.total_bytes())
+    }
+
+    /// True when a packet stamped `ts_ns` belongs in a new file by `-G`.
+    pub(crate) fn crosses_period(&self, ts_ns: u64) -> bool {
+        self.rotation.crosses_period(ts_ns, self.has_packets())
+    }
+
+    /// Appends the current file's trailer (pcapng: one statistics block per
+    /// interface). Each block describes this file alone: `isb_usrdeliv` its
+    /// records; `isb_ifrecv` those, the packets the writer took for it but
+    /// did not write, and what the poll loops filtered or dropped while it
+    /// was open; so every file's counts are consistent and, over all files,
+    /// add up to the capture's.
+    pub(crate) fn write_trailer(&mut self, encoder: &Encoder) {
+        self.poll_end = self.poll_counts();
+        let end_ns = realtime_ns();
+        let stats: Vec<InterfaceStats> = (0..self.delivered.len())
+            .map(|i| {
+                let filtered = self.poll_end[i].filtered - self.poll_start[i].filtered;
+                let ring_full = self.poll_end[i].ring_full - self.poll_start[i].ring_full;
+                let received = self.delivered[i] + self.dropped[i] + filtered + ring_full;
+                InterfaceStats {
+                    start_ns: self.opened_ns,
+                    end_ns,
+                    received,
+                    dropped: ring_full + self.dropped[i],
+                    filter_accepted: received - filtered,
+                    delivered: self.delivered[i],
+                }
+            })
+            .collect();
+        encoder.file_trailer(self.sink.buffer(), &stats);
+    }
+
+    /// Per interface, the feeding poll loops' counts now. `filtered` and
+    /// `ring_full` only ever grow, so later readings are never smaller.
+    fn poll_counts(&self) -> Vec<PollCounts> {
+        let mut counts = vec![PollCounts::default(); self.delivered.len()];
+        for (interface, shared) in &self.sources {
+            let c = &mut counts[*interface as usize];
+            c.filtered += shared.counters.filtered.get();
+            c.ring_full += shared.counters.ring_full.get();
+        }
+        counts
+    }
+
+    /// Creates the next file, for a first packet stamped `ts_ns`, without
+    /// switching to it. An error names the file.
+    pub(crate) fn open_next(&mut self, ts_ns: u64) -> Result<FileSink, String> {
+        let path = self.rotation.next_path(ts_ns);
+        let sink = self.sink.flush_bytes();
+        FileSink::create(&path, sink, self.sink.flush_interval())
+            .map_err(|err| format!("cannot create {}: {err}", path.display()))
+    }
+
+    /// The current file is closed (its trailer written and flushed): lists
+    /// it, runs `-z` on it and applies `-W`. Then `next`, if any, becomes the
+    /// current file, its header written and its counts started where the
+    /// trailer's ended.
+    pub(crate) fn closed(&mut self, next: Option<FileSink>, encoder: &Encoder) {
+        let path = self.sink.path().to_owned();
+        self.paths.push(path.display().to_string());
+        if let Some(post) = &self.post_rotate {
+            post.run(&path);
+        }
+        for old in self.rotation.closed(path, next.is_none()) {
+            self.paths.retain(|p| Path::new(p) != old);
+            // After its -z command, which runs in order on the same thread.
+            match &self.post_rotate {
+                Some(post) => post.remove(&old),
+                None => {
+                    let _ = std::fs::remove_file(&old);
+                }
+            }
+        }
+        if let Some(next) = next {
+            self.sink = next;
+            encoder.file_header(self.sink.buffer());
+            self.poll_start = self.poll_end.clone();
+            self.opened_ns = realtime_ns();
+            self.delivered.iter_mut().for_each(|d| *d = 0);
+            self.dropped.iter_mut().for_each(|d| *d = 0);
+        }
+    }
+
+    /// `-G`: the file opened at the start (named by the wall clock) holds no
+    /// packet, and the first one belongs to another period. That file is
+    /// removed unseen, not closed: no `-z`, no place among `-W`'s files, not
+    /// listed. Its name goes back first, so the replacement can take it
+    /// (`-G` with no strftime field, or `-C`'s first number); its counts'
+    /// starting point carries over.
+    pub(crate) fn replace_empty(&mut self, ts_ns: u64, encoder: &Encoder) -> Result<(), String> {
+        let empty_path = self.sink.path().to_owned();
+        self.rotation.discard_last(&empty_path);
+        let _ = std::fs::remove_file(&empty_path);
+        let next = self.open_next(ts_ns)?;
+        // The empty file's buffered header goes to the unlinked file.
+        drop(std::mem::replace(&mut self.sink, next));
+        encoder.file_header(self.sink.buffer());
+        Ok(())
+    }
+
+    /// Waits for the last `-z` commands; returns the files written, in order.
+    pub(crate) fn finish(mut self) -> Vec<String> {
+        if let Some(post) = self.post_rotate.take() {
+            post.finish();
+        }
+        self.paths
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{FileFormat, TsPrecision};
+    use crate::output::RotationPolicy;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("zcap-stream-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn stream(dir: &Dir, policy: RotationPolicy, source: Arc<QueueShared>) -> FileStream {
+        let mut rotation = Rotation::new(policy, &dir.0.join("c.pcapng"));
+        let first = rotation.next_path(0);
+        let sink = FileSink::create(&first, 1 << 16, Duration::from_secs(1)).unwrap();
+        FileStream::new(sink, rotation, vec![(0, source)], 1, 0)
+    }
+
+    fn encoder() -> Encoder {
+        Encoder::new(FileFormat::Pcapng, TsPrecision::Nano, 65535, Vec::new())
+    }
+
+    /// Closes the current file as the writer does: trailer, flush, close.
+    fn rotate(s: &mut FileStream, enc: &Encoder, ts_ns: u64) {
+        let next = s.open_next(ts_ns).unwrap();
+        s.write_trailer(enc);
+        s.sink().flush().unwrap();
+        s.closed(Some(next), enc);
+    }
+
+    #[test]
+    fn w_keeps_the_newest_files_and_z_sees_each_in_order() {
+        let dir = Dir::new("w");
+        let log = dir.0.join("hooks.log");
+        let policy = RotationPolicy {
+            max_bytes: Some(1),
+            max_files: Some(2),
+            post_rotate: Some(format!("echo >>{}", log.display())),
+            ..RotationPolicy::default()
+        };
+        let enc = encoder();
+        let mut s = stream(&dir, policy, Arc::default());
+        s.start(&enc);
+        for _ in 0..4 {
+            rotate(&mut s, &enc, 0);
+        }
+        s.write_trailer(&enc);
+        s.sink().flush().unwrap();
+        s.closed(None, &enc);
+        let paths = s.finish();
+        let name = |n: u32| dir.0.join(format!("c-{n:04}.pcapng")).display().to_string();
+        assert_eq!(paths, vec![name(3), name(4)], "the two newest stay listed");
+        for n in 0..5 {
+            assert_eq!(Path::new(&name(n)).exists(), n >= 3, "c-{n:04}");
+        }
+        let hooked = std::fs::read_to_string(&log).unwrap();
+        let all: Vec<String> = (0..5).map(name).collect();
+        assert_eq!(
+            hooked.lines().collect::<Vec<_>>(),
+            all,
+            "-z ran on every file, in order"
+        );
+    }
+
+    #[test]
+    fn each_file_counts_only_what_happened_while_it_was_open() {
+        let dir = Dir::new("isb");
+        let source = Arc::new(QueueShared::default());
+        let policy = RotationPolicy {
+            max_bytes: Some(1),
+            ..RotationPolicy::default()
+        };
+        let enc = encoder();
+        let mut s = stream(&dir, policy, source.clone());
+        s.start(&enc);
+        // File 0: 5 written, 1 not written (-c), 2 filtered, 1 ring-full.
+        s.delivered(0, 5);
+        s.dropped(0);
+        source.counters.filtered.add(2);
+        source.counters.ring_full.add(1);
+        s.write_trailer(&enc);
+        let stats = last_statistics(s.sink().buffer());
+        assert_eq!(
+            stats,
+            (9, 2, 7, 5),
+            "received, dropped, accepted, delivered"
+        );
+        let next = s.open_next(0).unwrap();
+        s.sink().flush().unwrap();
+        s.closed(Some(next), &enc);
+        // File 1: 3 written, nothing else.
+        s.delivered(0, 3);
+        s.write_trailer(&enc);
+        assert_eq!(last_statistics(s.sink().buffer()), (3, 0, 3, 3));
+    }
+
+    #[test]
+    fn an_empty_first_file_gives_its_name_to_the_next() {
+        let dir = Dir::new("empty");
+        let policy = RotationPolicy {
+            period_s: Some(10),
+            ..RotationPolicy::default()
+        };
+        let enc = encoder();
+        let mut s = stream(&dir, policy, Arc::default());
+        s.start(&enc);
+        assert!(
+            s.crosses_period(25_000_000_000),
+            "another period, empty file"
+        );
+        s.replace_empty(25_000_000_000, &enc).unwrap();
+        assert_eq!(s.current().path(), dir.0.join("c.pcapng"));
+        s.delivered(0, 1);
+        assert!(
+            !s.crosses_period(5_000_000_000),
+            "a late packet stays in a file with packets"
+        );
+        assert!(s.crosses_period(35_000_000_000));
+    }
+
+    /// (ifrecv, ifdrop, filteraccept, usrdeliv) of the last statistics block
+    /// in `buf` (native byte order, as written).
+    fn last_statistics(buf: &[u8]) -> (u64, u64, u64, u64) {
+        let (mut at, mut last) = (0, None);
+        while at + 8 <= buf.len() {
+            let kind = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap());
+            let len = u32::from_ne_bytes(buf[at + 4..at + 8].try_into().unwrap()) as usize;
+            if kind == 5 {
+                last = Some(&buf[at..at + len]);
+            }
+            at += len;
+        }
+        let block = last.expect("a statistics block");
+        let mut options = std::collections::HashMap::new();
+        let mut at = 20;
+        while at + 4 <= block.len() - 4 {
+            let code = u16::from_ne_bytes(block[at..at + 2].try_into().unwrap());
+            let len = u16::from_ne_bytes(block[at + 2..at + 4].try_into().unwrap()) as usize;
+            if len == 8 {
+                let v = u64::from_ne_bytes(block[at + 4..at + 12].try_into().unwrap());
+                options.insert(code, v);
+            }
+            at += 4 + len.div_ceil(4) * 4;
+        }
+        let get = |code| options.get(&code).copied().unwrap_or(u64::MAX);
+        (get(4), get(5), get(6), get(8))
+    }
+}

@@ -1,0 +1,168 @@
+//! The writer: drains its rings ([`drain`]: direct, merged by timestamp, or
+//! discarded), encodes records into a large buffer and writes it out
+//! ([`records`], deciding with [`gate`] what to admit), frees mbufs in bulk.
+//! Where the files go is the [`FileStream`]'s business.
+
+mod drain;
+mod gate;
+mod records;
+
+use super::control::{Control, CountLimit};
+use super::poll::{Backoff, IdlePolicy};
+use super::MAX_BURST;
+use crate::dpdk::{HomePool, ReceivedFree, RingConsumer, StampedBurst, ThreadRegistration};
+use crate::format::Encoder;
+use crate::output::{FileSink, FileStream, Rotation};
+use crate::stats::histogram::{Mailbox, Recorder};
+use crate::stats::{QueueShared, ThreadCpu, WriterCounters};
+use drain::Drain;
+use gate::Gate;
+use records::{Pending, RecordWriter};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One ring this writer drains.
+pub struct WriterFeed {
+    /// The consumer half of the queue's ring.
+    pub ring: RingConsumer,
+    /// The queue's counters and watermark.
+    pub shared: Arc<QueueShared>,
+    /// pcapng interface index (the port's position on the command line).
+    pub interface: u32,
+    /// RX queue index on its port.
+    pub queue: u16,
+}
+
+/// Everything a writer needs; [`Writer::run`] consumes it.
+pub struct Writer {
+    /// The rings to drain.
+    pub feeds: Vec<WriterFeed>,
+    /// The first file (already created).
+    pub sink: FileSink,
+    /// Names and limits for the files after it.
+    pub rotation: Rotation,
+    /// The record encoder.
+    pub encoder: Encoder,
+    /// Bytes kept per packet.
+    pub snaplen: u32,
+    /// This writer's counters.
+    pub counters: Arc<WriterCounters>,
+    /// Run state.
+    pub control: Arc<Control>,
+    /// `-c`, shared by all writers.
+    pub limit: Option<Arc<CountLimit>>,
+    /// Merge the feeds into timestamp order.
+    pub merge: bool,
+    /// Most packets held back for ordering before the oldest is forced out.
+    pub hold_limit: usize,
+    /// Number of pcapng interfaces (ports).
+    pub interfaces: usize,
+    /// Capture start, ns since the epoch (pcapng statistics).
+    pub start_ns: u64,
+    /// TSC ticks per second, to turn latencies into ns.
+    pub tsc_hz: u64,
+    /// Where rx → written latencies go to the stats core.
+    pub latency: Mailbox,
+    /// What the writer does when its rings are empty.
+    pub idle: IdlePolicy,
+    /// Free every packet unencoded (see [`crate::config::CaptureConfig::hand_off_only`]).
+    pub hand_off_only: bool,
+}
+
+/// What a finished writer hands back.
+pub struct WriterOutcome {
+    /// The files written, in order (those `-W` removed excluded).
+    pub paths: Vec<String>,
+    /// The thread's CPU time over its run (`None` without `/proc`).
+    pub cpu_time: Option<ThreadCpu>,
+}
+
+impl Writer {
+    /// Runs until every poll loop is done and every ring and hold is empty.
+    pub fn run(self) -> WriterOutcome {
+        // A registered thread gets an lcore id, hence mempool caches for frees.
+        let _registration = ThreadRegistration::register().ok();
+        let cpu_at_start = ThreadCpu::of_current_thread();
+        let control = self.control.clone();
+        let mut drain = Drain::new(
+            self.feeds.len(),
+            self.merge,
+            self.hand_off_only,
+            self.hold_limit,
+        );
+        let mut backoff = Backoff::new(self.idle);
+        let (mut feeds, mut out) = self.into_parts();
+        let mut burst = StampedBurst::new(HomePool::NONE);
+        loop {
+            // Read before draining: if set, nothing can arrive after this round.
+            let producers_done = control.producers_done();
+            let aborting = control.abort_requested();
+            out.gate.set_aborting(aborting);
+            let now = Instant::now();
+            let got = drain.round(&mut feeds, &mut out, &mut burst, now, aborting);
+            out.free.flush();
+            out.flush(now, false);
+            out.rotate_on_request();
+            // An idle writer answers the stats core too (nothing to hand over).
+            out.latency.answer();
+            if got > 0 {
+                backoff.busy();
+            } else if producers_done && drain.held() == 0 {
+                break;
+            } else {
+                backoff.idle();
+            }
+        }
+        out.close_file(None);
+        drop(feeds);
+        out.latency.finish();
+        let paths = out.stream.finish();
+        let cpu_time = cpu_at_start
+            .zip(ThreadCpu::of_current_thread())
+            .map(|(start, end)| end.since(start));
+        WriterOutcome { paths, cpu_time }
+    }
+
+    /// The rings, and the record writer over the first file.
+    fn into_parts(self) -> (Vec<WriterFeed>, RecordWriter) {
+        let sources: Vec<(u32, Arc<QueueShared>)> = self
+            .feeds
+            .iter()
+            .map(|f| (f.interface, f.shared.clone()))
+            .collect();
+        // Plain packets go back to their rings' pool unread: one pool for all.
+        let free: ReceivedFree<MAX_BURST> = self
+            .feeds
+            .first()
+            .expect("a writer drains at least one ring")
+            .ring
+            .free_batch();
+        assert!(
+            self.feeds.iter().all(|f| f.ring.home() == free.home()),
+            "a writer's rings share one pool"
+        );
+        let rotates = self.rotation.policy().rotates();
+        let mut stream = FileStream::new(
+            self.sink,
+            self.rotation,
+            sources,
+            self.interfaces,
+            self.start_ns,
+        );
+        stream.start(&self.encoder);
+        let out = RecordWriter {
+            stream,
+            gate: Gate::new(self.limit, rotates),
+            encoder: self.encoder,
+            snaplen: self.snaplen,
+            counters: self.counters,
+            rotations_seen: self.control.rotation_requests(),
+            control: self.control,
+            free,
+            pending: Pending::with_capacity(64 * 1024),
+            latency: Recorder::new(self.latency),
+            ns_per_tick: 1e9 / self.tsc_hz.max(1) as f64,
+        };
+        (self.feeds, out)
+    }
+}

@@ -1,0 +1,356 @@
+//! The record-producing half of a writer: encodes packets into the current
+//! file's buffer, frees their mbufs in bulk, writes the buffer out and keeps
+//! the books (written, dropped, latency). What to admit is the [`Gate`]'s
+//! decision, where records go the [`FileStream`]'s.
+
+use super::gate::{Admit, DropCause, Gate};
+use crate::dpdk::{cycles_since_rx, rdtsc, Received, ReceivedFree, StampedBurst};
+use crate::format::{Encoder, RecordMeta};
+use crate::output::{FileSink, FileStream};
+use crate::pipeline::clock::realtime_ns;
+use crate::pipeline::control::Control;
+use crate::pipeline::MAX_BURST;
+use crate::stats::histogram::Recorder;
+use crate::stats::WriterCounters;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Packets whose loads (the bytes of a plain packet, the header of any other)
+/// are in flight ahead of the one being written.
+pub(crate) const PREFETCH_AHEAD: usize = 8;
+
+/// See the module docs.
+pub(crate) struct RecordWriter {
+    pub(crate) stream: FileStream,
+    pub(crate) gate: Gate,
+    pub(crate) encoder: Encoder,
+    pub(crate) snaplen: u32,
+    pub(crate) counters: Arc<WriterCounters>,
+    pub(crate) control: Arc<Control>,
+    pub(crate) free: ReceivedFree<MAX_BURST>,
+    pub(crate) pending: Pending,
+    pub(crate) latency: Recorder,
+    pub(crate) ns_per_tick: f64,
+    /// The rotation request count last acted on (SIGHUP).
+    pub(crate) rotations_seen: u64,
+}
+
+/// What the records in the buffer add to the counters once written.
+#[derive(Default)]
+pub(crate) struct Pending {
+    bytes: u64,
+    wire: u64,
+    /// Receive ticks of the buffered records (see [`Received::rx_tick`]), as
+    /// (tick, records) runs.
+    rx_ticks: Vec<(u32, u64)>,
+}
+
+impl Pending {
+    /// Room for `runs` runs of receive ticks.
+    pub(crate) fn with_capacity(runs: usize) -> Self {
+        Pending {
+            rx_ticks: Vec::with_capacity(runs),
+            ..Pending::default()
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bytes = 0;
+        self.wire = 0;
+        self.rx_ticks.clear();
+    }
+}
+
+impl RecordWriter {
+    /// Frees a packet that will not be written (a second Ctrl-C), counting
+    /// it as a writer drop.
+    #[inline]
+    pub(crate) fn discard(&mut self, packet: Received) {
+        self.counters.dropped_writer.add(1);
+        self.free.push(packet);
+    }
+
+    /// Frees a whole burst unwritten, each packet a writer drop.
+    pub(crate) fn discard_all<const N: usize>(&mut self, burst: &mut StampedBurst<N>) {
+        self.counters.dropped_writer.add(burst.len() as u64);
+        while let Some(packet) = burst.pop_front() {
+            self.free.push(packet);
+        }
+    }
+
+    /// Encodes one packet into the buffer and frees its mbuf.
+    #[inline(always)]
+    pub(crate) fn write(&mut self, interface: u32, queue: u16, packet: Received) {
+        let ts_ns = packet.ts_ns();
+        if !self.gate.plain() && !self.admit(interface, ts_ns) {
+            self.free.push(packet);
+            return;
+        }
+        let orig_len = packet.orig_len();
+        let meta = RecordMeta {
+            ts_ns,
+            orig_len,
+            interface,
+            queue: u32::from(queue),
+            rss_hash: packet.rss_hash(),
+        };
+        let buffer = self.stream.sink().buffer();
+        // A plain packet's bytes are read without its mbuf header.
+        match packet.contiguous() {
+            Some(bytes) => self.encoder.record_contiguous(buffer, &meta, bytes),
+            None => self.encoder.record(buffer, &meta, packet.mbuf().segments()),
+        };
+        // The same bookkeeping as a burst's, for one record.
+        let mut tally = Tally::default();
+        let rx_tick = packet.rx_tick();
+        tally.add(orig_len, self.snaplen, rx_tick, &mut self.pending.rx_ticks);
+        self.settle(interface, &mut tally);
+        self.free.push(packet);
+        // Write out as soon as the buffer fills, while it is still in cache.
+        if self.stream.current().is_full() {
+            self.flush_full();
+        }
+        if !self.gate.plain() {
+            self.gate.set_full(self.stream.is_full());
+        }
+    }
+
+    /// Writes a burst from one ring, in order. While the capture is plain
+    /// (see [`Gate::plain`]), each record's bookkeeping goes into a [`Tally`]
+    /// settled once per burst and before any flush (which reads it).
+    #[inline(always)]
+    pub(crate) fn write_burst<const N: usize>(
+        &mut self,
+        interface: u32,
+        queue: u16,
+        burst: &mut StampedBurst<N>,
+    ) {
+        // Keep PREFETCH_AHEAD packets' loads in flight, so their misses
+        // overlap with the work.
+        (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
+        let mut tally = Tally::default();
+        while let Some(packet) = burst.pop_front() {
+            burst.prefetch_ahead(PREFETCH_AHEAD - 1);
+            let bytes = match packet.contiguous() {
+                Some(bytes) if self.gate.plain() => bytes,
+                _ => {
+                    self.settle(interface, &mut tally);
+                    self.write(interface, queue, packet);
+                    continue;
+                }
+            };
+            let meta = RecordMeta {
+                ts_ns: packet.ts_ns(),
+                orig_len: packet.orig_len(),
+                interface,
+                queue: u32::from(queue),
+                rss_hash: packet.rss_hash(),
+            };
+            let buffer = self.stream.sink().buffer();
+            self.encoder.record_contiguous(buffer, &meta, bytes);
+            let rx_ticks = &mut self.pending.rx_ticks;
+            tally.add(meta.orig_len, self.snaplen, packet.rx_tick(), rx_ticks);
+            self.free.push(packet);
+            if self.stream.current().is_full() {
+                self.settle(interface, &mut tally);
+                self.flush_full();
+            }
+        }
+        self.settle(interface, &mut tally);
+    }
+
+    /// Adds what `tally` counted to the pending bookkeeping and clears it.
+    #[inline(always)]
+    fn settle(&mut self, interface: u32, tally: &mut Tally) {
+        if tally.records == 0 {
+            return;
+        }
+        self.stream.sink().records_appended(tally.records);
+        self.pending.bytes += tally.bytes;
+        self.pending.wire += tally.wire;
+        self.stream.delivered(interface, tally.records);
+        push_tick_run(&mut self.pending.rx_ticks, tally.tick, tally.tick_records);
+        *tally = Tally::default();
+    }
+
+    /// Asks the gate about a packet and opens the file it names. False for a
+    /// packet that must not be written: it was counted under its drop cause,
+    /// and the caller frees it.
+    #[inline(never)]
+    fn admit(&mut self, interface: u32, ts_ns: u64) -> bool {
+        let crosses = self.stream.crosses_period(ts_ns);
+        let verdict = self.gate.admit(crosses, self.stream.has_packets());
+        if self.gate.count_reached() {
+            self.control.set_count_reached();
+        }
+        let opened = match verdict {
+            Admit::Write => return true,
+            Admit::Drop(cause) => {
+                self.count_drop(interface, cause);
+                return false;
+            }
+            Admit::Rotate => self.rotate(ts_ns),
+            Admit::ReplaceEmpty => self.stream.replace_empty(ts_ns, &self.encoder),
+        };
+        match opened {
+            Ok(()) => true,
+            Err(message) => {
+                self.set_failed(message);
+                self.count_drop(interface, DropCause::Writer);
+                false
+            }
+        }
+    }
+
+    fn count_drop(&mut self, interface: u32, cause: DropCause) {
+        match cause {
+            DropCause::Writer => self.counters.dropped_writer.add(1),
+            DropCause::CountLimit => self.counters.dropped_count_limit.add(1),
+        }
+        self.stream.dropped(interface);
+    }
+
+    /// Marks the capture failed: every later packet is a writer drop.
+    fn set_failed(&mut self, message: String) {
+        self.gate.fail();
+        self.control.fail(message);
+    }
+
+    /// SIGHUP: a new file now, unless writing already failed.
+    pub(crate) fn rotate_on_request(&mut self) {
+        let requested = self.control.rotation_requests();
+        if requested != self.rotations_seen {
+            self.rotations_seen = requested;
+            if !self.gate.failed() {
+                if let Err(message) = self.rotate(realtime_ns()) {
+                    self.set_failed(message);
+                }
+            }
+        }
+    }
+
+    /// Opens the next file, for a packet stamped `ts_ns`, then closes the
+    /// current one. If the new one cannot be created the current one stays
+    /// open (to be finished once, at the end).
+    fn rotate(&mut self, ts_ns: u64) -> Result<(), String> {
+        let next = self.stream.open_next(ts_ns)?;
+        self.close_file(Some(next));
+        Ok(())
+    }
+
+    /// Ends the current file: its trailer, the last write, then the stream
+    /// lists it, runs `-z` and `-W`, and moves on to `next` (none at the end).
+    pub(crate) fn close_file(&mut self, next: Option<FileSink>) {
+        self.free.flush();
+        self.stream.write_trailer(&self.encoder);
+        self.flush(Instant::now(), true);
+        self.stream.closed(next, &self.encoder);
+    }
+
+    /// Writes the buffer out when due (or `force`), then does the accounting.
+    pub(crate) fn flush(&mut self, now: Instant, force: bool) {
+        let sink = self.stream.sink();
+        let before = sink.total_bytes();
+        let records = sink.pending_records();
+        let result = if force {
+            sink.flush()
+        } else {
+            sink.maybe_flush(now)
+        };
+        match result {
+            Ok(0) => {}
+            Ok(bytes) => self.written(bytes, records),
+            Err(err) => {
+                self.counters.dropped_writer.add(records);
+                self.pending.clear();
+                let path = self.stream.current().path().display().to_string();
+                self.set_failed(format!("cannot write {path} (at byte {before}): {err}"));
+            }
+        }
+    }
+
+    /// Books a write of `bytes` bytes holding `records` records.
+    fn written(&mut self, bytes: usize, records: u64) {
+        self.counters.writes.add(1);
+        self.counters.file_bytes.add(bytes as u64);
+        self.counters.written_packets.add(records);
+        self.counters.written_bytes.add(self.pending.bytes);
+        self.counters.written_wire_bytes.add(self.pending.wire);
+        let written_at = rdtsc();
+        for &(rx_tick, count) in &self.pending.rx_ticks {
+            let ns = cycles_since_rx(rx_tick, written_at) as f64 * self.ns_per_tick;
+            self.latency.record_n(ns as u64, count);
+        }
+        self.latency.answer();
+        self.pending.clear();
+    }
+
+    /// Writes out a full buffer (kept out of line: once per buffer).
+    #[inline(never)]
+    fn flush_full(&mut self) {
+        self.flush(Instant::now(), true);
+    }
+}
+
+/// What a run of plain records adds to a writer's pending bookkeeping.
+#[derive(Default)]
+struct Tally {
+    records: u64,
+    bytes: u64,
+    wire: u64,
+    /// The receive tick of the latest records, and how many share it.
+    tick: u32,
+    tick_records: u64,
+}
+
+impl Tally {
+    /// Counts one record of `orig_len` bytes on the wire; a finished run of
+    /// equal receive ticks goes to `runs`.
+    #[inline(always)]
+    fn add(&mut self, orig_len: u32, snaplen: u32, rx_tick: u32, runs: &mut Vec<(u32, u64)>) {
+        self.records += 1;
+        self.bytes += u64::from(orig_len.min(snaplen));
+        self.wire += u64::from(orig_len);
+        if rx_tick != self.tick && self.tick_records > 0 {
+            push_tick_run(runs, self.tick, self.tick_records);
+            self.tick_records = 0;
+        }
+        self.tick = rx_tick;
+        self.tick_records += 1;
+    }
+}
+
+/// Appends `records` records received at `tick` to `runs`: a burst shares one
+/// TSC reading, so one entry per run of equal readings.
+#[inline(always)]
+fn push_tick_run(runs: &mut Vec<(u32, u64)>, tick: u32, records: u64) {
+    match runs.last_mut() {
+        Some((last, count)) if *last == tick => *count += records,
+        _ => runs.push((tick, records)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_keep_snaplen_wire_bytes_and_tick_runs() {
+        let mut runs = Vec::new();
+        let mut tally = Tally::default();
+        for (len, tick) in [(100, 7), (2000, 7), (60, 8), (60, 8), (60, 7)] {
+            tally.add(len, 1500, tick, &mut runs);
+        }
+        assert_eq!((tally.records, tally.bytes, tally.wire), (5, 1780, 2280));
+        // Finished runs are out; the last one is still being counted.
+        assert_eq!(runs, vec![(7, 2), (8, 2)]);
+        assert_eq!((tally.tick, tally.tick_records), (7, 1));
+        push_tick_run(&mut runs, 8, 3);
+        push_tick_run(&mut runs, 9, 1);
+        assert_eq!(
+            runs,
+            vec![(7, 2), (8, 5), (9, 1)],
+            "equal ticks share an entry"
+        );
+    }
+}
