@@ -1,0 +1,187 @@
+//! The files a capture writes besides its records' first files: names and
+//! creation of those, and the report files (`--stats-json`, `--latency-log`,
+//! `--latency-plot`), all created before DPDK starts so that a bad path
+//! costs nothing.
+
+use crate::config::CaptureConfig;
+use crate::error::ZcapError;
+use crate::output::FileSink;
+use crate::stats::plot::percentile_svg;
+use crate::stats::CaptureReport;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The output files a capture writes: one, or one per queue.
+pub(crate) fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
+    if !config.per_queue_files {
+        return vec![config.output.clone()];
+    }
+    let path = &config.output;
+    // /dev/null takes every queue's records (a file name built on it would
+    // land in /dev). Not with rotation, whose names are built from the path.
+    if is_dev_null(path) && !config.rotation.rotates() {
+        return vec![path.clone(); queues.len()];
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    queues
+        .iter()
+        .map(|(port, queue)| path.with_file_name(format!("{stem}-port{port}-q{queue}{ext}")))
+        .collect()
+}
+
+fn is_dev_null(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let char_device = |p: &Path| {
+        p.metadata()
+            .ok()
+            .filter(|m| m.file_type().is_char_device())
+            .map(|m| m.rdev())
+    };
+    let device = char_device(path);
+    device.is_some() && device == char_device(Path::new("/dev/null"))
+}
+
+/// Checks before DPDK starts that the output can be created where asked.
+pub(crate) fn precheck_output(path: &Path) -> Result<(), ZcapError> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(ZcapError::usage(format!(
+            "-w: cannot create {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Creates every output file, or none: on failure the ones made are removed.
+pub(crate) fn create_sinks(
+    config: &CaptureConfig,
+    paths: &[PathBuf],
+) -> Result<Vec<FileSink>, ZcapError> {
+    let mut sinks = Vec::new();
+    for path in paths {
+        let existed = path.exists();
+        match FileSink::create(path, config.buffer_bytes, config.flush_interval) {
+            Ok(sink) => sinks.push((sink, existed)),
+            Err(err) => {
+                for (sink, existed) in sinks {
+                    remove_if_ours(sink.path(), existed);
+                }
+                return Err(ZcapError::usage(format!(
+                    "-w: cannot create {}: {err}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(sinks.into_iter().map(|(s, _)| s).collect())
+}
+
+fn remove_if_ours(path: &Path, existed: bool) {
+    if !existed && path.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// `--stats-json`, `--latency-log` and `--latency-plot`, created up front.
+pub(crate) struct ReportFiles {
+    json: Option<File>,
+    hlog: Option<File>,
+    plot: Option<(PathBuf, File)>,
+}
+
+/// Creates `path` for `flag`, or says which flag's file could not be made.
+fn create(flag: &str, path: Option<&PathBuf>) -> Result<Option<File>, ZcapError> {
+    path.map(|p| {
+        File::create(p)
+            .map_err(|e| ZcapError::usage(format!("{flag}: cannot create {}: {e}", p.display())))
+    })
+    .transpose()
+}
+
+impl ReportFiles {
+    /// Creates every report file the configuration names.
+    pub(crate) fn create(config: &CaptureConfig) -> Result<Self, ZcapError> {
+        let json = create("--stats-json", config.stats_json.as_ref())?;
+        let hlog = create("--latency-log", config.latency_log.as_ref())?;
+        let plot = create("--latency-plot", config.latency_plot.as_ref())?;
+        Ok(ReportFiles {
+            json,
+            hlog,
+            plot: config.latency_plot.clone().zip(plot),
+        })
+    }
+
+    /// Runs `body` with the per-interval logs open (the `.hlog` writer
+    /// borrows its file and serializer for as long as it lives).
+    pub(crate) fn with_logs<R>(
+        &mut self,
+        body: impl FnOnce(&mut IntervalLogs) -> Result<R, ZcapError>,
+    ) -> Result<R, ZcapError> {
+        let mut serializer = V2DeflateSerializer::new();
+        let hlog = match self.hlog.as_mut() {
+            Some(file) => Some(
+                IntervalLogWriterBuilder::new()
+                    .add_comment("zcap rx→written latency, ns")
+                    .with_start_time(SystemTime::now())
+                    .with_base_time(SystemTime::now())
+                    .begin_log_with(file, &mut serializer)
+                    .map_err(|e| ZcapError::usage(format!("--latency-log: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut logs = IntervalLogs {
+            json: self.json.as_mut(),
+            hlog,
+        };
+        body(&mut logs)
+    }
+
+    /// Writes the percentile plot of every latency sample; an error names
+    /// the file (a runtime failure: the capture is over).
+    pub(crate) fn write_plot(&mut self, total: &Histogram<u64>) -> Result<(), String> {
+        let Some((path, file)) = self.plot.as_mut() else {
+            return Ok(());
+        };
+        let svg = percentile_svg(total, "zcap: latency from receive to written");
+        file.write_all(svg.as_bytes())
+            .map_err(|e| format!("--latency-plot: cannot write {}: {e}", path.display()))
+    }
+}
+
+/// The per-interval outputs: a JSON line each, and a `.hlog` interval.
+pub(crate) struct IntervalLogs<'a, 'b> {
+    json: Option<&'a mut File>,
+    hlog: Option<IntervalLogWriter<'a, 'b, File, V2DeflateSerializer>>,
+}
+
+impl IntervalLogs<'_, '_> {
+    /// Logs one interval (or the final report, whose interval is the last).
+    pub(crate) fn log(&mut self, report: &CaptureReport, interval: &Histogram<u64>) {
+        if let Some(out) = self.json.as_mut() {
+            let _ = writeln!(out, "{}", report.to_json());
+        }
+        if let Some(log) = self.hlog.as_mut() {
+            let length = report.interval.as_ref().map_or(0.0, |i| i.duration_s);
+            let start = (report.duration_s - length).max(0.0);
+            let _ = log.write_histogram(
+                interval,
+                Duration::from_secs_f64(start),
+                Duration::from_secs_f64(length),
+                None,
+            );
+        }
+    }
+}

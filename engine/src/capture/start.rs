@@ -1,0 +1,339 @@
+//! Starting a capture on an open DPDK session: each queue's ring and poll
+//! loop, each writer with its first file, the monitor over them all. Every
+//! queue and writer is described by one struct of its own, built in one
+//! place: nothing is matched up by position later.
+
+use super::outputs::{create_sinks, output_paths};
+use super::supervise::register_telemetry;
+use super::MERGE_HOLD_LIMIT;
+use crate::config::CaptureConfig;
+use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};
+use crate::error::ZcapError;
+use crate::format::pcapng::Interface as PcapngInterface;
+use crate::format::Encoder;
+use crate::monitor::{Monitor, QueueWatch};
+use crate::output::{FileSink, Rotation};
+use crate::pipeline::clock::realtime_ns;
+use crate::pipeline::control::{Control, CountLimit};
+use crate::pipeline::poll::{IdlePolicy, PollLoop, PoolGuard, RingFullPolicy};
+use crate::pipeline::stamp::{Stamper, TimeSource};
+use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
+use crate::session::{QueueSlot, Session};
+use crate::stats::histogram::Mailbox;
+use crate::stats::{QueueShared, WriterCounters};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// A capture whose writers and poll loops run.
+pub(crate) struct Running {
+    pub(crate) polls: Vec<LcoreTask>,
+    pub(crate) writers: Vec<StartedWriter>,
+    pub(crate) monitor: Monitor,
+    pub(crate) pool: Arc<Mempool>,
+    pub(crate) eal: Eal,
+    pub(crate) tsc_hz: u64,
+    /// Every source is a replayed file: the capture ends by itself.
+    pub(crate) finite: bool,
+}
+
+/// One writer thread and the CPU it was placed on.
+pub(crate) struct StartedWriter {
+    pub(crate) thread: JoinHandle<WriterOutcome>,
+    pub(crate) cpu: usize,
+}
+
+/// What every queue's poll loop and every writer share.
+struct Common {
+    control: Arc<Control>,
+    filter: Option<Arc<Filter>>,
+    tsc_hz: u64,
+    finite: bool,
+    reserve: u32,
+    hold_limit: usize,
+    start_ns: u64,
+}
+
+/// One queue's poll loop, the writer's end of its ring, and what the
+/// monitor watches of it.
+struct QueuePipeline {
+    lcore: u32,
+    poll: PollLoop,
+    feed: WriterFeed,
+    watch: QueueWatch,
+}
+
+/// One writer, before its thread starts.
+struct WriterSpec {
+    feeds: Vec<WriterFeed>,
+    first_file: FileSink,
+    rotation: Rotation,
+    cpu: usize,
+    idle: IdlePolicy,
+}
+
+/// Starts writers, then poll loops; on failure nothing is left running.
+pub(crate) fn start(
+    config: &CaptureConfig,
+    control: &Arc<Control>,
+    session: Session,
+    filter: Option<Arc<Filter>>,
+) -> Result<Running, ZcapError> {
+    let finite = config.dpdk.interfaces.iter().all(|i| i.is_finite());
+    // Never hold back more than the pool has to spare beyond the rings.
+    let hold_limit = (MERGE_HOLD_LIMIT as usize).min(session.pool.size() as usize / 4);
+    let common = Common {
+        control: control.clone(),
+        filter,
+        tsc_hz: session.eal.tsc_hz(),
+        finite,
+        reserve: replay_reserve(config, &session, hold_limit)?,
+        hold_limit,
+        start_ns: realtime_ns(),
+    };
+    let (encoder, interfaces) = encoder_for(config, &session.ports);
+    let mut specs = writer_specs(config, &session, common.start_ns)?;
+    let Session {
+        queues,
+        ports,
+        pool,
+        eal,
+        poll_idle,
+        ..
+    } = session;
+    let mut polls = Vec::new();
+    let mut watches = Vec::new();
+    for (index, (slot, idle)) in queues.into_iter().zip(poll_idle).enumerate() {
+        let q = queue_pipeline(config, &common, &eal, &pool, &ports, slot, idle)?;
+        specs[writer_of(config, index)].feeds.push(q.feed);
+        polls.push((q.lcore, q.poll));
+        watches.push(q.watch);
+    }
+    let limit = config.count.map(|n| Arc::new(CountLimit::new(n)));
+    let mut writers = Vec::new();
+    let mut writer_counters = Vec::new();
+    for (index, spec) in specs.into_iter().enumerate() {
+        let counters = Arc::new(WriterCounters::default());
+        let latency = Mailbox::new();
+        let writer = Writer {
+            feeds: spec.feeds,
+            sink: spec.first_file,
+            rotation: spec.rotation,
+            encoder: encoder.clone(),
+            snaplen: config.snaplen,
+            counters: counters.clone(),
+            control: control.clone(),
+            limit: limit.clone(),
+            merge: !config.per_queue_files,
+            hold_limit: common.hold_limit,
+            interfaces,
+            start_ns: common.start_ns,
+            tsc_hz: common.tsc_hz,
+            latency: latency.clone(),
+            idle: spec.idle,
+            hand_off_only: config.hand_off_only,
+        };
+        let started = spawn_writer(index, spec.cpu, writer, control, &mut writers)?;
+        writers.push(started);
+        writer_counters.push((counters, latency));
+    }
+    let monitor = Monitor::new(watches, writer_counters, ports, pool.driver_name());
+    register_telemetry(monitor.sources());
+    let polls = launch_polls(polls, control);
+    Ok(Running {
+        polls,
+        writers,
+        monitor,
+        pool,
+        eal,
+        tsc_hz: common.tsc_hz,
+        finite,
+    })
+}
+
+/// Which writer drains queue `index`: the only one, or its own.
+fn writer_of(config: &CaptureConfig, index: usize) -> usize {
+    if config.per_queue_files {
+        index
+    } else {
+        0
+    }
+}
+
+/// Free mbufs a replay's poll loops need before each receive: one burst of
+/// each at once. The pool must hold that beside what the merge may hold back,
+/// or the poll loops would wait for mbufs that never come back.
+fn replay_reserve(
+    config: &CaptureConfig,
+    session: &Session,
+    hold_limit: usize,
+) -> Result<u32, ZcapError> {
+    let reserve = (config.dpdk.burst * session.queues.len()) as u32;
+    let pool = session.pool.size();
+    let needed = reserve + hold_limit as u32 + 1;
+    if config.dpdk.interfaces.iter().all(|i| i.is_finite()) && pool < needed {
+        return Err(ZcapError::usage(format!(
+            "--mbufs: a replay over {} queues with --burst {} needs a pool of at least {needed} mbufs, not {pool}",
+            session.queues.len(),
+            config.dpdk.burst
+        )));
+    }
+    Ok(reserve)
+}
+
+/// The record encoder, describing every port (pcapng), and the port count.
+fn encoder_for(config: &CaptureConfig, ports: &[Port]) -> (Encoder, usize) {
+    let interfaces: Vec<PcapngInterface> = ports
+        .iter()
+        .map(|p| PcapngInterface {
+            name: p.info().name.clone(),
+            description: format!("DPDK port {} ({})", p.info().id, p.info().driver),
+        })
+        .collect();
+    let count = interfaces.len();
+    let encoder = Encoder::new(config.format, config.precision, config.snaplen, interfaces);
+    (encoder, count)
+}
+
+/// One spec per writer, each with its first file created now, so that an
+/// unwritable path is reported before capture starts.
+fn writer_specs(
+    config: &CaptureConfig,
+    session: &Session,
+    start_ns: u64,
+) -> Result<Vec<WriterSpec>, ZcapError> {
+    let queue_ids: Vec<(u32, u16)> = session
+        .queues
+        .iter()
+        .map(|q| (q.interface, q.rxq.queue_id()))
+        .collect();
+    let mut rotations: Vec<Rotation> = output_paths(config, &queue_ids)
+        .iter()
+        .map(|template| Rotation::new(config.rotation.clone(), template))
+        .collect();
+    let first_paths: Vec<_> = rotations
+        .iter_mut()
+        .map(|r| r.next_path(start_ns))
+        .collect();
+    let sinks = create_sinks(config, &first_paths)?;
+    let placement = session.writer_cpus.iter().zip(&session.writer_idle);
+    Ok(sinks
+        .into_iter()
+        .zip(rotations)
+        .zip(placement)
+        .map(|((first_file, rotation), (&cpu, &idle))| WriterSpec {
+            feeds: Vec::new(),
+            first_file,
+            rotation,
+            cpu,
+            idle,
+        })
+        .collect())
+}
+
+/// The ring, poll loop and watch of one queue.
+fn queue_pipeline(
+    config: &CaptureConfig,
+    common: &Common,
+    eal: &Eal,
+    pool: &Arc<Mempool>,
+    ports: &[Port],
+    slot: QueueSlot,
+    idle: IdlePolicy,
+) -> Result<QueuePipeline, ZcapError> {
+    let (producer, consumer) = stamped_ring(eal, pool, config.ring_size)
+        .map_err(|e| ZcapError::usage(format!("--ring-size: {e}")))?;
+    let shared = Arc::new(QueueShared::default());
+    let port = &ports[slot.interface as usize];
+    let queue = slot.rxq.queue_id();
+    let burst_cycles = Mailbox::new();
+    let watch = QueueWatch {
+        shared: shared.clone(),
+        ring: producer.monitor(),
+        burst_cycles: burst_cycles.clone(),
+        port: port.info().id,
+        queue,
+        lcore: slot.lcore,
+    };
+    let feed = WriterFeed {
+        ring: consumer,
+        shared: shared.clone(),
+        interface: slot.interface,
+        queue,
+    };
+    let source = TimeSource::for_driver(&port.info().driver);
+    let poll = PollLoop {
+        rxq: slot.rxq,
+        ring: producer,
+        shared,
+        stamper: Stamper::new(source, common.tsc_hz, rdtsc()),
+        control: common.control.clone(),
+        burst_size: config.dpdk.burst,
+        // A replayed file can wait for the writer; a live port cannot.
+        ring_full: if common.finite {
+            RingFullPolicy::Wait
+        } else {
+            RingFullPolicy::Drop
+        },
+        idle,
+        filter: common.filter.clone(),
+        burst_cycles,
+        pool_guard: common.finite.then(|| PoolGuard {
+            pool: pool.clone(),
+            reserve: common.reserve,
+        }),
+    };
+    Ok(QueuePipeline {
+        lcore: slot.lcore,
+        poll,
+        feed,
+        watch,
+    })
+}
+
+/// Starts writer `index` on `cpu`. If the thread cannot start, the writers
+/// already started close their files (no poll loop runs yet) and the error
+/// is returned.
+fn spawn_writer(
+    index: usize,
+    cpu: usize,
+    writer: Writer,
+    control: &Control,
+    started: &mut Vec<StartedWriter>,
+) -> Result<StartedWriter, ZcapError> {
+    let spawned = std::thread::Builder::new()
+        .name(format!("zcap-writer-{index}"))
+        .spawn(move || {
+            // Off the poll loops' CPUs: a writer sharing one would halve both.
+            core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            writer.run()
+        });
+    match spawned {
+        Ok(thread) => Ok(StartedWriter { thread, cpu }),
+        Err(e) => {
+            control.request_abort();
+            control.set_producers_done();
+            for writer in started.drain(..) {
+                let _ = writer.thread.join();
+            }
+            Err(ZcapError::runtime(format!(
+                "cannot start a writer thread: {e}"
+            )))
+        }
+    }
+}
+
+/// Launches every poll loop on its lcore; one that cannot start fails the
+/// capture (which then stops the ones that did).
+fn launch_polls(polls: Vec<(u32, PollLoop)>, control: &Control) -> Vec<LcoreTask> {
+    let mut tasks = Vec::new();
+    for (lcore, poll) in polls {
+        match launch(lcore, move || poll.run()) {
+            Ok(task) => tasks.push(task),
+            Err(e) => {
+                control.fail(format!("cannot start a poll loop: {e}"));
+                break;
+            }
+        }
+    }
+    tasks
+}
