@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod control;
+mod handoff;
 pub mod merge;
 pub mod poll;
 pub mod stamp;

@@ -2,6 +2,7 @@
 //! it, hand the mbuf pointers to the writer's ring. No packet is copied here.
 
 use super::control::Control;
+use super::handoff::HandOff;
 use super::stamp::Stamper;
 use super::MAX_BURST;
 use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, Mempool, RingProducer, RxQueue, StampedBurst};
@@ -185,130 +186,186 @@ impl PollLoop {
         // Stamped packets on their way to the ring: a batch being gathered,
         // or what the ring refused under RingFullPolicy::Wait.
         let mut outgoing: StampedBurst<HAND_OFF_MAX> = self.ring.burst();
-        let mut refused = false;
-        // The last hand-off found the ring full.
-        let mut overflowing = false;
-        // The newest timestamp in `outgoing`.
-        let mut newest = 0u64;
+        let mut hand_off = HandOff::new(self.ring_full, self.burst_size, HAND_OFF_MAX);
         let mut backoff = Backoff::new(self.idle);
-        let mut burst_cycles = Recorder::new(self.burst_cycles.clone());
-        let mut bursts_since_hand_over = 0u32;
-        let mut idle_since: Option<u64> = None;
-        let counters = &self.shared.counters;
-        let watermark = &self.shared.watermark_ns;
+        let mut cycles = BurstCycles::new(self.burst_cycles.clone());
         if self.stamper.uses_tsc() {
-            watermark.store(self.stamper.now_ns(rdtsc()), Ordering::Release);
+            let now_ns = self.stamper.now_ns(rdtsc());
+            self.publish(now_ns);
         }
-        // Start of the last non-empty burst: its cycles run to the next
-        // iteration's TSC reading (one reading per burst, not two).
-        let mut busy_since: Option<u64> = None;
         while !self.control.stop_requested() {
             let start = rdtsc();
-            if let Some(since) = busy_since.take() {
-                let cycles = start - since;
-                counters.busy_cycles.add(cycles);
-                burst_cycles.record(cycles);
-            }
+            cycles.close_burst(&self.shared, start);
             // Packets the ring refused go first.
-            if refused {
+            if hand_off.must_retry() {
                 self.ring.enqueue(&mut outgoing);
-                if !outgoing.is_empty() {
-                    backoff.idle();
-                    continue;
-                }
-                refused = false;
-                watermark.store(newest, Ordering::Release);
-            }
-            // A starved replay takes the empty-receive path: what it gathered
-            // goes to the writer, which frees mbufs.
-            let starved = self.pool_guard.as_ref().is_some_and(PoolGuard::starved);
-            if starved {
-                counters.pool_waits.add(1);
-            }
-            let n = if starved {
-                0
-            } else {
-                self.rxq.rx_burst(&mut received, self.burst_size)
-            };
-            if n > 0 {
-                if let Some(since) = idle_since.take() {
-                    counters.idle_cycles.add(start - since);
-                }
-                backoff.busy();
-                let burst_ns = self.stamper.now_ns(start);
-                let mut bytes = 0u64;
-                let gathered = outgoing.len();
-                while let Some(m) = received.pop_front() {
-                    let stamp = self.stamper.stamp(&m, start, burst_ns);
-                    newest = newest.max(stamp.ts_ns);
-                    bytes += u64::from(m.pkt_len());
-                    outgoing.push(m, stamp);
-                }
-                counters.rx_packets.add(n as u64);
-                counters.rx_bytes.add(bytes);
-                counters.bursts.add(1);
-                counters.burst_sizes[burst_size_bucket(n)].add(1);
-                if let Some(filter) = &self.filter {
-                    let rejected = outgoing.retain_from(gathered, |m| filter.accepts(m));
-                    counters.filtered.add(rejected as u64);
+                match hand_off.retried(outgoing.len()) {
+                    Some(watermark) => self.publish(watermark),
+                    None => {
+                        backoff.idle();
+                        continue;
+                    }
                 }
             }
-            // Hand a batch to the ring once no further full burst fits, or
-            // when the queue came back short or empty (it is not backlogged:
-            // waiting for more would only add latency). Fewer, larger
-            // hand-offs move the ring's indexes between the cores less often.
-            // While the ring overflows, every burst goes at once instead: the
-            // writer is behind, and each slot it frees is best refilled now.
-            let due = n < self.burst_size
-                || overflowing
-                || outgoing.len() + self.burst_size > HAND_OFF_MAX;
-            if due && (n > 0 || !outgoing.is_empty()) {
-                let batch = outgoing.len();
-                let sent = self.ring.enqueue(&mut outgoing);
-                overflowing = sent < batch;
-                if overflowing && self.ring_full == RingFullPolicy::Drop {
-                    counters.ring_full.add((batch - sent) as u64);
-                    outgoing.free_all();
-                }
-                refused = !outgoing.is_empty();
-                if !refused {
-                    // Everything up to `newest` is in the ring: the writer may merge past it.
-                    watermark.store(newest, Ordering::Release);
-                }
+            let n = self.receive(&mut received, &mut outgoing, &mut hand_off, start);
+            if hand_off.due(n, outgoing.len()) {
+                self.hand_over(&mut outgoing, &mut hand_off);
             }
             if n == 0 {
-                counters.empty_polls.add(1);
-                idle_since.get_or_insert(start);
-                if self.stamper.uses_tsc() && outgoing.is_empty() {
-                    watermark.store(self.stamper.now_ns(start), Ordering::Release);
+                cycles.idle(start);
+                self.shared.counters.empty_polls.add(1);
+                let uses_tsc = self.stamper.uses_tsc();
+                let now_ns = || self.stamper.now_ns(start);
+                if let Some(watermark) = hand_off.idle_watermark(uses_tsc, outgoing.len(), now_ns) {
+                    self.publish(watermark);
                 }
                 backoff.idle();
                 continue;
             }
-            busy_since = Some(start);
-            bursts_since_hand_over += 1;
-            // Tried once per HAND_OVER_EVERY bursts, whether or not it works:
-            // the mailbox stays full until the stats core's next tick, and
-            // retrying on every burst meanwhile cost ~2% of the loop.
-            if bursts_since_hand_over >= HAND_OVER_EVERY {
-                burst_cycles.try_hand_over();
-                bursts_since_hand_over = 0;
-            }
+            backoff.busy();
+            cycles.busy(&self.shared, start);
         }
-        if let Some(since) = busy_since {
-            let cycles = rdtsc() - since;
-            counters.busy_cycles.add(cycles);
-            burst_cycles.record(cycles);
+        cycles.finish(&self.shared);
+        self.stop(&mut outgoing);
+    }
+
+    /// Receives a burst (unless a replay's pool is short of mbufs), stamps it
+    /// into `outgoing` and runs the filter; returns how many were received.
+    #[inline(always)]
+    fn receive(
+        &mut self,
+        received: &mut MbufBurst<MAX_BURST>,
+        outgoing: &mut StampedBurst<HAND_OFF_MAX>,
+        hand_off: &mut HandOff,
+        start: u64,
+    ) -> usize {
+        let counters = &self.shared.counters;
+        // A starved replay takes the empty-receive path: what it gathered
+        // goes to the writer, which frees mbufs.
+        if self.pool_guard.as_ref().is_some_and(PoolGuard::starved) {
+            counters.pool_waits.add(1);
+            return 0;
         }
-        burst_cycles.finish();
-        // Stopping: whatever is still held back could not be handed on.
-        if !outgoing.is_empty() {
-            self.ring.enqueue(&mut outgoing);
-            counters.ring_full.add(outgoing.len() as u64);
+        let n = self.rxq.rx_burst(received, self.burst_size);
+        if n == 0 {
+            return 0;
+        }
+        let burst_ns = self.stamper.now_ns(start);
+        let mut bytes = 0u64;
+        let gathered = outgoing.len();
+        while let Some(m) = received.pop_front() {
+            let stamp = self.stamper.stamp(&m, start, burst_ns);
+            hand_off.gathered(stamp.ts_ns);
+            bytes += u64::from(m.pkt_len());
+            outgoing.push(m, stamp);
+        }
+        counters.rx_packets.add(n as u64);
+        counters.rx_bytes.add(bytes);
+        counters.bursts.add(1);
+        counters.burst_sizes[burst_size_bucket(n)].add(1);
+        if let Some(filter) = &self.filter {
+            let rejected = outgoing.retain_from(gathered, |m| filter.accepts(m));
+            counters.filtered.add(rejected as u64);
+        }
+        n
+    }
+
+    /// Hands the batch to the ring and does what the hand-off decides with
+    /// what did not fit.
+    #[inline(always)]
+    fn hand_over(&mut self, outgoing: &mut StampedBurst<HAND_OFF_MAX>, hand_off: &mut HandOff) {
+        let batch = outgoing.len();
+        let sent = self.ring.enqueue(outgoing);
+        let after = hand_off.enqueued(batch, sent);
+        if after.drop > 0 {
+            self.shared.counters.ring_full.add(after.drop as u64);
             outgoing.free_all();
         }
-        watermark.store(u64::MAX, Ordering::Release);
+        if let Some(watermark) = after.publish {
+            self.publish(watermark);
+        }
+    }
+
+    /// Every packet this queue enqueues from now on is stamped at or after
+    /// `watermark_ns`.
+    #[inline(always)]
+    fn publish(&self, watermark_ns: u64) {
+        self.shared
+            .watermark_ns
+            .store(watermark_ns, Ordering::Release);
+    }
+
+    /// Stopping: whatever is still held back could not be handed on.
+    fn stop(&mut self, outgoing: &mut StampedBurst<HAND_OFF_MAX>) {
+        if !outgoing.is_empty() {
+            self.ring.enqueue(outgoing);
+            self.shared.counters.ring_full.add(outgoing.len() as u64);
+            outgoing.free_all();
+        }
+        self.publish(u64::MAX);
         self.shared.done.store(true, Ordering::Release);
+    }
+}
+
+/// Where a poll loop's cycles go: busy bursts (each runs to the next
+/// iteration's TSC reading, one reading per burst) and idle polls, and the
+/// per-burst histogram handed to the stats core now and then.
+struct BurstCycles {
+    recorder: Recorder,
+    /// Start of the last non-empty burst.
+    busy_since: Option<u64>,
+    /// Start of the current run of empty polls.
+    idle_since: Option<u64>,
+    bursts_since_hand_over: u32,
+}
+
+impl BurstCycles {
+    fn new(mailbox: Mailbox) -> Self {
+        BurstCycles {
+            recorder: Recorder::new(mailbox),
+            busy_since: None,
+            idle_since: None,
+            bursts_since_hand_over: 0,
+        }
+    }
+
+    /// A new iteration starts at `now`: the last burst, if any, ends here.
+    #[inline(always)]
+    fn close_burst(&mut self, shared: &QueueShared, now: u64) {
+        if let Some(since) = self.busy_since.take() {
+            let cycles = now - since;
+            shared.counters.busy_cycles.add(cycles);
+            self.recorder.record(cycles);
+        }
+    }
+
+    /// This iteration, started at `start`, found nothing.
+    #[inline(always)]
+    fn idle(&mut self, start: u64) {
+        self.idle_since.get_or_insert(start);
+    }
+
+    /// This iteration, started at `start`, received a burst.
+    #[inline(always)]
+    fn busy(&mut self, shared: &QueueShared, start: u64) {
+        if let Some(since) = self.idle_since.take() {
+            shared.counters.idle_cycles.add(start - since);
+        }
+        self.busy_since = Some(start);
+        self.bursts_since_hand_over += 1;
+        // Tried once per HAND_OVER_EVERY bursts, whether or not it works:
+        // the mailbox stays full until the stats core's next tick, and
+        // retrying on every burst meanwhile cost ~2% of the loop.
+        if self.bursts_since_hand_over >= HAND_OVER_EVERY {
+            self.recorder.try_hand_over();
+            self.bursts_since_hand_over = 0;
+        }
+    }
+
+    /// The loop ended: the last burst's cycles, and the histogram handed over.
+    fn finish(mut self, shared: &QueueShared) {
+        self.close_burst(shared, rdtsc());
+        self.recorder.finish();
     }
 }
 
