@@ -33,8 +33,6 @@ pub struct Session {
     pub poll_idle: Vec<IdlePolicy>,
     /// What each writer (in writer order) does when idle.
     pub writer_idle: Vec<IdlePolicy>,
-    /// The CPU of the main lcore (stats and control).
-    pub main_cpu: usize,
     /// The CPU of each writer, in writer order (see [`Writers`]).
     pub writer_cpus: Vec<usize>,
 }
@@ -101,12 +99,15 @@ fn check_allowed(flag: &str, list: &[usize], allowed: &[usize]) -> Result<(), Zc
 }
 
 /// Maps lcore 0 (main: stats and control) and one lcore per poll loop to CPUs.
-fn lcore_map(config: &DpdkConfig, poll_loops: usize) -> Result<Vec<usize>, ZcapError> {
-    let allowed = allowed_cpus();
+fn lcore_map(
+    config: &DpdkConfig,
+    poll_loops: usize,
+    allowed: &[usize],
+) -> Result<Vec<usize>, ZcapError> {
     let main_cpu = allowed[0];
     let poll_cpus = match &config.lcores {
         Some(list) => {
-            check_allowed("-l", list, &allowed)?;
+            check_allowed("-l", list, allowed)?;
             list.clone()
         }
         None if allowed.len() > 1 => allowed[1..].to_vec(),
@@ -124,13 +125,13 @@ fn writer_cpu_map(
     config: &DpdkConfig,
     lcores: &[usize],
     writers: usize,
+    allowed: &[usize],
 ) -> Result<Vec<usize>, ZcapError> {
-    let allowed = allowed_cpus();
     if let Some(list) = &config.writer_cpus {
-        check_allowed("--writer-cpus", list, &allowed)?;
+        check_allowed("--writer-cpus", list, allowed)?;
     }
     Ok(place_writers(
-        &allowed,
+        allowed,
         lcores,
         config.writer_cpus.as_deref(),
         writers,
@@ -240,33 +241,45 @@ fn memory_total_mb() -> Option<u64> {
 /// Mbufs each lcore keeps in its private mempool cache.
 pub const MEMPOOL_CACHE: u32 = 256;
 
-impl Session {
-    /// Starts EAL and the ports, and places `writers` on CPUs; `pool_size`
-    /// applies when `--mbufs` is unset.
-    pub fn open(
+/// Where every thread of a run goes and how it idles, decided from the
+/// configuration and the CPUs this process may use, before DPDK starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// RX queues to open on each port, in `-i` order.
+    pub queues_per_port: Vec<u16>,
+    /// The CPU of lcore 0 (main: stats and control), then of each poll loop.
+    pub lcore_cpus: Vec<usize>,
+    /// The CPU of each writer, in writer order.
+    pub writer_cpus: Vec<usize>,
+    /// What each poll loop (in queue order) does when idle.
+    pub poll_idle: Vec<IdlePolicy>,
+    /// What each writer does when idle.
+    pub writer_idle: Vec<IdlePolicy>,
+    /// Two threads that take mbufs from the pool share a CPU (which picks
+    /// the pool's driver).
+    pub pool_users_share_cpus: bool,
+}
+
+impl Placement {
+    /// The placement for `writers` beside one poll loop per queue, on the
+    /// `allowed` CPUs (sorted, not empty).
+    pub fn new(
         config: &DpdkConfig,
         writers: Writers,
-        pool_size: impl FnOnce(usize) -> u32,
-    ) -> Result<Session, ZcapError> {
-        config.validate().map_err(ZcapError::usage)?;
-        if !config.no_huge && !hugepages_available() {
-            return Err(ZcapError::usage(
-                "no free hugepages: reserve some with `sudo bash scripts/setup.sh`, or pass --no-huge",
-            ));
-        }
-        let planned = planned_queues(config);
-        let poll_loops: usize = planned.iter().map(|&q| usize::from(q)).sum();
-        let cpus = lcore_map(config, poll_loops)?;
-        let main_cpu = cpus[0];
-        let writer_cpus = writer_cpu_map(config, &cpus, writers.count(poll_loops))?;
+        allowed: &[usize],
+    ) -> Result<Self, ZcapError> {
+        let queues_per_port = planned_queues(config);
+        let poll_loops: usize = queues_per_port.iter().map(|&q| usize::from(q)).sum();
+        let lcore_cpus = lcore_map(config, poll_loops, allowed)?;
+        let writer_cpus = writer_cpu_map(config, &lcore_cpus, writers.count(poll_loops), allowed)?;
         // Threads sharing a CPU: poll loops, writers, and the main lcore (it
         // sleeps between ticks, but a thread it preempts may hold a ring).
-        let mut busy: Vec<usize> = cpus.iter().chain(&writer_cpus).copied().collect();
+        let mut busy: Vec<usize> = lcore_cpus.iter().chain(&writer_cpus).copied().collect();
         let busy_threads = busy.len();
         busy.sort_unstable();
         busy.dedup();
         let shared_cpus = busy.len() < busy_threads;
-        let (poll_crowded, writer_crowded) = crowding(&cpus[1..], &writer_cpus);
+        let (poll_crowded, writer_crowded) = crowding(&lcore_cpus[1..], &writer_cpus);
         // Poll loops and writers are the threads that take mbufs from the pool
         // and give them back. The main lcore is left out: it neither takes nor
         // gives any while capturing, and a thread it preempts waits only for
@@ -283,103 +296,168 @@ impl Session {
                 .map(|&c| IdlePolicy::new(backoff, c))
                 .collect()
         };
-        let poll_idle = policies(&poll_crowded);
-        let writer_idle = policies(&writer_crowded);
+        Ok(Placement {
+            queues_per_port,
+            poll_idle: policies(&poll_crowded),
+            writer_idle: policies(&writer_crowded),
+            lcore_cpus,
+            writer_cpus,
+            pool_users_share_cpus,
+        })
+    }
 
-        let mbufs = config.mbufs.unwrap_or_else(|| pool_size(poll_loops));
-        let pool_mb = (u64::from(mbufs) * MBUF_FOOTPRINT) >> 20;
-        if let Some(total_mb) = memory_total_mb().filter(|&total| pool_mb >= total) {
-            return Err(ZcapError::usage(format!(
-                "--mbufs: {mbufs} mbufs need about {pool_mb} MB, more than this machine's {total_mb} MB"
-            )));
-        }
-        // Without hugepages EAL reserves a small fixed amount unless told: ask for
-        // what the pool needs plus room for everything else.
-        let mem_mb = config.mem_mb.or_else(|| {
-            config
-                .no_huge
-                .then(|| ((u64::from(mbufs) * 2560) >> 20) as u32 + 128)
-        });
-        let mut eal = EalBuilder::new()
-            .lcore_cpus(cpus)
-            .no_huge(config.no_huge)
-            .memory_mb(mem_mb)
-            .log_level(config.log_level)
-            .extra_args(config.eal_args.iter().cloned());
-        for iface in &config.interfaces {
-            eal = match iface {
-                Interface::Vdev { spec, .. } => eal.vdev(spec.clone()),
-                Interface::Pci(addr) => eal.pci(addr.clone()),
-                Interface::PortId(_) => eal,
-            };
-        }
-        let eal = eal
-            .init()
-            .map_err(|e| ZcapError::usage(format!("cannot start DPDK: {e}")))?;
+    /// Poll loops: one per queue.
+    pub fn poll_loops(&self) -> usize {
+        self.lcore_cpus.len() - 1
+    }
+}
 
-        let mut port_ids = Vec::new();
-        for iface in &config.interfaces {
-            let id = match iface {
-                Interface::PortId(id) => find_port(&id.to_string()),
-                other => find_port(other.device_name().unwrap_or_default()),
-            }
-            .map_err(|e| ZcapError::usage(format!("-i: {e}")))?;
-            if port_ids.contains(&id) {
-                return Err(ZcapError::usage(format!("-i: port {id} given twice")));
-            }
-            port_ids.push(id);
+impl Session {
+    /// Starts EAL and the ports, and places `writers` on CPUs; `pool_size`
+    /// applies when `--mbufs` is unset.
+    pub fn open(
+        config: &DpdkConfig,
+        writers: Writers,
+        pool_size: impl FnOnce(usize) -> u32,
+    ) -> Result<Session, ZcapError> {
+        config.validate().map_err(ZcapError::usage)?;
+        if !config.no_huge && !hugepages_available() {
+            return Err(ZcapError::usage(
+                "no free hugepages: reserve some with `sudo bash scripts/setup.sh`, or pass --no-huge",
+            ));
         }
-
-        let finite = config.interfaces.iter().all(Interface::is_finite);
-        let cache = pool_cache(mbufs, finite);
-        let pool = create_pool(&eal, mbufs, cache, pool_users_share_cpus)
-            .map(Arc::new)
-            .map_err(|e| match config.mbufs {
-                Some(_) => ZcapError::usage(format!("--mbufs: {e}")),
-                None => ZcapError::usage(format!(
-                    "{e} (the default pool for {poll_loops} queues; set a smaller one with --mbufs, or lower -Q or --ring-size)"
-                )),
-            })?;
-
-        let workers = eal.worker_lcores();
-        let mut ports = Vec::new();
-        let mut queues = Vec::new();
-        for (index, (&id, &rx_queues)) in port_ids.iter().zip(&planned).enumerate() {
-            let port_config = PortConfig {
-                rx_queues,
-                rx_descriptors: config.rx_descriptors,
-                promiscuous: true,
-            };
-            let (port, rxqs) = Port::start(&eal, id, &port_config, &pool).map_err(|e| {
-                let flag = if e.errno == libc::EINVAL { "-Q" } else { "-i" };
-                ZcapError::usage(format!("{flag}: {e}"))
-            })?;
-            for rxq in rxqs {
-                let lcore = workers[queues.len()];
-                queues.push(QueueSlot {
-                    rxq,
-                    interface: index as u32,
-                    lcore,
-                });
-            }
-            ports.push(port);
-        }
+        let placement = Placement::new(config, writers, &allowed_cpus())?;
+        let mbufs = config
+            .mbufs
+            .unwrap_or_else(|| pool_size(placement.poll_loops()));
+        check_pool_memory(mbufs)?;
+        let eal = start_eal(config, &placement, mbufs)?;
+        let port_ids = find_ports(config)?;
+        let pool = open_pool(config, &eal, &placement, mbufs)?;
+        let (ports, queues) = start_ports(config, &eal, &pool, &port_ids, &placement)?;
         Ok(Session {
             queues,
             ports,
             pool,
             eal,
-            poll_idle,
-            writer_idle,
-            main_cpu,
-            writer_cpus,
+            poll_idle: placement.poll_idle,
+            writer_idle: placement.writer_idle,
+            writer_cpus: placement.writer_cpus,
         })
     }
 }
 
+/// Refuses a pool larger than the machine's memory.
+fn check_pool_memory(mbufs: u32) -> Result<(), ZcapError> {
+    let pool_mb = (u64::from(mbufs) * MBUF_FOOTPRINT) >> 20;
+    match memory_total_mb().filter(|&total| pool_mb >= total) {
+        Some(total_mb) => Err(ZcapError::usage(format!(
+            "--mbufs: {mbufs} mbufs need about {pool_mb} MB, more than this machine's {total_mb} MB"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// EAL with the placement's lcores and the ports' devices.
+fn start_eal(config: &DpdkConfig, placement: &Placement, mbufs: u32) -> Result<Eal, ZcapError> {
+    // Without hugepages EAL reserves a small fixed amount unless told: ask for
+    // what the pool needs plus room for everything else.
+    let mem_mb = config.mem_mb.or_else(|| {
+        config
+            .no_huge
+            .then(|| ((u64::from(mbufs) * MBUF_FOOTPRINT) >> 20) as u32 + 128)
+    });
+    let mut eal = EalBuilder::new()
+        .lcore_cpus(placement.lcore_cpus.clone())
+        .no_huge(config.no_huge)
+        .memory_mb(mem_mb)
+        .log_level(config.log_level)
+        .extra_args(config.eal_args.iter().cloned());
+    for iface in &config.interfaces {
+        eal = match iface {
+            Interface::Vdev { spec, .. } => eal.vdev(spec.clone()),
+            Interface::Pci(addr) => eal.pci(addr.clone()),
+            Interface::PortId(_) => eal,
+        };
+    }
+    eal.init()
+        .map_err(|e| ZcapError::usage(format!("cannot start DPDK: {e}")))
+}
+
+/// The port id of every `-i`, each at most once.
+fn find_ports(config: &DpdkConfig) -> Result<Vec<u16>, ZcapError> {
+    let mut port_ids = Vec::new();
+    for iface in &config.interfaces {
+        let id = match iface {
+            Interface::PortId(id) => find_port(&id.to_string()),
+            other => find_port(other.device_name().unwrap_or_default()),
+        }
+        .map_err(|e| ZcapError::usage(format!("-i: {e}")))?;
+        if port_ids.contains(&id) {
+            return Err(ZcapError::usage(format!("-i: port {id} given twice")));
+        }
+        port_ids.push(id);
+    }
+    Ok(port_ids)
+}
+
+/// The packet pool, its cache and driver chosen for the sources and CPUs.
+fn open_pool(
+    config: &DpdkConfig,
+    eal: &Eal,
+    placement: &Placement,
+    mbufs: u32,
+) -> Result<Arc<Mempool>, ZcapError> {
+    let finite = config.interfaces.iter().all(Interface::is_finite);
+    let cache = pool_cache(mbufs, finite);
+    create_pool(eal, mbufs, cache, placement.pool_users_share_cpus)
+        .map(Arc::new)
+        .map_err(|e| match config.mbufs {
+            Some(_) => ZcapError::usage(format!("--mbufs: {e}")),
+            None => ZcapError::usage(format!(
+                "{e} (the default pool for {} queues; set a smaller one with --mbufs, or lower -Q or --ring-size)",
+                placement.poll_loops()
+            )),
+        })
+}
+
+/// Starts every port with its queues; each queue gets the next worker lcore.
+fn start_ports(
+    config: &DpdkConfig,
+    eal: &Eal,
+    pool: &Arc<Mempool>,
+    port_ids: &[u16],
+    placement: &Placement,
+) -> Result<(Vec<Port>, Vec<QueueSlot>), ZcapError> {
+    let workers = eal.worker_lcores();
+    let mut ports = Vec::new();
+    let mut queues = Vec::new();
+    for (index, (&id, &rx_queues)) in port_ids.iter().zip(&placement.queues_per_port).enumerate() {
+        let port_config = PortConfig {
+            rx_queues,
+            rx_descriptors: config.rx_descriptors,
+            promiscuous: true,
+        };
+        let (port, rxqs) = Port::start(eal, id, &port_config, pool).map_err(|e| {
+            let flag = if e.errno == libc::EINVAL { "-Q" } else { "-i" };
+            ZcapError::usage(format!("{flag}: {e}"))
+        })?;
+        for rxq in rxqs {
+            let lcore = workers[queues.len()];
+            queues.push(QueueSlot {
+                rxq,
+                interface: index as u32,
+                lcore,
+            });
+        }
+        ports.push(port);
+    }
+    Ok((ports, queues))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{crowding, place_writers};
+    use super::*;
 
     #[test]
     fn crowded_cpus_are_those_with_two_data_path_threads() {
@@ -414,5 +492,66 @@ mod tests {
             vec![7, 9, 7]
         );
         assert!(place_writers(&all, &[0, 1], None, 0).is_empty());
+    }
+
+    fn config(queues: u16) -> DpdkConfig {
+        DpdkConfig {
+            interfaces: vec![Interface::parse("net_null0").unwrap()],
+            queues: Some(queues),
+            ..DpdkConfig::default()
+        }
+    }
+
+    #[test]
+    fn two_cpus_one_queue_one_writer() {
+        let p = Placement::new(&config(1), Writers::One, &[0, 1]).unwrap();
+        assert_eq!(p.lcore_cpus, vec![0, 1], "main on 0, the poll loop on 1");
+        assert_eq!(p.writer_cpus, vec![0], "the writer beside the main lcore");
+        assert!(!p.pool_users_share_cpus, "the main lcore does not count");
+        // The writer shares CPU 0 with the main lcore: auto backs off.
+        assert_eq!(p.poll_idle, vec![IdlePolicy::Sleep]);
+        assert_eq!(p.writer_idle, vec![IdlePolicy::Sleep]);
+    }
+
+    #[test]
+    fn more_queues_than_cpus_crowd_the_poll_loops() {
+        let p = Placement::new(&config(3), Writers::PerQueue, &[0, 1, 2]).unwrap();
+        assert_eq!(p.lcore_cpus, vec![0, 1, 2, 1]);
+        assert_eq!(p.poll_loops(), 3);
+        assert_eq!(
+            p.writer_cpus,
+            vec![0, 0, 0],
+            "no free CPU: beside the main lcore"
+        );
+        assert!(p.pool_users_share_cpus);
+        assert_eq!(p.poll_idle[0], IdlePolicy::YieldThenSleep);
+        assert_eq!(p.writer_idle, vec![IdlePolicy::YieldThenSleep; 3]);
+    }
+
+    #[test]
+    fn own_cpus_spin_unless_told_to_back_off() {
+        let all: Vec<usize> = (0..8).collect();
+        let p = Placement::new(&config(2), Writers::PerQueue, &all).unwrap();
+        assert_eq!(
+            (p.lcore_cpus, p.writer_cpus.clone()),
+            (vec![0, 1, 2], vec![3, 4])
+        );
+        assert_eq!(p.poll_idle, vec![IdlePolicy::Spin; 2]);
+        let mut backoff = config(2);
+        backoff.idle = IdleMode::Backoff;
+        let p = Placement::new(&backoff, Writers::PerQueue, &all).unwrap();
+        assert_eq!(p.writer_idle, vec![IdlePolicy::Sleep; 2]);
+    }
+
+    #[test]
+    fn a_cpu_outside_the_allowed_set_names_its_flag() {
+        let mut c = config(1);
+        c.lcores = Some(vec![5]);
+        let err = Placement::new(&c, Writers::One, &[0, 1]).unwrap_err();
+        assert!(err.to_string().starts_with("-l: CPU 5"), "{err}");
+        let mut c = config(1);
+        c.writer_cpus = Some(vec![9]);
+        let err = Placement::new(&c, Writers::One, &[0, 1]).unwrap_err();
+        assert!(err.to_string().starts_with("--writer-cpus: CPU 9"), "{err}");
     }
 }
