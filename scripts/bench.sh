@@ -3,6 +3,7 @@
 #
 #   bash scripts/bench.sh            # everything, 3 rounds of 5 s
 #   ROUNDS=5 SECONDS_PER_RUN=10 bash scripts/bench.sh rx
+#   BIN=/path/to/old/target/release bash scripts/bench.sh rx capture
 #
 # Sections: rx      - dpdk-testpmd rxonly vs zcap-bench rxonly, alternating
 #           capture - zcap-bench --mode handoff (the pipeline with writers that
@@ -26,10 +27,15 @@ CORES=${CORES:-0,1}          # main lcore, poll lcore
 POLL_CORE=${CORES#*,}
 TMPFS=${TMPFS:-/dev/shm}
 SECTIONS=${*:-rx capture filter stats}
-BIN=target/release
+# BIN=DIR runs the binaries in DIR as they are (an A/B against an older
+# build); by default the current tree is built first.
+BIN=${BIN:-}
 
 bash scripts/setup.sh >/dev/null
-cargo build --release --quiet --bins
+if [ -z "$BIN" ]; then
+    cargo build --release --quiet --bins
+    BIN=target/release
+fi
 
 json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$1"; }
 

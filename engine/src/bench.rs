@@ -5,10 +5,10 @@
 
 use crate::capture::{run_capture, CaptureOutcome};
 use crate::config::{CaptureConfig, DpdkConfig};
-use crate::dpdk::{launch, rdtsc, ClassicFilter, MbufBurst};
+use crate::dpdk::{launch, rdtsc, ClassicFilter, Filter, MbufBurst, Port, RxQueue};
 use crate::error::ZcapError;
 use crate::pipeline::control::Control;
-use crate::pipeline::poll::Backoff;
+use crate::pipeline::poll::{Backoff, IdlePolicy};
 use crate::pipeline::MAX_BURST;
 use crate::session::{default_pool_size, Session, Writers};
 use crate::stats::{CaptureReport, QueueShared};
@@ -98,90 +98,127 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
         .map(|c| c.load().map(Arc::new))
         .transpose()
         .map_err(|e| ZcapError::usage(e.to_string()))?;
-    let burst_size = config.dpdk.burst;
+    let Session {
+        queues,
+        ports,
+        pool,
+        eal,
+        poll_idle,
+        ..
+    } = session;
+    let mut watched = Vec::new();
     let mut running = Vec::new();
-    let mut ids = Vec::new();
-    let mut launch_error = None;
-    for (slot, policy) in session.queues.into_iter().zip(session.poll_idle) {
+    let mut failure = None;
+    for (slot, idle) in queues.into_iter().zip(poll_idle) {
         let shared = Arc::new(QueueShared::default());
-        ids.push((
+        watched.push((
             slot.rxq.port_id(),
             slot.rxq.queue_id(),
             slot.lcore,
             shared.clone(),
         ));
-        let control = control.clone();
-        let mut rxq = slot.rxq;
-        let filter = filter.clone();
-        let job = move || {
-            let counters = &shared.counters;
-            let mut burst = MbufBurst::<MAX_BURST>::new();
-            let mut idle = Backoff::new(policy);
-            let start = rdtsc();
-            while !control.stop_requested() {
-                let n = rxq.rx_burst(&mut burst, burst_size);
-                if n == 0 {
-                    counters.empty_polls.add(1);
-                    idle.idle();
-                    continue;
-                }
-                idle.busy();
-                counters.rx_packets.add(n as u64);
-                counters.bursts.add(1);
-                if let Some(filter) = &filter {
-                    counters
-                        .filtered
-                        .add(burst.retain(|m| filter.accepts(m)) as u64);
-                }
-                burst.free_all();
-            }
-            // rxonly runs flat out: every cycle of the loop counts.
-            counters.busy_cycles.add(rdtsc() - start);
+        let lcore = slot.lcore;
+        let rx = RxOnly {
+            rxq: slot.rxq,
+            shared,
+            control: control.clone(),
+            filter: filter.clone(),
+            burst_size: config.dpdk.burst,
+            idle,
         };
-        match launch(slot.lcore, job) {
+        match launch(lcore, move || rx.run()) {
             Ok(task) => running.push(task),
             Err(e) => {
-                launch_error = Some(e);
+                failure = Some(e.to_string());
                 break;
             }
         }
     }
     let started = Instant::now();
-    if launch_error.is_none() {
+    if failure.is_none() {
         while !control.stop_requested() && started.elapsed() < config.duration {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
     control.request_stop();
-    let mut failure = launch_error.map(|e| e.to_string());
     for task in running {
         if let Err(panic) = task.join() {
             failure.get_or_insert(panic);
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
     if let Some(message) = failure {
         return Err(ZcapError::runtime(format!("benchmark failed: {message}")));
     }
     let mut report = CaptureReport {
-        duration_s: elapsed,
-        tsc_hz: session.eal.tsc_hz(),
+        duration_s: started.elapsed().as_secs_f64(),
+        tsc_hz: eal.tsc_hz(),
+        pool_driver: pool.driver_name(),
         ..CaptureReport::default()
     };
-    for (port, queue, lcore, shared) in ids {
+    add_rx_counts(&mut report, &watched, &ports);
+    drop(ports);
+    report.mbufs_in_use_at_exit = u64::from(pool.in_use());
+    Ok(report)
+}
+
+/// One queue's receive-and-free loop: testpmd's rxonly.
+struct RxOnly {
+    rxq: RxQueue,
+    shared: Arc<QueueShared>,
+    control: Arc<Control>,
+    filter: Option<Arc<Filter>>,
+    burst_size: usize,
+    idle: IdlePolicy,
+}
+
+impl RxOnly {
+    fn run(mut self) {
+        let counters = &self.shared.counters;
+        let mut burst = MbufBurst::<MAX_BURST>::new();
+        let mut backoff = Backoff::new(self.idle);
+        let start = rdtsc();
+        while !self.control.stop_requested() {
+            let n = self.rxq.rx_burst(&mut burst, self.burst_size);
+            if n == 0 {
+                counters.empty_polls.add(1);
+                backoff.idle();
+                continue;
+            }
+            backoff.busy();
+            counters.rx_packets.add(n as u64);
+            // net_null counts no bytes in its port statistics.
+            let bytes: u64 = burst.iter().map(|m| u64::from(m.pkt_len())).sum();
+            counters.rx_bytes.add(bytes);
+            counters.bursts.add(1);
+            if let Some(filter) = &self.filter {
+                counters
+                    .filtered
+                    .add(burst.retain(|m| filter.accepts(m)) as u64);
+            }
+            burst.free_all();
+        }
+        // rxonly runs flat out: every cycle of the loop counts.
+        counters.busy_cycles.add(rdtsc() - start);
+    }
+}
+
+/// The queues' counts and the ports' own counters, into `report`.
+fn add_rx_counts(
+    report: &mut CaptureReport,
+    watched: &[(u16, u16, u32, Arc<QueueShared>)],
+    ports: &[Port],
+) {
+    let mut counted_bytes = 0;
+    for (port, queue, lcore, shared) in watched {
         let c = &shared.counters;
         report.packets_received += c.rx_packets.get();
         report.packets_filtered += c.filtered.get();
-        report.queues.push(c.report(port, queue, lcore));
+        counted_bytes += c.rx_bytes.get();
+        report.queues.push(c.report(*port, *queue, *lcore));
     }
-    let stats: Vec<_> = session.ports.iter().map(|p| p.stats()).collect();
-    report.bytes_received = stats.iter().map(|s| s.ibytes).sum();
+    let stats: Vec<_> = ports.iter().map(|p| p.stats()).collect();
+    report.bytes_received = counted_bytes.max(stats.iter().map(|s| s.ibytes).sum());
     report.drops.imissed = stats.iter().map(|s| s.imissed).sum();
     report.drops.rx_nombuf = stats.iter().map(|s| s.rx_nombuf).sum();
     report.drops.ierrors = stats.iter().map(|s| s.ierrors).sum();
-    let pool = session.pool;
-    drop(session.ports);
-    report.mbufs_in_use_at_exit = u64::from(pool.in_use());
-    report.pool_driver = pool.driver_name();
-    Ok(report)
 }

@@ -4,6 +4,7 @@
 use crate::config::{DpdkConfig, IdleMode, Interface};
 use crate::dpdk::{
     find_port, hugepages_available, DpdkError, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue,
+    MAX_LCORES,
 };
 use crate::error::ZcapError;
 use crate::pipeline::poll::IdlePolicy;
@@ -270,6 +271,12 @@ impl Placement {
     ) -> Result<Self, ZcapError> {
         let queues_per_port = planned_queues(config);
         let poll_loops: usize = queues_per_port.iter().map(|&q| usize::from(q)).sum();
+        if poll_loops + 1 > MAX_LCORES {
+            return Err(ZcapError::usage(format!(
+                "-Q: {poll_loops} queues need {} lcores (one per poll loop and the main one); this DPDK has {MAX_LCORES}",
+                poll_loops + 1
+            )));
+        }
         let lcore_cpus = lcore_map(config, poll_loops, allowed)?;
         let writer_cpus = writer_cpu_map(config, &lcore_cpus, writers.count(poll_loops), allowed)?;
         // Threads sharing a CPU: poll loops, writers, and the main lcore (it
@@ -541,6 +548,17 @@ mod tests {
         backoff.idle = IdleMode::Backoff;
         let p = Placement::new(&backoff, Writers::PerQueue, &all).unwrap();
         assert_eq!(p.writer_idle, vec![IdlePolicy::Sleep; 2]);
+    }
+
+    #[test]
+    fn more_poll_loops_than_dpdk_has_lcores_are_refused_before_eal() {
+        assert!(Placement::new(&config(127), Writers::One, &[0, 1]).is_ok());
+        let err = Placement::new(&config(128), Writers::One, &[0, 1]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("-Q: 128 queues need 129 lcores"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -219,3 +219,27 @@ fn cpus_outside_the_allowed_set_are_usage_errors() {
     )
     .assert_usage_error("--writer-cpus: bad core list");
 }
+
+/// Issue 18, smaller ones: `zcap-bench --mode rxonly` on net_null reported
+/// bytes_received 0 and rate_bps 0 (net_null counts no bytes in its port
+/// statistics). The poll loops count them: 64 bytes a packet, and a bit rate.
+#[test]
+fn rxonly_counts_the_bytes_it_receives() {
+    for size in ["64", "1000"] {
+        let spec = format!("net_null0,size={size}");
+        let json = bench_json(&[
+            "-i",
+            &spec,
+            "--mode",
+            "rxonly",
+            "--duration",
+            "0.3",
+            "--json",
+        ]);
+        let packets = json_u64(&json, "/packets_received");
+        assert!(packets > 0);
+        let size: u64 = size.parse().unwrap();
+        assert_eq!(json_u64(&json, "/bytes_received"), packets * size);
+        assert!(json["rate_bps"].as_f64().unwrap() > 0.0);
+    }
+}

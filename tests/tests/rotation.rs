@@ -186,9 +186,11 @@ fn sighup_starts_a_new_file() {
     let status = wait_with_limit(&mut child, LIMIT);
     assert_eq!(status.code(), Some(0));
     let parts = files(dir.path("").as_path(), "live");
+    // Issue 18: the first file is numbered 0 once a SIGHUP starts the second
+    // (it was left as live.pcap, which sorts after live-0001.pcap).
     assert_eq!(
         parts,
-        vec![dir.path("live-0001.pcap"), dir.path("live.pcap")]
+        vec![dir.path("live-0000.pcap"), dir.path("live-0001.pcap")]
     );
     let report = final_json(&json);
     assert_conservation(&report);

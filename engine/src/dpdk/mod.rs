@@ -29,6 +29,10 @@ pub use port::{find_port, port_info, Port, PortConfig, PortInfo, PortStats, RxQu
 pub use ring::{stamped_ring, RingConsumer, RingMonitor, RingProducer};
 pub use stamped::{cycles_since_rx, HomePool, Received, ReceivedFree, Stamp, StampedBurst};
 
+/// Most lcores this DPDK build supports (`RTE_MAX_LCORE`): the main lcore
+/// and one per poll loop must fit.
+pub const MAX_LCORES: usize = dpdk_sys::RTE_MAX_LCORE as usize;
+
 /// Hints the CPU that this is a spin-wait loop (`rte_pause`).
 #[inline(always)]
 pub fn pause() {

@@ -141,6 +141,19 @@ impl Rotation {
         path
     }
 
+    /// SIGHUP without `-C` or `-G`: the first file took the plain `-w` name
+    /// and later ones are numbered from 1, so the first sorts after them
+    /// (`h-0001.pcap` before `h.pcap`). When it closes for a SIGHUP, it is
+    /// given number 0 instead: returns that name if `path` is that first file.
+    pub fn renumbered_first(&mut self, path: &Path) -> Option<PathBuf> {
+        if self.policy.rotates() || path != self.template {
+            return None;
+        }
+        let numbered = with_sequence(&self.template, 0);
+        self.used.insert(numbered.clone());
+        Some(numbered)
+    }
+
     /// Takes back `path`, the last name [`Rotation::next_path`] gave, for a
     /// file removed before it held anything: the next file may take it.
     pub fn discard_last(&mut self, path: &Path) {
@@ -209,6 +222,26 @@ mod tests {
         assert_eq!(
             r.next_path(t(1_700_000_011)),
             PathBuf::from("c-221330.pcap")
+        );
+    }
+
+    #[test]
+    fn the_first_file_of_a_sighup_rotation_is_numbered_0() {
+        let mut r = Rotation::new(RotationPolicy::default(), Path::new("h.pcap"));
+        let first = r.next_path(0);
+        assert_eq!(
+            r.renumbered_first(&first),
+            Some(PathBuf::from("h-0000.pcap"))
+        );
+        let second = r.next_path(0);
+        assert_eq!(second, PathBuf::from("h-0001.pcap"));
+        assert_eq!(r.renumbered_first(&second), None, "only the first");
+        let mut sized = Rotation::new(policy(Some(10), None, None), Path::new("h.pcap"));
+        let first = sized.next_path(0);
+        assert_eq!(
+            sized.renumbered_first(&first),
+            None,
+            "-C files are numbered already"
         );
     }
 

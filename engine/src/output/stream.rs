@@ -8,7 +8,7 @@ use crate::format::pcapng::InterfaceStats;
 use crate::format::Encoder;
 use crate::pipeline::clock::realtime_ns;
 use crate::stats::QueueShared;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Per interface: what the poll loops feeding this stream had filtered and
@@ -160,7 +160,10 @@ impl FileStream {
     /// current file, its header written and its counts started where the
     /// trailer's ended.
     pub(crate) fn closed(&mut self, next: Option<FileSink>, encoder: &Encoder) {
-        let path = self.sink.path().to_owned();
+        let mut path = self.sink.path().to_owned();
+        if next.is_some() {
+            path = self.renumber_first(path);
+        }
         self.paths.push(path.display().to_string());
         if let Some(post) = &self.post_rotate {
             post.run(&path);
@@ -182,6 +185,15 @@ impl FileStream {
             self.opened_ns = realtime_ns();
             self.delivered.iter_mut().for_each(|d| *d = 0);
             self.dropped.iter_mut().for_each(|d| *d = 0);
+        }
+    }
+
+    /// The plain-named first file of a SIGHUP rotation becomes number 0 (see
+    /// [`Rotation::renumbered_first`]); it stays as it is if the rename fails.
+    fn renumber_first(&mut self, path: PathBuf) -> PathBuf {
+        match self.rotation.renumbered_first(&path) {
+            Some(numbered) if std::fs::rename(&path, &numbered).is_ok() => numbered,
+            _ => path,
         }
     }
 
