@@ -5,7 +5,4 @@
 /* The calling thread's rte_errno (a thread-local in DPDK). */
 int zcap_rte_errno(void);
 
-/* The calling thread's lcore id (LCORE_ID_ANY outside EAL threads). */
-unsigned zcap_lcore_id(void);
-
 #endif

@@ -6,6 +6,9 @@
 
 // Only the thin DPDK layer may use `unsafe` (it allows it for itself).
 #![deny(unsafe_code)]
+// What the binaries and tests use is `pub`; everything else is crate-private,
+// so the compiler sees dead code.
+#![warn(unreachable_pub)]
 
 pub mod bench;
 pub mod capture;
@@ -14,10 +17,10 @@ pub mod dpdk;
 pub mod error;
 mod filter_rewrite;
 pub mod format;
-pub mod monitor;
-pub mod output;
+mod monitor;
+mod output;
 pub mod pipeline;
-pub mod session;
+mod session;
 pub mod stats;
 
 pub use error::{ErrorKind, ZcapError};

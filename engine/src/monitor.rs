@@ -1,11 +1,11 @@
-//! The stats core: reads every poll loop's and writer's counters without
-//! locks, collects their histograms once per interval, and turns all of it
-//! into reports: live ticks, JSON lines, the HdrHistogram interval log, and the
-//! final report.
+//! What the stats core reads: every poll loop's and writer's counters
+//! (without locks), their histograms once per interval, and the ports'
+//! counters, turned into a report per interval and a final one. Writing them
+//! (JSON lines, the `.hlog`, the live line) is `capture`'s.
 
 use crate::dpdk::{Port, RingMonitor};
 use crate::stats::histogram::{new_histogram, summarize, Mailbox};
-use crate::stats::report::IntervalReport;
+use crate::stats::IntervalReport;
 use crate::stats::{CaptureReport, Drops, QueueShared, WriterCounters};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 const LATENCY_ANSWER_WAIT: Duration = Duration::from_millis(50);
 
 /// What the stats core knows about one RX queue.
-pub struct QueueWatch {
+pub(crate) struct QueueWatch {
     /// The poll loop's counters.
     pub shared: Arc<QueueShared>,
     /// Its ring's fill level.
@@ -34,7 +34,7 @@ pub struct QueueWatch {
 /// Everything the reports are built from; cheap to clone (all handles), so
 /// DPDK telemetry can read it from its own thread.
 #[derive(Clone)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// One per RX queue.
     pub queues: Arc<Vec<QueueWatchHandle>>,
     /// One per writer.
@@ -47,7 +47,7 @@ pub struct Sources {
 
 /// The shared part of a [`QueueWatch`].
 #[derive(Clone)]
-pub struct QueueWatchHandle {
+pub(crate) struct QueueWatchHandle {
     /// Counters.
     pub shared: Arc<QueueShared>,
     /// Ring fill level.
@@ -62,7 +62,7 @@ pub struct QueueWatchHandle {
 
 impl Sources {
     /// Totals now, `elapsed` seconds after the start.
-    pub fn snapshot(&self, elapsed: f64) -> CaptureReport {
+    pub(crate) fn snapshot(&self, elapsed: f64) -> CaptureReport {
         let mut report = CaptureReport {
             duration_s: elapsed,
             pool_driver: self.pool_driver.to_string(),
@@ -98,7 +98,7 @@ impl Sources {
     }
 
     /// The fullest ring's fill level, 0.0 to 1.0.
-    pub fn ring_fill(&self) -> f64 {
+    pub(crate) fn ring_fill(&self) -> f64 {
         self.queues
             .iter()
             .map(|w| f64::from(w.ring.occupancy()) / f64::from(w.ring.capacity().max(1)))
@@ -107,7 +107,7 @@ impl Sources {
 }
 
 /// The stats core's state over a run.
-pub struct Monitor {
+pub(crate) struct Monitor {
     sources: Sources,
     burst_cycles: Vec<(Mailbox, Histogram<u64>)>,
     latency: Vec<Mailbox>,
@@ -119,7 +119,7 @@ pub struct Monitor {
 
 impl Monitor {
     /// Starts watching `queues` and `writers` (with their latency mailboxes).
-    pub fn new(
+    pub(crate) fn new(
         queues: Vec<QueueWatch>,
         writers: Vec<(Arc<WriterCounters>, Mailbox)>,
         ports: Vec<Port>,
@@ -158,19 +158,19 @@ impl Monitor {
     }
 
     /// The counters' handles (for telemetry, and for stop decisions).
-    pub fn sources(&self) -> &Sources {
+    pub(crate) fn sources(&self) -> &Sources {
         &self.sources
     }
 
     /// Seconds since the start.
-    pub fn elapsed(&self) -> f64 {
+    pub(crate) fn elapsed(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }
 
     /// Closes an interval: collects the histograms handed over since the last
     /// one and returns the report (totals plus the interval) and the interval's
     /// latency histogram (for the interval log).
-    pub fn interval(&mut self) -> (CaptureReport, &Histogram<u64>) {
+    pub(crate) fn interval(&mut self) -> (CaptureReport, &Histogram<u64>) {
         self.interval_latency.reset();
         // Every writer hands over what it wrote up to now, so this interval
         // reports its own packets (they answer within one burst).
@@ -195,16 +195,6 @@ impl Monitor {
         (report, &self.interval_latency)
     }
 
-    /// The previous interval's report.
-    pub fn previous(&self) -> &CaptureReport {
-        &self.previous
-    }
-
-    /// Every latency sample of the run so far.
-    pub fn total_latency(&self) -> &Histogram<u64> {
-        &self.total_latency
-    }
-
     fn fill_burst_cycles(&self, report: &mut CaptureReport) {
         for (q, (_, h)) in report.queues.iter_mut().zip(&self.burst_cycles) {
             if !h.is_empty() {
@@ -215,7 +205,7 @@ impl Monitor {
 
     /// Stops watching: hands the ports back (so they can be stopped) and
     /// returns the last interval's report, which is the final one.
-    pub fn finish(mut self) -> (CaptureReport, Histogram<u64>, Histogram<u64>) {
+    pub(crate) fn finish(mut self) -> (CaptureReport, Histogram<u64>, Histogram<u64>) {
         let (report, interval) = self.interval();
         let interval = interval.clone();
         let total = std::mem::replace(&mut self.total_latency, new_histogram());

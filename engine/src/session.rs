@@ -11,7 +11,7 @@ use crate::pipeline::poll::IdlePolicy;
 use std::sync::Arc;
 
 /// One RX queue with the lcore that will poll it.
-pub struct QueueSlot {
+pub(crate) struct QueueSlot {
     /// The queue.
     pub rxq: RxQueue,
     /// Index of its port in the command line's `-i` list.
@@ -21,7 +21,7 @@ pub struct QueueSlot {
 }
 
 /// DPDK, up and running for one capture or benchmark.
-pub struct Session {
+pub(crate) struct Session {
     /// The RX queues, in port then queue order.
     pub queues: Vec<QueueSlot>,
     /// The started ports, in `-i` order.
@@ -40,7 +40,7 @@ pub struct Session {
 
 /// The writer threads a run wants besides its poll loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Writers {
+pub(crate) enum Writers {
     /// None (zcap-bench rxonly).
     None,
     /// One for every queue together.
@@ -174,7 +174,12 @@ fn crowding(poll_cpus: &[usize], writer_cpus: &[usize]) -> (Vec<bool>, Vec<bool>
 /// Every mbuf the pipeline can hold at once, plus slack, as 2^n - 1: the RX
 /// descriptors and ring of every queue, bursts in flight, the per-lcore mempool
 /// caches, and what a merging writer holds back (`held`).
-pub fn default_pool_size(queues: usize, rx_descriptors: u16, ring_size: u32, held: u32) -> u32 {
+pub(crate) fn default_pool_size(
+    queues: usize,
+    rx_descriptors: u16,
+    ring_size: u32,
+    held: u32,
+) -> u32 {
     use crate::pipeline::{MAX_BURST, WRITER_BURST};
     // A poll loop gathers up to 4 bursts and receives one more.
     let per_queue = u32::from(rx_descriptors) + ring_size + (6 * MAX_BURST + WRITER_BURST) as u32;
@@ -220,7 +225,7 @@ fn create_pool(
 /// `poll::PoolGuard`), which is exact only without caches. Otherwise
 /// [`MEMPOOL_CACHE`], small pools less: DPDK refuses a cache above two thirds
 /// of the pool, and a small pool must not sit in caches.
-pub fn pool_cache(mbufs: u32, finite: bool) -> u32 {
+pub(crate) fn pool_cache(mbufs: u32, finite: bool) -> u32 {
     if finite {
         0
     } else {
@@ -240,12 +245,12 @@ fn memory_total_mb() -> Option<u64> {
 }
 
 /// Mbufs each lcore keeps in its private mempool cache.
-pub const MEMPOOL_CACHE: u32 = 256;
+pub(crate) const MEMPOOL_CACHE: u32 = 256;
 
 /// Where every thread of a run goes and how it idles, decided from the
 /// configuration and the CPUs this process may use, before DPDK starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placement {
+pub(crate) struct Placement {
     /// RX queues to open on each port, in `-i` order.
     pub queues_per_port: Vec<u16>,
     /// The CPU of lcore 0 (main: stats and control), then of each poll loop.
@@ -264,7 +269,7 @@ pub struct Placement {
 impl Placement {
     /// The placement for `writers` beside one poll loop per queue, on the
     /// `allowed` CPUs (sorted, not empty).
-    pub fn new(
+    pub(crate) fn new(
         config: &DpdkConfig,
         writers: Writers,
         allowed: &[usize],
@@ -314,7 +319,7 @@ impl Placement {
     }
 
     /// Poll loops: one per queue.
-    pub fn poll_loops(&self) -> usize {
+    pub(crate) fn poll_loops(&self) -> usize {
         self.lcore_cpus.len() - 1
     }
 }
@@ -322,7 +327,7 @@ impl Placement {
 impl Session {
     /// Starts EAL and the ports, and places `writers` on CPUs; `pool_size`
     /// applies when `--mbufs` is unset.
-    pub fn open(
+    pub(crate) fn open(
         config: &DpdkConfig,
         writers: Writers,
         pool_size: impl FnOnce(usize) -> u32,

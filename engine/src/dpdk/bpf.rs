@@ -56,11 +56,6 @@ impl ClassicFilter {
         }
     }
 
-    /// The expression this was compiled from.
-    pub fn expression(&self) -> &str {
-        &self.expression
-    }
-
     /// The program as `tcpdump -d` prints it, one instruction a line.
     pub fn dump(&self) -> Vec<String> {
         (0..self.program.bf_len as usize)

@@ -60,12 +60,6 @@ impl EalBuilder {
         self
     }
 
-    /// The shared-config file prefix; defaults to one unique to this process.
-    pub fn file_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.file_prefix = Some(prefix.into());
-        self
-    }
-
     /// DPDK's global log level (1 emergency … 8 debug).
     pub fn log_level(mut self, level: u32) -> Self {
         self.log_level = Some(level);
@@ -193,14 +187,6 @@ impl Eal {
     pub fn tsc_hz(&self) -> u64 {
         // SAFETY: reads a value EAL computed during init.
         unsafe { dpdk_sys::rte_get_tsc_hz() }
-    }
-
-    /// DPDK's version string, e.g. `DPDK 22.11.11`.
-    pub fn version(&self) -> String {
-        // SAFETY: rte_version returns a pointer to a static NUL-terminated string.
-        unsafe { std::ffi::CStr::from_ptr(dpdk_sys::rte_version()) }
-            .to_string_lossy()
-            .into_owned()
     }
 }
 

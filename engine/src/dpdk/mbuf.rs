@@ -61,12 +61,6 @@ impl Mbuf {
         self.head().nb_segs
     }
 
-    /// The port that received the packet.
-    #[inline(always)]
-    pub fn port(&self) -> u16 {
-        self.head().port
-    }
-
     /// The RSS hash the NIC computed, when it supplied one.
     #[inline(always)]
     pub fn rss_hash(&self) -> Option<u32> {

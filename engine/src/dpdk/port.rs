@@ -230,37 +230,6 @@ impl Port {
             rx_nombuf: raw.rx_nombuf,
         }
     }
-
-    /// The port's extended statistics as (name, value) pairs.
-    pub fn xstats(&self) -> Vec<(String, u64)> {
-        let id = self.inner.info.id;
-        // SAFETY: a NULL array with size 0 asks only for the count.
-        let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(id, std::ptr::null_mut(), 0) };
-        if n <= 0 {
-            return Vec::new();
-        }
-        let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n as usize];
-        let mut values = vec![dpdk_sys::rte_eth_xstat::default(); n as usize];
-        // SAFETY: both arrays have room for n entries.
-        let (got_names, got_values) = unsafe {
-            (
-                dpdk_sys::rte_eth_xstats_get_names(id, names.as_mut_ptr(), n as u32),
-                dpdk_sys::rte_eth_xstats_get(id, values.as_mut_ptr(), n as u32),
-            )
-        };
-        if got_names != n || got_values != n {
-            return Vec::new();
-        }
-        values
-            .iter()
-            .filter_map(|v| {
-                let name = names.get(v.id as usize)?;
-                // SAFETY: DPDK NUL-terminates each name inside its fixed array.
-                let text = unsafe { CStr::from_ptr(name.name.as_ptr()) };
-                Some((text.to_string_lossy().into_owned(), v.value))
-            })
-            .collect()
-    }
 }
 
 impl Drop for PortInner {
@@ -283,7 +252,8 @@ type RxBurstFn = unsafe extern "C" fn(*mut c_void, *mut *mut dpdk_sys::rte_mbuf,
 /// function and queue data looked up once when the port starts rather than
 /// through a wrapper call per burst; RX callbacks (e.g. pdump's) still run.
 pub struct RxQueue {
-    port: Port,
+    /// Keeps the port started while the queue is polled; never read.
+    _port: Port,
     port_id: u16,
     queue: u16,
     rx_burst: RxBurstFn,
@@ -311,7 +281,7 @@ impl RxQueue {
         };
         match (rx_burst, queue_data.is_null()) {
             (Some(rx_burst), false) => Ok(RxQueue {
-                port,
+                _port: port,
                 port_id,
                 queue,
                 rx_burst,
@@ -333,11 +303,6 @@ impl RxQueue {
     /// The queue index on its port.
     pub fn queue_id(&self) -> u16 {
         self.queue
-    }
-
-    /// The port this queue belongs to.
-    pub fn port(&self) -> &Port {
-        &self.port
     }
 
     /// Receives up to `min(max, N)` packets into an empty `burst`; returns how many.

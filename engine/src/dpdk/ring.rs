@@ -205,11 +205,6 @@ impl RingProducer {
         n
     }
 
-    /// Entries in the ring now.
-    pub fn occupancy(&self) -> u32 {
-        self.inner.occupancy()
-    }
-
     /// A read-only handle for watching the ring's fill level.
     pub fn monitor(&self) -> RingMonitor {
         RingMonitor {
@@ -258,15 +253,5 @@ impl RingConsumer {
     pub fn dequeue<const N: usize>(&mut self, burst: &mut StampedBurst<N>) -> usize {
         // SAFETY: &mut self on the only consumer half.
         unsafe { dequeue_into(self.inner.raw, burst) }
-    }
-
-    /// Entries in the ring now.
-    pub fn occupancy(&self) -> u32 {
-        self.inner.occupancy()
-    }
-
-    /// Usable slots.
-    pub fn capacity(&self) -> u32 {
-        self.inner.capacity
     }
 }

@@ -6,7 +6,7 @@ use super::{FileFormat, RecordMeta, TsPrecision};
 
 /// Encodes a whole capture file: header, records, trailer.
 #[derive(Debug, Clone)]
-pub enum Encoder {
+pub(crate) enum Encoder {
     /// Classic pcap.
     Pcap(PcapEncoder),
     /// pcapng, with the interfaces described in its header.
@@ -15,7 +15,7 @@ pub enum Encoder {
 
 impl Encoder {
     /// An encoder for `format`; `interfaces` are the ports (pcapng only).
-    pub fn new(
+    pub(crate) fn new(
         format: FileFormat,
         precision: TsPrecision,
         snaplen: u32,
@@ -28,7 +28,7 @@ impl Encoder {
     }
 
     /// Appends what starts a file.
-    pub fn file_header(&self, buf: &mut Vec<u8>) {
+    pub(crate) fn file_header(&self, buf: &mut Vec<u8>) {
         match self {
             Encoder::Pcap(p) => p.file_header(buf),
             Encoder::Pcapng(p, interfaces) => {
@@ -43,7 +43,7 @@ impl Encoder {
 
     /// Appends one packet record; returns its size in bytes.
     #[inline(always)]
-    pub fn record<'a, I>(&self, buf: &mut Vec<u8>, meta: &RecordMeta, segments: I) -> usize
+    pub(crate) fn record<'a, I>(&self, buf: &mut Vec<u8>, meta: &RecordMeta, segments: I) -> usize
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
@@ -56,7 +56,12 @@ impl Encoder {
     /// Appends one packet record whose bytes are in one piece; returns its
     /// size in bytes.
     #[inline(always)]
-    pub fn record_contiguous(&self, buf: &mut Vec<u8>, meta: &RecordMeta, bytes: &[u8]) -> usize {
+    pub(crate) fn record_contiguous(
+        &self,
+        buf: &mut Vec<u8>,
+        meta: &RecordMeta,
+        bytes: &[u8],
+    ) -> usize {
         match self {
             Encoder::Pcap(p) => p.record_contiguous(buf, meta, bytes),
             Encoder::Pcapng(p, _) => p.packet(buf, meta, [bytes]),
@@ -64,7 +69,7 @@ impl Encoder {
     }
 
     /// Appends what ends a file: per-interface statistics (pcapng only).
-    pub fn file_trailer(&self, buf: &mut Vec<u8>, stats: &[InterfaceStats]) {
+    pub(crate) fn file_trailer(&self, buf: &mut Vec<u8>, stats: &[InterfaceStats]) {
         if let Encoder::Pcapng(p, _) = self {
             for (i, s) in stats.iter().enumerate() {
                 p.statistics(buf, i as u32, s);

@@ -4,10 +4,10 @@
 //! output layer decides when to write the buffer out.
 
 mod encoder;
-pub mod pcap;
-pub mod pcapng;
+pub(crate) mod pcap;
+pub(crate) mod pcapng;
 
-pub use encoder::Encoder;
+pub(crate) use encoder::Encoder;
 
 /// Ethernet link type (`LINKTYPE_ETHERNET`), the only one DPDK ports deliver.
 pub const LINKTYPE_ETHERNET: u16 = 1;

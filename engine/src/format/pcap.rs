@@ -5,25 +5,26 @@ use super::{append_segments, RecordMeta, TsPrecision, LINKTYPE_ETHERNET};
 const MAGIC_MICRO: u32 = 0xa1b2_c3d4;
 const MAGIC_NANO: u32 = 0xa1b2_3c4d;
 /// Bytes of a record header.
-pub const RECORD_HEADER_LEN: usize = 16;
+pub(crate) const RECORD_HEADER_LEN: usize = 16;
 /// Bytes of the file header.
-pub const FILE_HEADER_LEN: usize = 24;
+#[cfg(test)]
+const FILE_HEADER_LEN: usize = 24;
 
 /// Encodes pcap records (native byte order, as libpcap writes them).
 #[derive(Debug, Clone, Copy)]
-pub struct PcapEncoder {
+pub(crate) struct PcapEncoder {
     precision: TsPrecision,
     snaplen: u32,
 }
 
 impl PcapEncoder {
     /// An encoder keeping at most `snaplen` bytes per packet.
-    pub fn new(precision: TsPrecision, snaplen: u32) -> Self {
+    pub(crate) fn new(precision: TsPrecision, snaplen: u32) -> Self {
         PcapEncoder { precision, snaplen }
     }
 
     /// Appends the file header.
-    pub fn file_header(&self, buf: &mut Vec<u8>) {
+    pub(crate) fn file_header(&self, buf: &mut Vec<u8>) {
         let magic = match self.precision {
             TsPrecision::Micro => MAGIC_MICRO,
             TsPrecision::Nano => MAGIC_NANO,
@@ -41,7 +42,12 @@ impl PcapEncoder {
     /// or fewer for a short packet); returns its size in bytes. The same
     /// record as [`PcapEncoder::record`], with the header written once.
     #[inline(always)]
-    pub fn record_contiguous(&self, buf: &mut Vec<u8>, meta: &RecordMeta, bytes: &[u8]) -> usize {
+    pub(crate) fn record_contiguous(
+        &self,
+        buf: &mut Vec<u8>,
+        meta: &RecordMeta,
+        bytes: &[u8],
+    ) -> usize {
         let caplen = (meta.orig_len.min(self.snaplen) as usize).min(bytes.len());
         buf.extend_from_slice(&self.record_header(meta, caplen as u32));
         buf.extend_from_slice(&bytes[..caplen]);
@@ -51,7 +57,7 @@ impl PcapEncoder {
     /// Appends one record; the bytes kept are the first `min(orig_len, snaplen)`
     /// bytes of `segments`. Returns the record's size in bytes.
     #[inline(always)]
-    pub fn record<'a, I>(&self, buf: &mut Vec<u8>, meta: &RecordMeta, segments: I) -> usize
+    pub(crate) fn record<'a, I>(&self, buf: &mut Vec<u8>, meta: &RecordMeta, segments: I) -> usize
     where
         I: IntoIterator<Item = &'a [u8]>,
     {

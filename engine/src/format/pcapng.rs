@@ -27,7 +27,7 @@ const HASH_TOEPLITZ: u8 = 5;
 
 /// One capture interface (a DPDK port) as pcapng describes it.
 #[derive(Debug, Clone)]
-pub struct Interface {
+pub(crate) struct Interface {
     /// `if_name`, e.g. `net_null0` or `0000:03:00.0`.
     pub name: String,
     /// `if_description`, e.g. the driver name.
@@ -36,7 +36,7 @@ pub struct Interface {
 
 /// Counters for an interface statistics block.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InterfaceStats {
+pub(crate) struct InterfaceStats {
     /// Start of the counted interval, ns since the epoch.
     pub start_ns: u64,
     /// End of the counted interval (the block's timestamp), ns since the epoch.
@@ -53,7 +53,7 @@ pub struct InterfaceStats {
 
 /// Encodes pcapng blocks (native byte order, with nanosecond timestamps).
 #[derive(Debug, Clone, Copy)]
-pub struct PcapngEncoder {
+pub(crate) struct PcapngEncoder {
     snaplen: u32,
 }
 
@@ -98,12 +98,12 @@ fn timestamp_words(ts_ns: u64) -> [u8; 8] {
 
 impl PcapngEncoder {
     /// An encoder keeping at most `snaplen` bytes per packet.
-    pub fn new(snaplen: u32) -> Self {
+    pub(crate) fn new(snaplen: u32) -> Self {
         PcapngEncoder { snaplen }
     }
 
     /// Appends a section header block naming the writing application.
-    pub fn section_header(&self, buf: &mut Vec<u8>, application: &str) {
+    pub(crate) fn section_header(&self, buf: &mut Vec<u8>, application: &str) {
         let start = begin_block(buf, BLOCK_SHB);
         buf.extend_from_slice(&BYTE_ORDER_MAGIC.to_ne_bytes());
         buf.extend_from_slice(&1u16.to_ne_bytes());
@@ -115,7 +115,7 @@ impl PcapngEncoder {
     }
 
     /// Appends an interface description block with nanosecond resolution.
-    pub fn interface(&self, buf: &mut Vec<u8>, iface: &Interface) {
+    pub(crate) fn interface(&self, buf: &mut Vec<u8>, iface: &Interface) {
         let start = begin_block(buf, BLOCK_IDB);
         buf.extend_from_slice(&LINKTYPE_ETHERNET.to_ne_bytes());
         buf.extend_from_slice(&0u16.to_ne_bytes());
@@ -129,7 +129,7 @@ impl PcapngEncoder {
 
     /// Appends an enhanced packet block; returns its size in bytes.
     #[inline(always)]
-    pub fn packet<'a, I>(&self, buf: &mut Vec<u8>, meta: &RecordMeta, segments: I) -> usize
+    pub(crate) fn packet<'a, I>(&self, buf: &mut Vec<u8>, meta: &RecordMeta, segments: I) -> usize
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
@@ -156,7 +156,7 @@ impl PcapngEncoder {
     }
 
     /// Appends an interface statistics block for interface `interface`.
-    pub fn statistics(&self, buf: &mut Vec<u8>, interface: u32, stats: &InterfaceStats) {
+    pub(crate) fn statistics(&self, buf: &mut Vec<u8>, interface: u32, stats: &InterfaceStats) {
         let start = begin_block(buf, BLOCK_ISB);
         buf.extend_from_slice(&interface.to_ne_bytes());
         buf.extend_from_slice(&timestamp_words(stats.end_ns));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// A capture file and its write buffer.
 #[derive(Debug)]
-pub struct FileSink {
+pub(crate) struct FileSink {
     file: File,
     path: PathBuf,
     buf: Vec<u8>,
@@ -27,7 +27,11 @@ pub struct FileSink {
 impl FileSink {
     /// Creates (or truncates) `path`. `flush_bytes` is the buffer size that
     /// triggers a write; `flush_interval` bounds how long data may sit in it.
-    pub fn create(path: &Path, flush_bytes: usize, flush_interval: Duration) -> io::Result<Self> {
+    pub(crate) fn create(
+        path: &Path,
+        flush_bytes: usize,
+        flush_interval: Duration,
+    ) -> io::Result<Self> {
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -46,52 +50,52 @@ impl FileSink {
     }
 
     /// The buffer size that triggers a write.
-    pub fn flush_bytes(&self) -> usize {
+    pub(crate) fn flush_bytes(&self) -> usize {
         self.flush_bytes
     }
 
     /// The longest a record may wait in the buffer.
-    pub fn flush_interval(&self) -> Duration {
+    pub(crate) fn flush_interval(&self) -> Duration {
         self.flush_interval
     }
 
     /// The file's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The buffer to append encoded bytes to.
     #[inline(always)]
-    pub fn buffer(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
         &mut self.buf
     }
 
     /// Notes that `records` more whole records were appended to the buffer.
     #[inline(always)]
-    pub fn records_appended(&mut self, records: u64) {
+    pub(crate) fn records_appended(&mut self, records: u64) {
         self.pending_records += records;
     }
 
     /// Records buffered and not yet on disk.
-    pub fn pending_records(&self) -> u64 {
+    pub(crate) fn pending_records(&self) -> u64 {
         self.pending_records
     }
 
     /// Bytes on disk plus bytes buffered.
-    pub fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.committed + self.buf.len() as u64
     }
 
     /// True once the buffer holds `flush_bytes` or more.
     #[inline(always)]
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.buf.len() >= self.flush_bytes
     }
 
     /// Writes the buffer out if it is full enough or old enough. Returns the
     /// bytes written (0 if it was not time yet).
     #[inline]
-    pub fn maybe_flush(&mut self, now: Instant) -> io::Result<usize> {
+    pub(crate) fn maybe_flush(&mut self, now: Instant) -> io::Result<usize> {
         if self.buf.len() >= self.flush_bytes
             || (!self.buf.is_empty() && now.duration_since(self.last_flush) >= self.flush_interval)
         {
@@ -104,7 +108,7 @@ impl FileSink {
     /// Writes the whole buffer. On failure the file is cut back to its last
     /// complete state and the buffered records are discarded (the caller
     /// counts them as lost: [`FileSink::pending_records`] before the call).
-    pub fn flush(&mut self) -> io::Result<usize> {
+    pub(crate) fn flush(&mut self) -> io::Result<usize> {
         self.last_flush = Instant::now();
         if self.buf.is_empty() {
             return Ok(0);
@@ -131,7 +135,8 @@ impl FileSink {
     }
 
     /// Flushes and closes the file.
-    pub fn close(mut self) -> io::Result<usize> {
+    #[cfg(test)]
+    fn close(mut self) -> io::Result<usize> {
         self.flush()
     }
 }

@@ -1,11 +1,11 @@
 //! Where records go: buffered capture files, and their rotation.
 
 mod file;
-pub mod naming;
+pub(crate) mod naming;
 mod post_rotate;
-pub mod rotate;
+pub(crate) mod rotate;
 mod stream;
 
-pub use file::FileSink;
-pub use rotate::{Rotation, RotationPolicy};
+pub(crate) use file::FileSink;
+pub(crate) use rotate::{Rotation, RotationPolicy};
 pub(crate) use stream::FileStream;

@@ -19,7 +19,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Expands `%Y %m %d %H %M %S %s %%` in `pattern` for `unix_secs` (UTC).
 /// Other `%` sequences are kept as they are.
-pub fn strftime_utc(pattern: &str, unix_secs: u64) -> String {
+pub(crate) fn strftime_utc(pattern: &str, unix_secs: u64) -> String {
     let secs = unix_secs as i64;
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
@@ -52,7 +52,7 @@ pub fn strftime_utc(pattern: &str, unix_secs: u64) -> String {
 
 /// Inserts `-NNNN` before the extension: `cap.pcap` → `cap-0003.pcap`, so
 /// rotated files keep the extension tools recognise.
-pub fn with_sequence(path: &Path, seq: u64) -> PathBuf {
+pub(crate) fn with_sequence(path: &Path, seq: u64) -> PathBuf {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

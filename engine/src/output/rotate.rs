@@ -47,7 +47,7 @@ impl RotationPolicy {
 
 /// Names files and remembers which exist, for one writer.
 #[derive(Debug)]
-pub struct Rotation {
+pub(crate) struct Rotation {
     policy: RotationPolicy,
     template: PathBuf,
     seq: u64,
@@ -58,7 +58,7 @@ pub struct Rotation {
 
 impl Rotation {
     /// Rotation of files named after `template` (the `-w` path).
-    pub fn new(policy: RotationPolicy, template: &Path) -> Self {
+    pub(crate) fn new(policy: RotationPolicy, template: &Path) -> Self {
         Rotation {
             policy,
             template: template.to_owned(),
@@ -70,12 +70,12 @@ impl Rotation {
     }
 
     /// The policy.
-    pub fn policy(&self) -> &RotationPolicy {
+    pub(crate) fn policy(&self) -> &RotationPolicy {
         &self.policy
     }
 
     /// The `-G` period a packet stamped `ts_ns` falls in (its start, in seconds).
-    pub fn period_of(&self, ts_ns: u64) -> Option<u64> {
+    pub(crate) fn period_of(&self, ts_ns: u64) -> Option<u64> {
         self.policy.period_s.map(|p| ts_ns / 1_000_000_000 / p * p)
     }
 
@@ -84,7 +84,7 @@ impl Rotation {
     /// earlier period goes in the current file. An empty file (opened at start
     /// by the wall clock, say, before a replay of older packets) gives way to
     /// the first packet's period whichever way it lies.
-    pub fn crosses_period(&self, ts_ns: u64, file_has_packets: bool) -> bool {
+    pub(crate) fn crosses_period(&self, ts_ns: u64, file_has_packets: bool) -> bool {
         match (self.period, self.period_of(ts_ns)) {
             (Some(current), Some(next)) if file_has_packets => next > current,
             (Some(current), Some(next)) => next != current,
@@ -93,14 +93,14 @@ impl Rotation {
     }
 
     /// True when a file of `bytes` bytes is full.
-    pub fn is_full(&self, bytes: u64) -> bool {
+    pub(crate) fn is_full(&self, bytes: u64) -> bool {
         self.policy.max_bytes.is_some_and(|max| bytes >= max)
     }
 
     /// The name of the next file, for a first packet stamped `ts_ns` (or the
     /// current time). Never a name already used in this run, so no file is
     /// overwritten (SIGHUP inside a `-G` period gets a numbered name).
-    pub fn next_path(&mut self, ts_ns: u64) -> PathBuf {
+    pub(crate) fn next_path(&mut self, ts_ns: u64) -> PathBuf {
         let path = self.candidate(ts_ns);
         let path = if self.used.contains(&path) {
             (1..)
@@ -145,7 +145,7 @@ impl Rotation {
     /// and later ones are numbered from 1, so the first sorts after them
     /// (`h-0001.pcap` before `h.pcap`). When it closes for a SIGHUP, it is
     /// given number 0 instead: returns that name if `path` is that first file.
-    pub fn renumbered_first(&mut self, path: &Path) -> Option<PathBuf> {
+    pub(crate) fn renumbered_first(&mut self, path: &Path) -> Option<PathBuf> {
         if self.policy.rotates() || path != self.template {
             return None;
         }
@@ -156,7 +156,7 @@ impl Rotation {
 
     /// Takes back `path`, the last name [`Rotation::next_path`] gave, for a
     /// file removed before it held anything: the next file may take it.
-    pub fn discard_last(&mut self, path: &Path) {
+    pub(crate) fn discard_last(&mut self, path: &Path) {
         if self.used.remove(path) {
             self.seq = self.seq.saturating_sub(1);
         }
@@ -164,7 +164,7 @@ impl Rotation {
 
     /// Records that `path` was closed; returns the files `-W` says to remove
     /// now. `last` is true for the final close, when no new file follows.
-    pub fn closed(&mut self, path: PathBuf, last: bool) -> Vec<PathBuf> {
+    pub(crate) fn closed(&mut self, path: PathBuf, last: bool) -> Vec<PathBuf> {
         self.closed.push_back(path);
         let room_for_next = usize::from(!last);
         let keep = self

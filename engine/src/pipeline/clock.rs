@@ -8,7 +8,7 @@ const REANCHOR_SECONDS: u64 = 1;
 
 /// Converts TSC readings to wall-clock nanoseconds. One per poll loop.
 #[derive(Debug, Clone)]
-pub struct TscClock {
+pub(crate) struct TscClock {
     hz: u64,
     anchor_tsc: u64,
     anchor_ns: u64,
@@ -16,7 +16,7 @@ pub struct TscClock {
 }
 
 /// Nanoseconds since the epoch now, from the real-time clock.
-pub fn realtime_ns() -> u64 {
+pub(crate) fn realtime_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -25,7 +25,7 @@ pub fn realtime_ns() -> u64 {
 
 impl TscClock {
     /// A clock for a TSC of `hz` ticks per second, anchored at (`tsc`, `ns`).
-    pub fn new(hz: u64, tsc: u64, ns: u64) -> Self {
+    pub(crate) fn new(hz: u64, tsc: u64, ns: u64) -> Self {
         TscClock {
             hz: hz.max(1),
             anchor_tsc: tsc,
@@ -37,7 +37,7 @@ impl TscClock {
     /// Wall-clock nanoseconds at TSC reading `tsc`. Never goes backwards;
     /// re-anchors to the real-time clock once a second (through `realtime`).
     #[inline]
-    pub fn ns_at(&mut self, tsc: u64, realtime: impl FnOnce() -> u64) -> u64 {
+    pub(crate) fn ns_at(&mut self, tsc: u64, realtime: impl FnOnce() -> u64) -> u64 {
         let elapsed = tsc.saturating_sub(self.anchor_tsc);
         if elapsed >= self.hz * REANCHOR_SECONDS {
             self.anchor_tsc = tsc;

@@ -18,7 +18,7 @@ struct Feed<T> {
 }
 
 /// Holds packets from several time-ordered feeds and releases them in order.
-pub struct Merger<T> {
+pub(crate) struct Merger<T> {
     feeds: Vec<Feed<T>>,
     held: usize,
     hold_limit: usize,
@@ -27,7 +27,7 @@ pub struct Merger<T> {
 
 impl<T> Merger<T> {
     /// A merger of `feeds` feeds.
-    pub fn new(feeds: usize, hold_limit: usize, stall: Duration, now: Instant) -> Self {
+    pub(crate) fn new(feeds: usize, hold_limit: usize, stall: Duration, now: Instant) -> Self {
         Merger {
             feeds: (0..feeds)
                 .map(|_| Feed {
@@ -43,7 +43,7 @@ impl<T> Merger<T> {
     }
 
     /// Records feed `feed`'s watermark, read *before* its latest dequeue.
-    pub fn set_watermark(&mut self, feed: usize, watermark: u64, now: Instant) {
+    pub(crate) fn set_watermark(&mut self, feed: usize, watermark: u64, now: Instant) {
         let f = &mut self.feeds[feed];
         if watermark != f.watermark {
             f.watermark = watermark;
@@ -53,25 +53,26 @@ impl<T> Merger<T> {
 
     /// Notes that feed `feed` still has packets waiting upstream (its ring was
     /// not drained): it is busy, not stalled, and keeps blocking newer packets.
-    pub fn touch(&mut self, feed: usize, now: Instant) {
+    pub(crate) fn touch(&mut self, feed: usize, now: Instant) {
         self.feeds[feed].moved_at = now;
     }
 
     /// Adds a packet of feed `feed` with timestamp `ts`.
     #[inline]
-    pub fn push(&mut self, feed: usize, ts: u64, item: T) {
+    pub(crate) fn push(&mut self, feed: usize, ts: u64, item: T) {
         self.feeds[feed].items.push_back((ts, item));
         self.held += 1;
     }
 
     /// Packets held.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.held
     }
 
-    /// The next packet in time order, if it is safe to release now.
-    #[inline]
-    pub fn pop(&mut self, now: Instant) -> Option<(usize, u64, T)> {
+    /// The next packet in time order, if it is safe to release now: the
+    /// one-at-a-time rule that the tests hold [`Merger::next_run`] against.
+    #[cfg(test)]
+    fn pop(&mut self, now: Instant) -> Option<(usize, u64, T)> {
         let (index, _) = self.next_run(now)?;
         let (ts, item) = self.pop_front(index)?;
         Some((index, ts, item))
@@ -81,7 +82,7 @@ impl<T> Merger<T> {
     /// front) may be released now, in order: the same packets as that many
     /// calls of [`Merger::pop`], found with one look at the other feeds
     /// instead of one per packet. Take them with [`Merger::pop_front`].
-    pub fn next_run(&self, now: Instant) -> Option<(usize, usize)> {
+    pub(crate) fn next_run(&self, now: Instant) -> Option<(usize, usize)> {
         let (index, ts) = self
             .feeds
             .iter()
@@ -126,7 +127,7 @@ impl<T> Merger<T> {
 
     /// Takes the first packet of feed `feed` (see [`Merger::next_run`]).
     #[inline]
-    pub fn pop_front(&mut self, feed: usize) -> Option<(u64, T)> {
+    pub(crate) fn pop_front(&mut self, feed: usize) -> Option<(u64, T)> {
         let popped = self.feeds[feed].items.pop_front();
         self.held -= usize::from(popped.is_some());
         popped
@@ -134,12 +135,12 @@ impl<T> Merger<T> {
 
     /// The packet `ahead` places behind the first of feed `feed`, if any.
     #[inline]
-    pub fn peek(&self, feed: usize, ahead: usize) -> Option<&T> {
+    pub(crate) fn peek(&self, feed: usize, ahead: usize) -> Option<&T> {
         self.feeds[feed].items.get(ahead).map(|(_, item)| item)
     }
 
     /// Removes every held packet regardless of order (for an immediate stop).
-    pub fn drain_all(&mut self) -> Vec<T> {
+    pub(crate) fn drain_all(&mut self) -> Vec<T> {
         self.held = 0;
         self.feeds
             .iter_mut()

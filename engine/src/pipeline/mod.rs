@@ -1,14 +1,14 @@
 //! The capture pipeline: poll loops → rings → writers, and the shutdown that
 //! drains them.
 
-pub mod clock;
+pub(crate) mod clock;
 pub mod control;
 mod handoff;
-pub mod merge;
-pub mod poll;
-pub mod stamp;
-pub mod stop;
-pub mod writer;
+pub(crate) mod merge;
+pub(crate) mod poll;
+pub(crate) mod stamp;
+pub(crate) mod stop;
+pub(crate) mod writer;
 
 /// Most packets one receive call handles.
 pub const MAX_BURST: usize = 64;

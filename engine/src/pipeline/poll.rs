@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// What the poll loop does when the ring to the writer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RingFullPolicy {
+pub(crate) enum RingFullPolicy {
     /// Free the packets that did not fit and count them as `ring_full`; keep
     /// polling so the NIC never backs up (live ports).
     Drop,
@@ -26,7 +26,7 @@ pub enum RingFullPolicy {
 
 /// What a poll loop or writer does when it finds nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdlePolicy {
+pub(crate) enum IdlePolicy {
     /// Always spin: the loop has a CPU of its own (`--idle busy`, or auto on
     /// dedicated CPUs).
     Spin,
@@ -41,7 +41,7 @@ pub enum IdlePolicy {
 impl IdlePolicy {
     /// The policy of a loop on a CPU that is `crowded` (it hosts another poll
     /// loop or writer) when the session backs off (`backoff`) at all.
-    pub fn new(backoff: bool, crowded: bool) -> Self {
+    pub(crate) fn new(backoff: bool, crowded: bool) -> Self {
         match (backoff, crowded) {
             (false, _) => IdlePolicy::Spin,
             (true, false) => IdlePolicy::Sleep,
@@ -58,7 +58,7 @@ impl IdlePolicy {
 /// overflowed meanwhile: 4096 slots last 68 µs at 60 Mpps. A loop sharing its
 /// CPU with another loop yields in those gaps instead, so the other one runs.
 #[derive(Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     policy: IdlePolicy,
     idle_rounds: u32,
     idle_since: Option<Instant>,
@@ -81,7 +81,7 @@ const IDLE_SLEEP: Duration = Duration::from_micros(50);
 
 impl Backoff {
     /// A back-off following `policy`.
-    pub fn new(policy: IdlePolicy) -> Self {
+    pub(crate) fn new(policy: IdlePolicy) -> Self {
         Backoff {
             policy,
             idle_rounds: 0,
@@ -91,7 +91,7 @@ impl Backoff {
 
     /// Called after a round that found nothing to do.
     #[inline(always)]
-    pub fn idle(&mut self) {
+    pub(crate) fn idle(&mut self) {
         match self.next_idle(Instant::now) {
             IdleAction::Spin => pause(),
             IdleAction::Yield => std::thread::yield_now(),
@@ -120,7 +120,7 @@ impl Backoff {
 
     /// Called after a round that did work.
     #[inline(always)]
-    pub fn busy(&mut self) {
+    pub(crate) fn busy(&mut self) {
         self.idle_rounds = 0;
         self.idle_since = None;
     }
@@ -133,7 +133,7 @@ impl Backoff {
 /// only while at least `reserve` mbufs are free, enough for one burst of
 /// every poll loop at once (the pool has no per-lcore caches then, so the
 /// count is exact).
-pub struct PoolGuard {
+pub(crate) struct PoolGuard {
     /// The pool the port receives into.
     pub pool: Arc<Mempool>,
     /// Free mbufs needed before a receive.
@@ -148,7 +148,7 @@ impl PoolGuard {
 }
 
 /// One RX queue's poll loop and everything it owns.
-pub struct PollLoop {
+pub(crate) struct PollLoop {
     /// The queue, owned by this loop alone.
     pub rxq: RxQueue,
     /// The ring to the writer.
@@ -180,8 +180,8 @@ const HAND_OFF_MAX: usize = 4 * MAX_BURST;
 const HAND_OVER_EVERY: u32 = 4096;
 
 impl PollLoop {
-    /// Runs until a stop is requested, then marks the queue done.
-    pub fn run(mut self) {
+    /// Runs until a stop is requested; the watermark then says the queue is done.
+    pub(crate) fn run(mut self) {
         let mut received = MbufBurst::<MAX_BURST>::new();
         // Stamped packets on their way to the ring: a batch being gathered,
         // or what the ring refused under RingFullPolicy::Wait.
@@ -303,7 +303,6 @@ impl PollLoop {
             outgoing.free_all();
         }
         self.publish(u64::MAX);
-        self.shared.done.store(true, Ordering::Release);
     }
 }
 

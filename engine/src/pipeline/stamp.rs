@@ -7,7 +7,7 @@ use crate::dpdk::{lookup_dynflag, DynField, Mbuf, Stamp};
 
 /// Where a port's timestamps come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeSource {
+pub(crate) enum TimeSource {
     /// The driver stamps each mbuf; multiply its value by this to get ns.
     /// (`net_pcap` replays the file's times in microseconds.)
     Device {
@@ -20,7 +20,7 @@ pub enum TimeSource {
 
 impl TimeSource {
     /// The time source for a port run by `driver`.
-    pub fn for_driver(driver: &str) -> Self {
+    pub(crate) fn for_driver(driver: &str) -> Self {
         match driver {
             "net_pcap" => TimeSource::Device { ns_per_unit: 1_000 },
             _ => TimeSource::Tsc,
@@ -30,7 +30,7 @@ impl TimeSource {
 
 /// Stamps packets for one poll loop.
 #[derive(Debug, Clone)]
-pub struct Stamper {
+pub(crate) struct Stamper {
     clock: TscClock,
     device: Option<(DynField, u64, u64)>,
 }
@@ -38,7 +38,7 @@ pub struct Stamper {
 impl Stamper {
     /// A stamper for a port with `source`. Falls back to the TSC if the driver
     /// registered no timestamp field.
-    pub fn new(source: TimeSource, tsc_hz: u64, tsc_now: u64) -> Self {
+    pub(crate) fn new(source: TimeSource, tsc_hz: u64, tsc_now: u64) -> Self {
         let device = match source {
             TimeSource::Device { ns_per_unit } => DynField::lookup("rte_dynfield_timestamp")
                 .zip(lookup_dynflag("rte_dynflag_rx_timestamp"))
@@ -52,19 +52,19 @@ impl Stamper {
     }
 
     /// True when timestamps come from the TSC (so time advances while idle).
-    pub fn uses_tsc(&self) -> bool {
+    pub(crate) fn uses_tsc(&self) -> bool {
         self.device.is_none()
     }
 
     /// The wall-clock time at TSC reading `tsc`.
     #[inline(always)]
-    pub fn now_ns(&mut self, tsc: u64) -> u64 {
+    pub(crate) fn now_ns(&mut self, tsc: u64) -> u64 {
         self.clock.ns_at(tsc, realtime_ns)
     }
 
     /// The stamp of one packet of a burst received at `tsc` (= `burst_ns`).
     #[inline(always)]
-    pub fn stamp(&self, m: &Mbuf, tsc: u64, burst_ns: u64) -> Stamp {
+    pub(crate) fn stamp(&self, m: &Mbuf, tsc: u64, burst_ns: u64) -> Stamp {
         let ts_ns = match self.device {
             Some((field, flag, ns_per_unit)) if m.has_flag(flag) => {
                 m.read_u64(field).saturating_mul(ns_per_unit)

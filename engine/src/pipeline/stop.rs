@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Why a capture stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     /// SIGINT or SIGTERM (or anything else that asked the [`super::control::Control`]).
     Requested,
     /// A writer thread ended before the poll loops: a runtime failure.
@@ -23,7 +23,7 @@ pub enum StopReason {
 
 /// What the stats core sees on one tick.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// A stop was already requested (signal, failure).
     pub stop_requested: bool,
     /// The `-c` budget is spent.
@@ -42,7 +42,7 @@ pub struct Snapshot {
 
 /// Decides when to stop; see the module docs.
 #[derive(Debug)]
-pub struct StopPolicy {
+pub(crate) struct StopPolicy {
     duration: Option<Duration>,
     /// Quiet time after which a finite source counts as exhausted; `None`
     /// for live sources, which never end by themselves.
@@ -54,7 +54,7 @@ pub struct StopPolicy {
 impl StopPolicy {
     /// `duration` is `--duration`; `end_after_quiet` is set for finite
     /// sources only.
-    pub fn new(duration: Option<Duration>, end_after_quiet: Option<Duration>) -> Self {
+    pub(crate) fn new(duration: Option<Duration>, end_after_quiet: Option<Duration>) -> Self {
         StopPolicy {
             duration,
             end_after_quiet,
@@ -65,7 +65,7 @@ impl StopPolicy {
 
     /// The reason to stop at `now` (time since the capture started), if any.
     /// The first matching rule wins, in the order of [`StopReason`].
-    pub fn check(&mut self, now: Duration, s: &Snapshot) -> Option<StopReason> {
+    pub(crate) fn check(&mut self, now: Duration, s: &Snapshot) -> Option<StopReason> {
         let quiet_for = self.quiet_for(now, s);
         if s.stop_requested {
             Some(StopReason::Requested)

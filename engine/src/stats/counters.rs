@@ -1,16 +1,16 @@
 //! Per-core counters: each has exactly one writing thread and is read by the
 //! stats core without locks. Cache-line aligned so cores never share a line.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A 64-bit counter written by one thread only (load + store, no locked add).
 #[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+pub(crate) struct Counter(AtomicU64);
 
 impl Counter {
     /// Adds `n`. Only the owning thread may call this.
     #[inline(always)]
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         self.0.store(
             self.0.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Relaxed,
@@ -19,7 +19,7 @@ impl Counter {
 
     /// The current value (any thread).
     #[inline(always)]
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -27,7 +27,7 @@ impl Counter {
 /// What one poll loop (one RX queue) has seen. Written by that poll loop only.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-pub struct QueueCounters {
+pub(crate) struct QueueCounters {
     /// Packets taken from the port by this poll loop.
     pub rx_packets: Counter,
     /// Bytes (wire length) of those packets.
@@ -52,18 +52,18 @@ pub struct QueueCounters {
 }
 
 /// Buckets of the burst-size distribution (powers of two up to 64).
-pub const BURST_SIZE_BUCKETS: usize = 7;
+pub(crate) const BURST_SIZE_BUCKETS: usize = 7;
 
 /// The burst-size bucket of a burst of `n` packets (n ≥ 1).
 #[inline(always)]
-pub fn burst_size_bucket(n: usize) -> usize {
+pub(crate) fn burst_size_bucket(n: usize) -> usize {
     (usize::BITS - 1 - n.max(1).leading_zeros()).min(BURST_SIZE_BUCKETS as u32 - 1) as usize
 }
 
 impl QueueCounters {
     /// This queue's line of a report. In rxonly the poll loop leaves the byte
     /// and ring counters at zero; the report says so.
-    pub fn report(&self, port: u16, queue: u16, lcore: u32) -> super::QueueReport {
+    pub(crate) fn report(&self, port: u16, queue: u16, lcore: u32) -> super::QueueReport {
         let rx = self.rx_packets.get();
         let busy = self.busy_cycles.get();
         super::QueueReport {
@@ -90,20 +90,18 @@ impl QueueCounters {
 
 /// A queue's shared state: its counters and the merge watermark.
 #[derive(Debug, Default)]
-pub struct QueueShared {
+pub(crate) struct QueueShared {
     /// The poll loop's counters.
     pub counters: QueueCounters,
     /// Every packet this queue enqueues from now on has a timestamp at or above
     /// this (ns since the epoch); `u64::MAX` once the poll loop has finished.
     pub watermark_ns: AtomicU64,
-    /// Set (release) by the poll loop after its last enqueue.
-    pub done: AtomicBool,
 }
 
 /// What one writer has done. Written by that writer only.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-pub struct WriterCounters {
+pub(crate) struct WriterCounters {
     /// Records written to files.
     pub written_packets: Counter,
     /// Packet bytes kept in those records (after snaplen).

@@ -17,15 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Highest latency recorded, in ns (an hour); larger values saturate.
-pub const MAX_NS: u64 = 3_600_000_000_000;
+pub(crate) const MAX_NS: u64 = 3_600_000_000_000;
 
 /// Significant decimal digits kept: values are exact to 1%. Three digits
 /// made every stats tick walk ~86,000 buckets per histogram on the writer's
 /// CPU (measured: --stats-interval 0.1 cost 27% of the written rate).
-pub const SIGNIFICANT_DIGITS: u8 = 2;
+pub(crate) const SIGNIFICANT_DIGITS: u8 = 2;
 
 /// A fresh histogram with zcap's bounds and precision.
-pub fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_NS, SIGNIFICANT_DIGITS).expect("valid histogram bounds")
 }
 
@@ -37,7 +37,7 @@ struct Slots {
 
 /// Where a recorder leaves full histograms and the stats core leaves empty ones.
 #[derive(Clone, Default)]
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     slots: Arc<Mutex<Slots>>,
     /// Questions asked by the stats core, and the last one answered.
     asked: Arc<AtomicU64>,
@@ -45,7 +45,7 @@ pub struct Mailbox {
 }
 
 /// The data-path side: records, and hands over when it can.
-pub struct Recorder {
+pub(crate) struct Recorder {
     current: Histogram<u64>,
     mailbox: Mailbox,
     /// The last question this recorder answered.
@@ -54,7 +54,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// A recorder posting to `mailbox`.
-    pub fn new(mailbox: Mailbox) -> Self {
+    pub(crate) fn new(mailbox: Mailbox) -> Self {
         Recorder {
             current: new_histogram(),
             mailbox,
@@ -65,7 +65,7 @@ impl Recorder {
     /// Hands everything recorded so far over if the stats core asked since
     /// the last answer; otherwise only one relaxed load.
     #[inline(always)]
-    pub fn answer(&mut self) {
+    pub(crate) fn answer(&mut self) {
         let asked = self.mailbox.asked.load(Ordering::Relaxed);
         if asked != self.seen {
             self.answer_now(asked);
@@ -99,19 +99,19 @@ impl Recorder {
 
     /// Records one value.
     #[inline(always)]
-    pub fn record(&mut self, value: u64) {
+    pub(crate) fn record(&mut self, value: u64) {
         self.current.saturating_record(value.max(1));
     }
 
     /// Records `value` `count` times (one walk of the buckets, not `count`).
     #[inline]
-    pub fn record_n(&mut self, value: u64, count: u64) {
+    pub(crate) fn record_n(&mut self, value: u64, count: u64) {
         self.current.saturating_record_n(value.max(1), count);
     }
 
     /// Tries to hand the current histogram over; never blocks. Returns true
     /// if it did.
-    pub fn try_hand_over(&mut self) -> bool {
+    pub(crate) fn try_hand_over(&mut self) -> bool {
         if self.current.is_empty() {
             return true;
         }
@@ -129,7 +129,7 @@ impl Recorder {
 
     /// Hands over whatever is left, waiting for the mailbox (end of run
     /// only), and answers every question asked: the recorder is gone.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.put_all();
         self.mailbox.answered.store(u64::MAX, Ordering::Release);
     }
@@ -137,20 +137,20 @@ impl Recorder {
 
 impl Mailbox {
     /// A new, empty mailbox.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Mailbox::default()
     }
 
     /// Stats-core side: asks the recorder to hand over what it has; returns
     /// the question, for [`Mailbox::collect_answer`].
-    pub fn ask(&self) -> u64 {
+    pub(crate) fn ask(&self) -> u64 {
         self.asked.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Waits until question `asked` is answered (or `deadline`: a recorder
     /// stuck in a slow write answers late, and its samples then count in the
     /// next interval), then collects as [`Mailbox::collect`].
-    pub fn collect_answer(&self, asked: u64, deadline: Instant, into: &mut Histogram<u64>) {
+    pub(crate) fn collect_answer(&self, asked: u64, deadline: Instant, into: &mut Histogram<u64>) {
         while self.answered.load(Ordering::Acquire) < asked && Instant::now() < deadline {
             std::thread::sleep(Duration::from_micros(50));
         }
@@ -160,7 +160,7 @@ impl Mailbox {
     /// Stats-core side: adds whatever was handed over into `into`, and leaves
     /// the emptied histogram for the recorder to reuse. Returns true if there
     /// was something.
-    pub fn collect(&self, into: &mut Histogram<u64>) -> bool {
+    pub(crate) fn collect(&self, into: &mut Histogram<u64>) -> bool {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         match slots.full.take() {
             Some(mut full) => {
@@ -175,7 +175,7 @@ impl Mailbox {
 }
 
 /// The percentiles zcap reports, from a histogram.
-pub fn summarize(h: &Histogram<u64>) -> super::report::LatencySummary {
+pub(crate) fn summarize(h: &Histogram<u64>) -> super::report::LatencySummary {
     if h.is_empty() {
         return super::report::LatencySummary::default();
     }

@@ -5,13 +5,13 @@ use std::fmt::Write;
 
 /// Builds one JSON object.
 #[derive(Debug, Default)]
-pub struct JsonObject {
+pub(super) struct JsonObject {
     out: String,
 }
 
 impl JsonObject {
     /// An empty object.
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         JsonObject::default()
     }
 
@@ -22,14 +22,14 @@ impl JsonObject {
     }
 
     /// Adds an unsigned integer.
-    pub fn u64(mut self, key: &str, value: u64) -> Self {
+    pub(super) fn u64(mut self, key: &str, value: u64) -> Self {
         self.key(key);
         let _ = write!(self.out, "{value}");
         self
     }
 
     /// Adds a number (non-finite values become `null`).
-    pub fn f64(mut self, key: &str, value: f64) -> Self {
+    pub(super) fn f64(mut self, key: &str, value: f64) -> Self {
         self.key(key);
         if value.is_finite() {
             let _ = write!(self.out, "{value}");
@@ -40,14 +40,14 @@ impl JsonObject {
     }
 
     /// Adds a string.
-    pub fn str(mut self, key: &str, value: &str) -> Self {
+    pub(super) fn str(mut self, key: &str, value: &str) -> Self {
         self.key(key);
         write_string(&mut self.out, value);
         self
     }
 
     /// Adds an array of unsigned integers.
-    pub fn u64_array(mut self, key: &str, values: &[u64]) -> Self {
+    pub(super) fn u64_array(mut self, key: &str, values: &[u64]) -> Self {
         self.key(key);
         let items: Vec<String> = values.iter().map(u64::to_string).collect();
         let _ = write!(self.out, "[{}]", items.join(","));
@@ -55,14 +55,14 @@ impl JsonObject {
     }
 
     /// Adds a nested object.
-    pub fn object(mut self, key: &str, value: JsonObject) -> Self {
+    pub(super) fn object(mut self, key: &str, value: JsonObject) -> Self {
         self.key(key);
         self.out.push_str(&value.finish());
         self
     }
 
     /// Adds an array of objects.
-    pub fn array(mut self, key: &str, values: Vec<JsonObject>) -> Self {
+    pub(super) fn array(mut self, key: &str, values: Vec<JsonObject>) -> Self {
         self.key(key);
         self.out.push('[');
         for (i, v) in values.into_iter().enumerate() {
@@ -76,7 +76,7 @@ impl JsonObject {
     }
 
     /// The object's text.
-    pub fn finish(mut self) -> String {
+    pub(super) fn finish(mut self) -> String {
         if self.out.is_empty() {
             self.out.push('{');
         }

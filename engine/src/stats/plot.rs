@@ -15,7 +15,7 @@ fn nines(q: f64) -> f64 {
 }
 
 /// The plot of `h` (values in ns) with `title`.
-pub fn percentile_svg(h: &Histogram<u64>, title: &str) -> String {
+pub(crate) fn percentile_svg(h: &Histogram<u64>, title: &str) -> String {
     let max_nines = 6.0;
     let points: Vec<(f64, f64)> = if h.is_empty() {
         Vec::new()

@@ -260,7 +260,8 @@ impl CaptureReport {
             - i128::from(self.drops.count_limit)
     }
 
-    /// The DESIGN.md JSON object.
+    /// The JSON object of `--stats-json` and `zcap-bench --json` (its keys
+    /// are the README's contract).
     pub fn to_json(&self) -> String {
         let drops = self.drops.to_json();
         let latency = self.latency_ns.to_json();

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// One ring this writer drains.
-pub struct WriterFeed {
+pub(crate) struct WriterFeed {
     /// The consumer half of the queue's ring.
     pub ring: RingConsumer,
     /// The queue's counters and watermark.
@@ -34,7 +34,7 @@ pub struct WriterFeed {
 }
 
 /// Everything a writer needs; [`Writer::run`] consumes it.
-pub struct Writer {
+pub(crate) struct Writer {
     /// The rings to drain.
     pub feeds: Vec<WriterFeed>,
     /// The first file (already created).
@@ -70,7 +70,7 @@ pub struct Writer {
 }
 
 /// What a finished writer hands back.
-pub struct WriterOutcome {
+pub(crate) struct WriterOutcome {
     /// The files written, in order (those `-W` removed excluded).
     pub paths: Vec<String>,
     /// The thread's CPU time over its run (`None` without `/proc`).
@@ -79,7 +79,7 @@ pub struct WriterOutcome {
 
 impl Writer {
     /// Runs until every poll loop is done and every ring and hold is empty.
-    pub fn run(self) -> WriterOutcome {
+    pub(crate) fn run(self) -> WriterOutcome {
         // A registered thread gets an lcore id, hence mempool caches for frees.
         let _registration = ThreadRegistration::register().ok();
         let cpu_at_start = ThreadCpu::of_current_thread();
