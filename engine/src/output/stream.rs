@@ -214,10 +214,17 @@ impl FileStream {
         Ok(())
     }
 
-    /// Waits for the last `-z` commands; returns the files written, in order.
-    pub(crate) fn finish(mut self) -> Vec<String> {
+    /// Waits for the last `-z` commands, unless `stop_waiting` turns true (a
+    /// second signal): then the files whose command did not run are named
+    /// on stderr. Returns the files written, in order.
+    pub(crate) fn finish(mut self, stop_waiting: impl Fn() -> bool) -> Vec<String> {
         if let Some(post) = self.post_rotate.take() {
-            post.finish();
+            for file in post.finish(stop_waiting) {
+                eprintln!(
+                    "zcap: -z did not run on {}: stopped by a second signal",
+                    file.display()
+                );
+            }
         }
         self.paths
     }
@@ -287,7 +294,7 @@ mod tests {
         s.write_trailer(&enc);
         s.sink().flush().unwrap();
         s.closed(None, &enc);
-        let paths = s.finish();
+        let paths = s.finish(|| false);
         let name = |n: u32| dir.0.join(format!("c-{n:04}.pcapng")).display().to_string();
         assert_eq!(paths, vec![name(3), name(4)], "the two newest stay listed");
         for n in 0..5 {

@@ -116,7 +116,7 @@ impl Writer {
         out.close_file(None);
         drop(feeds);
         out.latency.finish();
-        let paths = out.stream.finish();
+        let paths = out.stream.finish(|| control.abort_requested());
         let cpu_time = cpu_at_start
             .zip(ThreadCpu::of_current_thread())
             .map(|(start, end)| end.since(start));
