@@ -61,9 +61,9 @@ fn main() {
         .header(manifest.join("wrapper.h").to_string_lossy())
         .clang_args(&cflags)
         .clang_arg(format!("-I{}", manifest.display()))
-        .allowlist_function("rte_.*|zcap_.*|pcap_open_dead|pcap_compile|pcap_geterr|pcap_close|pcap_freecode|pcap_offline_filter|bpf_image")
+        .allowlist_function("rte_.*|zcap_.*|pcap_open_dead|pcap_compile|pcap_geterr|pcap_close|pcap_freecode|pcap_offline_filter|pcap_open_offline|pcap_datalink|bpf_image")
         .allowlist_type("rte_.*")
-        .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|rte_eth_fp_ops|DLT_EN10MB|PCAP_NETMASK_UNKNOWN")
+        .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|rte_eth_fp_ops|DLT_EN10MB|PCAP_NETMASK_UNKNOWN|PCAP_ERRBUF_SIZE")
         // Packed structs with unaligned fields that bindgen cannot lay out.
         .opaque_type("rte_arp_hdr")
         .opaque_type("rte_arp_ipv4")

@@ -88,6 +88,18 @@ impl Interface {
         }
     }
 
+    /// The files a net_pcap vdev replays (`rx_pcap=`), in queue order.
+    pub fn replayed_files(&self) -> Vec<PathBuf> {
+        match self {
+            Interface::Vdev { spec, name } if name.starts_with("net_pcap") => spec
+                .split(',')
+                .filter_map(|kv| kv.strip_prefix("rx_pcap="))
+                .map(PathBuf::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// True for a source that ends by itself: a pcap file replayed once.
     pub fn is_finite(&self) -> bool {
         match self {
@@ -389,6 +401,13 @@ mod tests {
             .unwrap()
             .is_finite());
         assert!(!Interface::parse("net_null0").unwrap().is_finite());
+        let two = Interface::parse("net_pcap0,rx_pcap=a.pcap,rx_pcap=/b/c.pcapng").unwrap();
+        let files = vec![PathBuf::from("a.pcap"), PathBuf::from("/b/c.pcapng")];
+        assert_eq!(two.replayed_files(), files);
+        assert!(Interface::parse("net_null0")
+            .unwrap()
+            .replayed_files()
+            .is_empty());
     }
 
     #[test]

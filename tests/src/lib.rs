@@ -202,8 +202,13 @@ pub fn wait_with_limit(
     }
 }
 
-/// Writes a pcap file with `precision` timestamps.
+/// Writes an Ethernet pcap file with `precision` timestamps.
 pub fn write_pcap(path: &Path, records: &[Record], nano: bool) {
+    write_pcap_link(path, records, nano, 1);
+}
+
+/// Writes a pcap file of link type `link` (a `LINKTYPE_*`).
+pub fn write_pcap_link(path: &Path, records: &[Record], nano: bool, link: u32) {
     let file = std::fs::File::create(path).unwrap();
     let header = PcapHeader {
         ts_resolution: if nano {
@@ -212,6 +217,7 @@ pub fn write_pcap(path: &Path, records: &[Record], nano: bool) {
             TsResolution::MicroSecond
         },
         snaplen: 65535,
+        datalink: pcap_file::DataLink::from(link),
         ..PcapHeader::default()
     };
     let mut writer = PcapWriter::with_header(file, header).unwrap();
@@ -287,6 +293,8 @@ pub struct Pcapng {
     pub statistics_blocks: usize,
     /// Each statistics block's (isb_ifrecv, isb_ifdrop, isb_usrdeliv).
     pub statistics: Vec<(u64, u64, u64)>,
+    /// Each interface's link type (`LINKTYPE_*`).
+    pub link_types: Vec<u32>,
 }
 
 /// Reads a pcapng file with the pcap-file crate.
@@ -304,6 +312,7 @@ pub fn read_pcapng(path: &Path) -> Pcapng {
                     _ => None,
                 });
                 out.interfaces.push(name.unwrap_or_default());
+                out.link_types.push(idb.linktype.into());
             }
             Block::EnhancedPacket(epb) => {
                 out.queues.push(epb.options.iter().find_map(|o| match o {

@@ -2,6 +2,7 @@
 //! capture needs (report files, filter, DPDK), [`start`] the writers and poll
 //! loops, [`supervise`] them until a reason to stop, then drain and report.
 
+mod links;
 mod outputs;
 mod start;
 mod supervise;
@@ -14,6 +15,7 @@ use crate::pipeline::control::Control;
 use crate::session::{default_pool_size, Session, Writers};
 use crate::stats::{CaptureReport, WriterReport};
 use hdrhistogram::Histogram;
+use links::{interface_links, Link};
 use outputs::{precheck_output, IntervalLogs, ReportFiles};
 use start::{start, Running};
 use std::sync::Arc;
@@ -50,9 +52,10 @@ pub fn run_capture(
 ) -> Result<CaptureOutcome, ZcapError> {
     config.validate().map_err(ZcapError::usage)?;
     precheck_output(&config.output)?;
+    let links = interface_links(config)?;
     let mut reports = ReportFiles::create(config)?;
     // Compiled before DPDK starts: a bad filter costs nothing to report.
-    let classic = compile_filter(config)?;
+    let classic = compile_filter(config, &links)?;
     let session = open_session(config)?;
     let filter = classic
         .as_ref()
@@ -60,7 +63,7 @@ pub fn run_capture(
         .transpose()
         .map_err(|e| ZcapError::usage(e.to_string()))?;
     let (report, total_latency) = reports.with_logs(|logs| {
-        let mut running = start(config, &control, session, filter)?;
+        let mut running = start(config, &control, session, filter, &links)?;
         let mut on_interval = |monitor: &mut Monitor| {
             let ring_fill = monitor.sources().ring_fill();
             let (report, interval) = monitor.interval();
@@ -84,11 +87,16 @@ pub fn run_capture(
     })
 }
 
-fn compile_filter(config: &CaptureConfig) -> Result<Option<ClassicFilter>, ZcapError> {
+/// The filter, compiled for the ports' link type (one for all of them).
+fn compile_filter(
+    config: &CaptureConfig,
+    links: &[Link],
+) -> Result<Option<ClassicFilter>, ZcapError> {
     let Some(expr) = config.filter.as_deref() else {
         return Ok(None);
     };
-    ClassicFilter::compile(expr, config.snaplen)
+    let dlt = links.first().map_or(1, |l| l.dlt);
+    ClassicFilter::compile_for(expr, config.snaplen, dlt)
         .map(Some)
         .map_err(|e| ZcapError::usage(format!("bad filter {expr:?}: {e}")))
 }

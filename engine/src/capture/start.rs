@@ -3,6 +3,7 @@
 //! queue and writer is described by one struct of its own, built in one
 //! place: nothing is matched up by position later.
 
+use super::links::Link;
 use super::outputs::{create_sinks, output_paths};
 use super::supervise::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
@@ -77,6 +78,7 @@ pub(crate) fn start(
     control: &Arc<Control>,
     session: Session,
     filter: Option<Arc<Filter>>,
+    links: &[Link],
 ) -> Result<Running, ZcapError> {
     let finite = config.dpdk.interfaces.iter().all(|i| i.is_finite());
     // Never hold back more than the pool has to spare beyond the rings.
@@ -90,7 +92,7 @@ pub(crate) fn start(
         hold_limit,
         start_ns: realtime_ns(),
     };
-    let (encoder, interfaces) = encoder_for(config, &session.ports);
+    let (encoder, interfaces) = encoder_for(config, &session.ports, links);
     let mut specs = writer_specs(config, &session, common.start_ns)?;
     let Session {
         queues,
@@ -180,13 +182,16 @@ fn replay_reserve(
     Ok(reserve)
 }
 
-/// The record encoder, describing every port (pcapng), and the port count.
-fn encoder_for(config: &CaptureConfig, ports: &[Port]) -> (Encoder, usize) {
+/// The record encoder, describing every port with its link type (pcapng),
+/// and the port count.
+fn encoder_for(config: &CaptureConfig, ports: &[Port], links: &[Link]) -> (Encoder, usize) {
     let interfaces: Vec<PcapngInterface> = ports
         .iter()
-        .map(|p| PcapngInterface {
+        .zip(links)
+        .map(|(p, link)| PcapngInterface {
             name: p.info().name.clone(),
             description: format!("DPDK port {} ({})", p.info().id, p.info().driver),
+            link_type: link.link_type,
         })
         .collect();
     let count = interfaces.len();

@@ -6,6 +6,7 @@ use super::error::{DpdkError, Result};
 use super::mbuf::Mbuf;
 use crate::filter_rewrite::{rewrite, Insn};
 use std::ffi::{c_void, CStr, CString};
+use std::path::Path;
 use std::ptr::NonNull;
 
 /// A filter compiled by libpcap: classic BPF, no DPDK needed yet.
@@ -21,15 +22,22 @@ impl ClassicFilter {
     /// Compiles a pcap-filter expression for Ethernet frames of `snaplen`
     /// bytes. The error is libpcap's own message.
     pub fn compile(expression: &str, snaplen: u32) -> std::result::Result<Self, String> {
+        Self::compile_for(expression, snaplen, dpdk_sys::DLT_EN10MB as i32)
+    }
+
+    /// Compiles for packets of libpcap link type `dlt` (a `DLT_*`, as
+    /// [`capture_file_dlt`] reads it).
+    pub fn compile_for(
+        expression: &str,
+        snaplen: u32,
+        dlt: i32,
+    ) -> std::result::Result<Self, String> {
         let c_expr =
             CString::new(expression).map_err(|_| "filter contains a NUL byte".to_owned())?;
         // SAFETY: pcap_open_dead makes a capture-less handle for compiling only;
         // every pointer passed is valid for the call; the handle is closed here.
         unsafe {
-            let pcap = dpdk_sys::pcap_open_dead(
-                dpdk_sys::DLT_EN10MB as i32,
-                snaplen.min(i32::MAX as u32) as i32,
-            );
+            let pcap = dpdk_sys::pcap_open_dead(dlt, snaplen.min(i32::MAX as u32) as i32);
             if pcap.is_null() {
                 return Err("libpcap cannot create a handle to compile with".into());
             }
@@ -168,6 +176,26 @@ fn pack(insn: &Insn) -> dpdk_sys::ebpf_insn {
     packed.set_dst_reg(insn.dst);
     packed.set_src_reg(insn.src);
     packed
+}
+
+/// The libpcap link type (`DLT_*`) of a pcap or pcapng file, as libpcap
+/// maps the file's `LINKTYPE_*`: what `tcpdump -r` compiles its filter for.
+pub fn capture_file_dlt(path: &Path) -> std::result::Result<i32, String> {
+    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| "a file name with a NUL byte".to_owned())?;
+    let mut errbuf = [0 as std::ffi::c_char; dpdk_sys::PCAP_ERRBUF_SIZE as usize];
+    // SAFETY: both buffers live for the call; a non-NULL handle is closed here.
+    unsafe {
+        let pcap = dpdk_sys::pcap_open_offline(c_path.as_ptr(), errbuf.as_mut_ptr());
+        if pcap.is_null() {
+            return Err(CStr::from_ptr(errbuf.as_ptr())
+                .to_string_lossy()
+                .into_owned());
+        }
+        let dlt = dpdk_sys::pcap_datalink(pcap);
+        dpdk_sys::pcap_close(pcap);
+        Ok(dlt)
+    }
 }
 
 impl Drop for ClassicFilter {

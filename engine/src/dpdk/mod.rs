@@ -19,7 +19,7 @@ mod stamped;
 pub mod telemetry;
 mod window;
 
-pub use bpf::{ClassicFilter, Engine as FilterEngine, Filter};
+pub use bpf::{capture_file_dlt, ClassicFilter, Engine as FilterEngine, Filter};
 pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};
 pub use error::{DpdkError, Result};
 pub use lcore::{launch, LcoreTask};

@@ -2,7 +2,7 @@
 
 use super::pcap::PcapEncoder;
 use super::pcapng::{Interface, InterfaceStats, PcapngEncoder};
-use super::{FileFormat, RecordMeta, TsPrecision};
+use super::{FileFormat, RecordMeta, TsPrecision, LINKTYPE_ETHERNET};
 
 /// Encodes a whole capture file: header, records, trailer.
 #[derive(Debug, Clone)]
@@ -21,8 +21,14 @@ impl Encoder {
         snaplen: u32,
         interfaces: Vec<Interface>,
     ) -> Self {
+        // One link type per pcap file: the caller refuses ports that differ.
+        let link_type = interfaces
+            .first()
+            .map_or(LINKTYPE_ETHERNET, |i| i.link_type);
         match format {
-            FileFormat::Pcap => Encoder::Pcap(PcapEncoder::new(precision, snaplen)),
+            FileFormat::Pcap => {
+                Encoder::Pcap(PcapEncoder::new(precision, snaplen).with_link_type(link_type))
+            }
             FileFormat::Pcapng => Encoder::Pcapng(PcapngEncoder::new(snaplen), interfaces),
         }
     }

@@ -4,6 +4,7 @@
 //! output layer decides when to write the buffer out.
 
 mod encoder;
+pub(crate) mod linktype;
 pub(crate) mod pcap;
 pub(crate) mod pcapng;
 

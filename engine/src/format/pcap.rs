@@ -15,12 +15,22 @@ const FILE_HEADER_LEN: usize = 24;
 pub(crate) struct PcapEncoder {
     precision: TsPrecision,
     snaplen: u32,
+    link_type: u16,
 }
 
 impl PcapEncoder {
-    /// An encoder keeping at most `snaplen` bytes per packet.
+    /// An encoder keeping at most `snaplen` bytes of each Ethernet frame.
     pub(crate) fn new(precision: TsPrecision, snaplen: u32) -> Self {
-        PcapEncoder { precision, snaplen }
+        PcapEncoder {
+            precision,
+            snaplen,
+            link_type: LINKTYPE_ETHERNET,
+        }
+    }
+
+    /// The same for packets of `link_type` (`LINKTYPE_*`).
+    pub(crate) fn with_link_type(self, link_type: u16) -> Self {
+        PcapEncoder { link_type, ..self }
     }
 
     /// Appends the file header.
@@ -35,7 +45,7 @@ impl PcapEncoder {
         buf.extend_from_slice(&0i32.to_ne_bytes()); // thiszone
         buf.extend_from_slice(&0u32.to_ne_bytes()); // sigfigs
         buf.extend_from_slice(&self.snaplen.to_ne_bytes());
-        buf.extend_from_slice(&u32::from(LINKTYPE_ETHERNET).to_ne_bytes());
+        buf.extend_from_slice(&u32::from(self.link_type).to_ne_bytes());
     }
 
     /// Appends one record whose bytes are in one piece (`orig_len` of them,
@@ -114,6 +124,11 @@ mod tests {
         assert_eq!(u32_at(&buf, 0), MAGIC_NANO);
         assert_eq!(u32_at(&buf, 16), 1234);
         assert_eq!(u32_at(&buf, 20), 1);
+        let mut raw = Vec::new();
+        PcapEncoder::new(TsPrecision::Nano, 1234)
+            .with_link_type(101)
+            .file_header(&mut raw);
+        assert_eq!(u32_at(&raw, 20), 101);
         let mut micro = Vec::new();
         PcapEncoder::new(TsPrecision::Micro, 1).file_header(&mut micro);
         assert_eq!(u32_at(&micro, 0), MAGIC_MICRO);

@@ -1,7 +1,9 @@
 //! pcapng: a section header, one interface description per port, enhanced
 //! packet blocks, and interface statistics blocks at close.
 
-use super::{append_segments, RecordMeta, LINKTYPE_ETHERNET};
+#[cfg(test)]
+use super::LINKTYPE_ETHERNET;
+use super::{append_segments, RecordMeta};
 
 const BLOCK_SHB: u32 = 0x0A0D_0D0A;
 const BLOCK_IDB: u32 = 0x0000_0001;
@@ -32,6 +34,8 @@ pub(crate) struct Interface {
     pub name: String,
     /// `if_description`, e.g. the driver name.
     pub description: String,
+    /// The `LINKTYPE_*` of its packets: Ethernet, or a replayed file's own.
+    pub link_type: u16,
 }
 
 /// Counters for an interface statistics block.
@@ -117,7 +121,7 @@ impl PcapngEncoder {
     /// Appends an interface description block with nanosecond resolution.
     pub(crate) fn interface(&self, buf: &mut Vec<u8>, iface: &Interface) {
         let start = begin_block(buf, BLOCK_IDB);
-        buf.extend_from_slice(&LINKTYPE_ETHERNET.to_ne_bytes());
+        buf.extend_from_slice(&iface.link_type.to_ne_bytes());
         buf.extend_from_slice(&0u16.to_ne_bytes());
         buf.extend_from_slice(&self.snaplen.to_ne_bytes());
         option(buf, OPT_IF_NAME, iface.name.as_bytes());
@@ -221,6 +225,7 @@ mod tests {
         let iface = Interface {
             name: "net_null0".into(),
             description: "net_null".into(),
+            link_type: LINKTYPE_ETHERNET,
         };
         enc.interface(&mut buf, &iface);
         for len in [1u32, 2, 3, 4, 5, 60, 61, 1514] {
