@@ -20,6 +20,7 @@ pub mod format;
 mod monitor;
 mod output;
 pub mod pipeline;
+mod placement;
 mod session;
 pub mod stats;
 

@@ -6,6 +6,7 @@ mod links;
 mod outputs;
 mod start;
 mod supervise;
+mod telemetry_provider;
 
 use crate::config::CaptureConfig;
 use crate::dpdk::{telemetry, ClassicFilter};

@@ -5,7 +5,7 @@
 
 use super::links::Link;
 use super::outputs::{create_sinks, output_paths};
-use super::supervise::register_telemetry;
+use super::telemetry_provider::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
 use crate::config::CaptureConfig;
 use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};

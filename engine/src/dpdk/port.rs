@@ -122,6 +122,53 @@ struct PortInner {
     _eal: Eal,
 }
 
+/// RSS over IP, TCP and UDP (as the port offers them) when there is more
+/// than one queue, with the hash delivered in each mbuf where it can be.
+fn port_conf(info: &PortInfo, rx_queues: u16) -> dpdk_sys::rte_eth_conf {
+    let mut conf = dpdk_sys::rte_eth_conf::default();
+    if rx_queues > 1 && info.rss_offloads != 0 {
+        let wanted = u64::from(dpdk_sys::RTE_ETH_RSS_IP)
+            | u64::from(dpdk_sys::RTE_ETH_RSS_TCP)
+            | u64::from(dpdk_sys::RTE_ETH_RSS_UDP);
+        conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = wanted & info.rss_offloads;
+        let hash_offload = u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_RSS_HASH);
+        conf.rxmode.offloads |= hash_offload & info.rx_offloads;
+    }
+    conf
+}
+
+/// Sets up `rx_queues` queues of `rx_desc` descriptors each, on the port's
+/// NUMA socket, receiving into `pool`.
+fn setup_rx_queues(info: &PortInfo, rx_queues: u16, rx_desc: u16, pool: &Mempool) -> Result<()> {
+    let id = info.id;
+    // SAFETY: plain query; -1 (unknown) is mapped to SOCKET_ID_ANY.
+    let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+    let socket = if socket < 0 {
+        dpdk_sys::SOCKET_ID_ANY
+    } else {
+        socket
+    } as u32;
+    for queue in 0..rx_queues {
+        // SAFETY: the port is configured for this queue; the pool outlives the
+        // port (PortInner keeps an Arc); NULL rx_conf means the defaults.
+        check(
+            unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    id,
+                    queue,
+                    rx_desc,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            },
+            || format!("cannot set up RX queue {queue} of port {}", info.name),
+        )?;
+    }
+    Ok(())
+}
+
 impl Port {
     /// Configures port `id` with `config`, sets up its RX queues on `pool`,
     /// starts it, and returns it with one handle per RX queue.
@@ -141,16 +188,7 @@ impl Port {
                 libc::EINVAL,
             ));
         }
-        let mut conf = dpdk_sys::rte_eth_conf::default();
-        if config.rx_queues > 1 && info.rss_offloads != 0 {
-            let wanted = u64::from(dpdk_sys::RTE_ETH_RSS_IP)
-                | u64::from(dpdk_sys::RTE_ETH_RSS_TCP)
-                | u64::from(dpdk_sys::RTE_ETH_RSS_UDP);
-            conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
-            conf.rx_adv_conf.rss_conf.rss_hf = wanted & info.rss_offloads;
-            let hash_offload = u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_RSS_HASH);
-            conf.rxmode.offloads |= hash_offload & info.rx_offloads;
-        }
+        let conf = port_conf(&info, config.rx_queues);
         // SAFETY: conf is a valid configuration for the call; 0 TX queues is allowed.
         check(
             unsafe { dpdk_sys::rte_eth_dev_configure(id, config.rx_queues, 0, &conf) },
@@ -170,30 +208,7 @@ impl Port {
             unsafe { dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) },
             || format!("cannot size port {}'s RX rings", info.name),
         )?;
-        // SAFETY: plain query; -1 (unknown) is mapped to SOCKET_ID_ANY.
-        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
-        let socket = if socket < 0 {
-            dpdk_sys::SOCKET_ID_ANY
-        } else {
-            socket
-        } as u32;
-        for queue in 0..config.rx_queues {
-            // SAFETY: the port is configured for this queue; the pool outlives the
-            // port (PortInner keeps an Arc); NULL rx_conf means the defaults.
-            check(
-                unsafe {
-                    dpdk_sys::rte_eth_rx_queue_setup(
-                        id,
-                        queue,
-                        rx_desc,
-                        socket,
-                        std::ptr::null(),
-                        pool.as_ptr(),
-                    )
-                },
-                || format!("cannot set up RX queue {queue} of port {}", info.name),
-            )?;
-        }
+        setup_rx_queues(&info, config.rx_queues, rx_desc, pool)?;
         if config.promiscuous {
             // Not every driver has a promiscuous mode (vdevs often do not): best effort.
             // SAFETY: plain control call on a configured port.

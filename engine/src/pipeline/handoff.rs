@@ -4,7 +4,16 @@
 //! machine over counts and timestamps, tested without DPDK; the poll loop
 //! does what it says.
 
-use super::poll::RingFullPolicy;
+/// What the poll loop does when the ring to the writer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RingFullPolicy {
+    /// Free the packets that did not fit and count them as `ring_full`; keep
+    /// polling so the NIC never backs up (live ports).
+    Drop,
+    /// Keep them and retry before receiving more (replayed files, which can wait:
+    /// a finite source should be captured whole).
+    Wait,
+}
 
 /// See the module docs.
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 
 use super::control::Control;
 use super::handoff::HandOff;
+pub(crate) use super::handoff::RingFullPolicy;
 use super::stamp::Stamper;
 use super::MAX_BURST;
 use crate::dpdk::{pause, rdtsc, Filter, MbufBurst, Mempool, RingProducer, RxQueue, StampedBurst};
@@ -12,17 +13,6 @@ use crate::stats::QueueShared;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// What the poll loop does when the ring to the writer is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RingFullPolicy {
-    /// Free the packets that did not fit and count them as `ring_full`; keep
-    /// polling so the NIC never backs up (live ports).
-    Drop,
-    /// Keep them and retry before receiving more (replayed files, which can wait:
-    /// a finite source should be captured whole).
-    Wait,
-}
 
 /// What a poll loop or writer does when it finds nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

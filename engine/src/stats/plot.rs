@@ -16,21 +16,9 @@ fn nines(q: f64) -> f64 {
 
 /// The plot of `h` (values in ns) with `title`.
 pub(crate) fn percentile_svg(h: &Histogram<u64>, title: &str) -> String {
-    let max_nines = 6.0;
-    let points: Vec<(f64, f64)> = if h.is_empty() {
-        Vec::new()
-    } else {
-        (0..=600)
-            .map(|i| {
-                let x = f64::from(i) / 100.0;
-                let q = 1.0 - 10f64.powf(-x);
-                (x, h.value_at_quantile(q) as f64 / 1000.0)
-            })
-            .collect()
-    };
+    let points = percentile_points(h);
     let y_max = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    let sx = |x: f64| MARGIN + x / max_nines * (WIDTH - 2.0 * MARGIN);
-    let sy = |y: f64| HEIGHT - MARGIN - y / y_max * (HEIGHT - 2.0 * MARGIN);
+    let scale = Scale { y_max };
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -48,45 +36,10 @@ pub(crate) fn percentile_svg(h: &Histogram<u64>, title: &str) -> String {
         HEIGHT - MARGIN,
         HEIGHT - MARGIN
     );
-    for (label, q) in [
-        ("0%", 0.0),
-        ("90%", 0.9),
-        ("99%", 0.99),
-        ("99.9%", 0.999),
-        ("99.99%", 0.9999),
-        ("99.999%", 0.99999),
-        ("99.9999%", 0.999_999),
-    ] {
-        let x = sx(nines(q));
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{x:.1}" y1="{MARGIN}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##,
-            HEIGHT - MARGIN,
-            HEIGHT - MARGIN + 18.0
-        );
-    }
-    for i in 0..=5 {
-        let v = y_max * f64::from(i) / 5.0;
-        let y = sy(v);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{MARGIN}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v:.1}</text>"##,
-            WIDTH - MARGIN,
-            MARGIN - 6.0,
-            y + 4.0
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r#"<text x="{}" y="{}" text-anchor="middle">percentile</text><text x="18" y="{}" transform="rotate(-90 18 {})" text-anchor="middle">latency (µs)</text>"#,
-        WIDTH / 2.0,
-        HEIGHT - 20.0,
-        HEIGHT / 2.0,
-        HEIGHT / 2.0
-    );
+    grid(&mut svg, &scale);
     let path: Vec<String> = points
         .iter()
-        .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+        .map(|&(x, y)| format!("{:.1},{:.1}", scale.x(x), scale.y(y)))
         .collect();
     let _ = writeln!(
         svg,
@@ -103,6 +56,79 @@ pub(crate) fn percentile_svg(h: &Histogram<u64>, title: &str) -> String {
     );
     svg.push_str("</svg>\n");
     svg
+}
+
+/// Nines of the percentile shown at the right edge (99.9999%).
+const MAX_NINES: f64 = 6.0;
+
+/// (nines, latency in µs) along the curve, 100 points per nine.
+fn percentile_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    (0..=600)
+        .map(|i| {
+            let x = f64::from(i) / 100.0;
+            let q = 1.0 - 10f64.powf(-x);
+            (x, h.value_at_quantile(q) as f64 / 1000.0)
+        })
+        .collect()
+}
+
+/// From (nines, µs) to the drawing's coordinates.
+struct Scale {
+    y_max: f64,
+}
+
+impl Scale {
+    fn x(&self, nines: f64) -> f64 {
+        MARGIN + nines / MAX_NINES * (WIDTH - 2.0 * MARGIN)
+    }
+
+    fn y(&self, us: f64) -> f64 {
+        HEIGHT - MARGIN - us / self.y_max * (HEIGHT - 2.0 * MARGIN)
+    }
+}
+
+/// The percentile lines and labels, the latency lines and labels, and the
+/// axis titles.
+fn grid(svg: &mut String, scale: &Scale) {
+    for (label, q) in [
+        ("0%", 0.0),
+        ("90%", 0.9),
+        ("99%", 0.99),
+        ("99.9%", 0.999),
+        ("99.99%", 0.9999),
+        ("99.999%", 0.99999),
+        ("99.9999%", 0.999_999),
+    ] {
+        let x = scale.x(nines(q));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{MARGIN}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##,
+            HEIGHT - MARGIN,
+            HEIGHT - MARGIN + 18.0
+        );
+    }
+    for i in 0..=5 {
+        let v = scale.y_max * f64::from(i) / 5.0;
+        let y = scale.y(v);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{MARGIN}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v:.1}</text>"##,
+            WIDTH - MARGIN,
+            MARGIN - 6.0,
+            y + 4.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">percentile</text><text x="18" y="{}" transform="rotate(-90 18 {})" text-anchor="middle">latency (µs)</text>"#,
+        WIDTH / 2.0,
+        HEIGHT - 20.0,
+        HEIGHT / 2.0,
+        HEIGHT / 2.0
+    );
 }
 
 fn escape(text: &str) -> String {
