@@ -5,7 +5,7 @@ use clap::Args;
 use std::sync::Arc;
 use zcap::config::{parse_core_list, DpdkConfig, IdleMode, Interface};
 use zcap::pipeline::control::Control;
-use zcap::ZcapError;
+use zcap::{Field, ZcapError};
 
 /// Flags that bring DPDK up: ports, queues, cores, memory.
 #[derive(Debug, Args)]
@@ -78,8 +78,7 @@ impl DpdkArgs {
             .interfaces
             .iter()
             .map(|i| Interface::parse(i))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ZcapError::usage)?;
+            .collect::<Result<Vec<_>, _>>()?;
         let lcores = self
             .lcores
             .as_deref()
@@ -107,10 +106,10 @@ impl DpdkArgs {
             mbufs: self.mbufs,
             rx_descriptors: self.rx_desc,
             burst: self.burst,
-            idle: IdleMode::parse(&self.idle).map_err(ZcapError::usage)?,
+            idle: IdleMode::parse(&self.idle)?,
             log_level: 3 + u32::from(self.verbose).min(5),
         };
-        config.validate().map_err(ZcapError::usage)?;
+        // The engine validates the rest where it runs the configuration.
         Ok(config)
     }
 }
@@ -156,9 +155,41 @@ pub fn install_signal_handler(control: &Arc<Control>) {
     }
 }
 
-/// Prints an error as one line and exits with its status.
+/// The flag that sets `field`. The engine names settings by field; the
+/// binaries know their flags.
+pub fn flag(field: Field) -> &'static str {
+    match field {
+        Field::Interface => "-i",
+        Field::Queues => "-Q",
+        Field::Burst => "--burst",
+        Field::Mbufs => "--mbufs",
+        Field::Lcores => "-l",
+        Field::WriterCpus => "--writer-cpus",
+        Field::Idle => "--idle",
+        Field::Snaplen => "-s",
+        Field::Count => "-c",
+        Field::Duration => "--duration",
+        Field::RingSize => "--ring-size",
+        Field::Output => "-w",
+        Field::RotateSize => "-C",
+        Field::RotatePeriod => "-G",
+        Field::RotateFiles => "-W",
+        Field::PostRotate => "-z",
+        Field::LatencyPlot => "--latency-plot",
+        Field::LatencyLog => "--latency-log",
+        Field::StatsJson => "--stats-json",
+        Field::Filter => "-f",
+        Field::Mode => "--mode",
+    }
+}
+
+/// Prints an error as one line, naming the flag at fault, and exits with
+/// its status.
 pub fn fail(program: &str, err: &ZcapError) -> ! {
-    eprintln!("{program}: {err}");
+    match err.field {
+        Some(field) => eprintln!("{program}: {}: {}", flag(field), err.message),
+        None => eprintln!("{program}: {}", err.message),
+    }
     std::process::exit(err.exit_code());
 }
 

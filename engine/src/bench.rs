@@ -6,7 +6,7 @@
 use crate::capture::{run_capture, CaptureOutcome};
 use crate::config::{CaptureConfig, DpdkConfig};
 use crate::dpdk::{launch, rdtsc, ClassicFilter, Filter, MbufBurst, Port, RxQueue};
-use crate::error::ZcapError;
+use crate::error::{Field, ZcapError};
 use crate::pipeline::control::Control;
 use crate::pipeline::poll::{Backoff, IdlePolicy};
 use crate::pipeline::MAX_BURST;
@@ -30,13 +30,14 @@ pub enum BenchMode {
 
 impl BenchMode {
     /// Parses `--mode rxonly|capture|handoff`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ZcapError> {
         match text {
             "rxonly" => Ok(BenchMode::RxOnly),
             "capture" => Ok(BenchMode::Capture),
             "handoff" => Ok(BenchMode::HandOff),
-            _ => Err(format!(
-                "--mode: expected rxonly, capture or handoff, not {text:?}"
+            _ => Err(ZcapError::config(
+                Field::Mode,
+                format!("expected rxonly, capture or handoff, not {text:?}"),
             )),
         }
     }
@@ -60,8 +61,12 @@ pub struct BenchConfig {
 /// Runs the benchmark and returns its report.
 pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport, ZcapError> {
     if config.duration.is_zero() {
-        return Err(ZcapError::usage("--duration: must be more than 0 seconds"));
+        return Err(ZcapError::config(
+            Field::Duration,
+            "must be more than 0 seconds",
+        ));
     }
+    config.dpdk.validate()?;
     match config.mode {
         BenchMode::RxOnly => rx_only(config, control),
         BenchMode::Capture | BenchMode::HandOff => {
@@ -70,7 +75,6 @@ pub fn run_bench(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureR
             capture.dpdk = config.dpdk.clone();
             capture.duration = Some(config.duration);
             capture.stats_interval = None;
-            capture.quiet = true;
             capture.filter = config.filter.clone();
             capture.hand_off_only = config.mode == BenchMode::HandOff;
             let CaptureOutcome { report, failure } = run_capture(&capture, control, &mut |_| {})?;

@@ -24,4 +24,4 @@ mod placement;
 mod session;
 pub mod stats;
 
-pub use error::{ErrorKind, ZcapError};
+pub use error::{ConfigError, ErrorKind, Field, ZcapError};

@@ -4,7 +4,7 @@
 
 use crate::config::{DpdkConfig, IdleMode, Interface};
 use crate::dpdk::MAX_LCORES;
-use crate::error::ZcapError;
+use crate::error::{Field, ZcapError};
 use crate::pipeline::poll::IdlePolicy;
 
 /// The writer threads a run wants besides its poll loops.
@@ -44,12 +44,13 @@ fn planned_queues(config: &DpdkConfig) -> Vec<u16> {
         .collect()
 }
 
-/// Refuses a CPU list (of `flag`) naming a CPU this process may not use.
-fn check_allowed(flag: &str, list: &[usize], allowed: &[usize]) -> Result<(), ZcapError> {
+/// Refuses a CPU list (of `field`) naming a CPU this process may not use.
+fn check_allowed(field: Field, list: &[usize], allowed: &[usize]) -> Result<(), ZcapError> {
     match list.iter().find(|c| !allowed.contains(c)) {
-        Some(bad) => Err(ZcapError::usage(format!(
-            "{flag}: CPU {bad} is not available to this process (allowed: {allowed:?})"
-        ))),
+        Some(bad) => Err(ZcapError::config(
+            field,
+            format!("CPU {bad} is not available to this process (allowed: {allowed:?})"),
+        )),
         None => Ok(()),
     }
 }
@@ -63,7 +64,7 @@ fn lcore_map(
     let main_cpu = allowed[0];
     let poll_cpus = match &config.lcores {
         Some(list) => {
-            check_allowed("-l", list, allowed)?;
+            check_allowed(Field::Lcores, list, allowed)?;
             list.clone()
         }
         None if allowed.len() > 1 => allowed[1..].to_vec(),
@@ -84,7 +85,7 @@ fn writer_cpu_map(
     allowed: &[usize],
 ) -> Result<Vec<usize>, ZcapError> {
     if let Some(list) = &config.writer_cpus {
-        check_allowed("--writer-cpus", list, allowed)?;
+        check_allowed(Field::WriterCpus, list, allowed)?;
     }
     Ok(place_writers(
         allowed,
@@ -156,10 +157,13 @@ impl Placement {
         let queues_per_port = planned_queues(config);
         let poll_loops: usize = queues_per_port.iter().map(|&q| usize::from(q)).sum();
         if poll_loops + 1 > MAX_LCORES {
-            return Err(ZcapError::usage(format!(
-                "-Q: {poll_loops} queues need {} lcores (one per poll loop and the main one); this DPDK has {MAX_LCORES}",
-                poll_loops + 1
-            )));
+            return Err(ZcapError::config(
+                Field::Queues,
+                format!(
+                    "{poll_loops} queues need {} lcores (one per poll loop and the main one); this DPDK has {MAX_LCORES}",
+                    poll_loops + 1
+                ),
+            ));
         }
         let lcore_cpus = lcore_map(config, poll_loops, allowed)?;
         let writer_cpus = writer_cpu_map(config, &lcore_cpus, writers.count(poll_loops), allowed)?;
@@ -295,22 +299,24 @@ mod tests {
     fn more_poll_loops_than_dpdk_has_lcores_are_refused_before_eal() {
         assert!(Placement::new(&config(127), Writers::One, &[0, 1]).is_ok());
         let err = Placement::new(&config(128), Writers::One, &[0, 1]).unwrap_err();
+        assert_eq!(err.field, Some(Field::Queues));
         assert!(
-            err.to_string()
-                .starts_with("-Q: 128 queues need 129 lcores"),
+            err.message.starts_with("128 queues need 129 lcores"),
             "{err}"
         );
     }
 
     #[test]
-    fn a_cpu_outside_the_allowed_set_names_its_flag() {
+    fn a_cpu_outside_the_allowed_set_names_its_field() {
         let mut c = config(1);
         c.lcores = Some(vec![5]);
         let err = Placement::new(&c, Writers::One, &[0, 1]).unwrap_err();
-        assert!(err.to_string().starts_with("-l: CPU 5"), "{err}");
+        assert_eq!(err.field, Some(Field::Lcores));
+        assert!(err.message.starts_with("CPU 5"), "{err}");
         let mut c = config(1);
         c.writer_cpus = Some(vec![9]);
         let err = Placement::new(&c, Writers::One, &[0, 1]).unwrap_err();
-        assert!(err.to_string().starts_with("--writer-cpus: CPU 9"), "{err}");
+        assert_eq!(err.field, Some(Field::WriterCpus));
+        assert!(err.message.starts_with("CPU 9"), "{err}");
     }
 }

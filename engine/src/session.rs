@@ -5,7 +5,7 @@ use crate::config::{DpdkConfig, Interface};
 use crate::dpdk::{
     find_port, hugepages_available, DpdkError, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue,
 };
-use crate::error::ZcapError;
+use crate::error::{Field, ZcapError};
 use crate::pipeline::poll::IdlePolicy;
 pub(crate) use crate::placement::{Placement, Writers};
 use std::sync::Arc;
@@ -136,7 +136,6 @@ impl Session {
         writers: Writers,
         pool_size: impl FnOnce(usize) -> u32,
     ) -> Result<Session, ZcapError> {
-        config.validate().map_err(ZcapError::usage)?;
         if !config.no_huge && !hugepages_available() {
             return Err(ZcapError::usage(
                 "no free hugepages: reserve some with `sudo bash scripts/setup.sh`, or pass --no-huge",
@@ -167,9 +166,12 @@ impl Session {
 fn check_pool_memory(mbufs: u32) -> Result<(), ZcapError> {
     let pool_mb = (u64::from(mbufs) * MBUF_FOOTPRINT) >> 20;
     match memory_total_mb().filter(|&total| pool_mb >= total) {
-        Some(total_mb) => Err(ZcapError::usage(format!(
-            "--mbufs: {mbufs} mbufs need about {pool_mb} MB, more than this machine's {total_mb} MB"
-        ))),
+        Some(total_mb) => Err(ZcapError::config(
+            Field::Mbufs,
+            format!(
+                "{mbufs} mbufs need about {pool_mb} MB, more than this machine's {total_mb} MB"
+            ),
+        )),
         None => Ok(()),
     }
 }
@@ -208,9 +210,10 @@ fn find_ports(config: &DpdkConfig) -> Result<Vec<u16>, ZcapError> {
             Interface::PortId(id) => find_port(&id.to_string()),
             other => find_port(other.device_name().unwrap_or_default()),
         }
-        .map_err(|e| ZcapError::usage(format!("-i: {e}")))?;
+        .map_err(|e| ZcapError::config(Field::Interface, e.to_string()))?;
         if port_ids.contains(&id) {
-            return Err(ZcapError::usage(format!("-i: port {id} given twice")));
+            let problem = format!("port {id} given twice");
+            return Err(ZcapError::config(Field::Interface, problem));
         }
         port_ids.push(id);
     }
@@ -229,9 +232,9 @@ fn open_pool(
     create_pool(eal, mbufs, cache, placement.pool_users_share_cpus)
         .map(Arc::new)
         .map_err(|e| match config.mbufs {
-            Some(_) => ZcapError::usage(format!("--mbufs: {e}")),
+            Some(_) => ZcapError::config(Field::Mbufs, e.to_string()),
             None => ZcapError::usage(format!(
-                "{e} (the default pool for {} queues; set a smaller one with --mbufs, or lower -Q or --ring-size)",
+                "{e} (the default pool for {} queues; set a smaller pool, or fewer queues or ring slots)",
                 placement.poll_loops()
             )),
         })
@@ -255,8 +258,12 @@ fn start_ports(
             promiscuous: true,
         };
         let (port, rxqs) = Port::start(eal, id, &port_config, pool).map_err(|e| {
-            let flag = if e.errno == libc::EINVAL { "-Q" } else { "-i" };
-            ZcapError::usage(format!("{flag}: {e}"))
+            let field = if e.errno == libc::EINVAL {
+                Field::Queues
+            } else {
+                Field::Interface
+            };
+            ZcapError::config(field, e.to_string())
         })?;
         for rxq in rxqs {
             let lcore = workers[queues.len()];

@@ -243,3 +243,20 @@ fn rxonly_counts_the_bytes_it_receives() {
         assert!(json["rate_bps"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// Configuration errors name the flag at fault: the engine reports a field,
+/// the binary maps it to its flag (`-w`, `-W`, `--mode`, `-Q`).
+#[test]
+fn configuration_errors_name_their_flag() {
+    let dir = TempDir::new("config-flags");
+    let out = dir.path("o.pcap");
+    let o = out.to_str().unwrap();
+    let d = dir.path("");
+    zcap(&["-i", "net_null0", "-w", d.to_str().unwrap()], LIMIT).assert_usage_error("-w: ");
+    zcap(&["-i", "net_null0", "-w", o, "-W", "3"], LIMIT).assert_usage_error("-W: needs rotation");
+    zcap(&["-i", "net_null0", "-w", o, "-Q", "200"], LIMIT).assert_usage_error("-Q: 200 queues");
+    zcap(&["-i", "net_null0", "-w", o, "--burst", "0"], LIMIT).assert_usage_error("--burst: ");
+    let bench = run_bin("zcap-bench", &["-i", "net_null0", "--mode", "bogus"], LIMIT);
+    bench.assert_usage_error("--mode: expected rxonly");
+    assert!(!out.exists());
+}

@@ -45,7 +45,7 @@ fn main() {
     let config = (|| {
         Ok(BenchConfig {
             dpdk: cli.dpdk.to_config()?,
-            mode: BenchMode::parse(&cli.mode).map_err(zcap::ZcapError::usage)?,
+            mode: BenchMode::parse(&cli.mode)?,
             duration: parse_seconds("--duration", &cli.duration)?,
             output: cli.write.clone(),
             filter: cli.dpdk.filter()?,

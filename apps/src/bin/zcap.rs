@@ -127,7 +127,6 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
         text => Some(parse_seconds("--stats-interval", text)?),
     };
     config.stats_json = cli.stats_json.clone();
-    config.quiet = cli.quiet;
     config.ring_size = cli.ring_size;
     config.filter = cli.dpdk.filter()?;
     if let Some(mb) = cli.file_size {
@@ -143,7 +142,6 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.rotation.post_rotate = cli.post_rotate.clone();
     config.latency_log = cli.latency_log.clone();
     config.latency_plot = cli.latency_plot.clone();
-    config.validate().map_err(ZcapError::usage)?;
     Ok(config)
 }
 
@@ -196,7 +194,7 @@ fn main() {
     let config = config_from(&cli).unwrap_or_else(|e| fail("zcap", &e));
     let control = Arc::new(Control::new());
     install_signal_handler(&control);
-    let show_live = !config.quiet && config.stats_interval.is_some();
+    let show_live = !cli.quiet && config.stats_interval.is_some();
     let terminal = std::io::stderr().is_terminal();
     let mut on_tick = |tick: &Tick| {
         if show_live {
@@ -211,7 +209,7 @@ fn main() {
     if show_live && terminal {
         eprintln!();
     }
-    if !config.quiet {
+    if !cli.quiet {
         let report = &outcome.report;
         for line in report
             .summary()

@@ -4,7 +4,7 @@
 
 use crate::config::{CaptureConfig, Interface};
 use crate::dpdk::capture_file_dlt;
-use crate::error::ZcapError;
+use crate::error::{Field, ZcapError};
 use crate::format::linktype::{capture_file_link_type, HEAD_BYTES};
 use crate::format::{FileFormat, LINKTYPE_ETHERNET};
 use std::io::Read;
@@ -39,14 +39,18 @@ pub(crate) fn interface_links(config: &CaptureConfig) -> Result<Vec<Link>, ZcapE
     };
     let (a, b) = (first.link_type, other.link_type);
     if config.filter.is_some() {
-        return Err(ZcapError::usage(format!(
-            "-f: one filter cannot serve ports of link types {a} and {b}; capture them apart"
-        )));
+        return Err(ZcapError::config(
+            Field::Filter,
+            format!("one filter cannot serve ports of link types {a} and {b}; capture them apart"),
+        ));
     }
     if config.format == FileFormat::Pcap {
-        return Err(ZcapError::usage(format!(
-            "-w: a pcap file holds one link type, and the ports deliver {a} and {b}: write pcapng (-F pcapng)"
-        )));
+        return Err(ZcapError::config(
+            Field::Output,
+            format!(
+                "a pcap file holds one link type, and the ports deliver {a} and {b}: write pcapng"
+            ),
+        ));
     }
     Ok(links)
 }
@@ -55,13 +59,20 @@ pub(crate) fn interface_links(config: &CaptureConfig) -> Result<Vec<Link>, ZcapE
 fn interface_link(iface: &Interface) -> Result<Link, ZcapError> {
     let mut link = None;
     for file in iface.replayed_files() {
-        let this = file_link(&file)
-            .map_err(|e| ZcapError::usage(format!("-i: cannot replay {}: {e}", file.display())))?;
+        let this = file_link(&file).map_err(|e| {
+            ZcapError::config(
+                Field::Interface,
+                format!("cannot replay {}: {e}", file.display()),
+            )
+        })?;
         if link.is_some_and(|l: Link| l != this) {
-            return Err(ZcapError::usage(format!(
-                "-i: the files of one port must share a link type ({} differs)",
-                file.display()
-            )));
+            return Err(ZcapError::config(
+                Field::Interface,
+                format!(
+                    "the files of one port must share a link type ({} differs)",
+                    file.display()
+                ),
+            ));
         }
         link = Some(this);
     }

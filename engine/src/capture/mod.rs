@@ -51,7 +51,7 @@ pub fn run_capture(
     control: Arc<Control>,
     on_tick: &mut dyn FnMut(&Tick),
 ) -> Result<CaptureOutcome, ZcapError> {
-    config.validate().map_err(ZcapError::usage)?;
+    config.validate()?;
     precheck_output(&config.output)?;
     let links = interface_links(config)?;
     let mut reports = ReportFiles::create(config)?;

@@ -4,7 +4,7 @@
 //! costs nothing.
 
 use crate::config::CaptureConfig;
-use crate::error::ZcapError;
+use crate::error::{Field, ZcapError};
 use crate::output::FileSink;
 use crate::stats::plot::percentile_svg;
 use crate::stats::CaptureReport;
@@ -55,12 +55,19 @@ fn is_dev_null(path: &Path) -> bool {
 
 /// Checks before DPDK starts that the output can be created where asked.
 pub(crate) fn precheck_output(path: &Path) -> Result<(), ZcapError> {
+    if path.is_dir() {
+        let problem = format!("{} is a directory", path.display());
+        return Err(ZcapError::config(Field::Output, problem));
+    }
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) if !dir.is_dir() => Err(ZcapError::usage(format!(
-            "-w: cannot create {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        ))),
+        Some(dir) if !dir.is_dir() => Err(ZcapError::config(
+            Field::Output,
+            format!(
+                "cannot create {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -79,10 +86,8 @@ pub(crate) fn create_sinks(
                 for (sink, existed) in sinks {
                     remove_if_ours(sink.path(), existed);
                 }
-                return Err(ZcapError::usage(format!(
-                    "-w: cannot create {}: {err}",
-                    path.display()
-                )));
+                let problem = format!("cannot create {}: {err}", path.display());
+                return Err(ZcapError::config(Field::Output, problem));
             }
         }
     }
@@ -102,11 +107,11 @@ pub(crate) struct ReportFiles {
     plot: Option<(PathBuf, File)>,
 }
 
-/// Creates `path` for `flag`, or says which flag's file could not be made.
-fn create(flag: &str, path: Option<&PathBuf>) -> Result<Option<File>, ZcapError> {
+/// Creates `path` for `field`, or says which file could not be made.
+fn create(field: Field, path: Option<&PathBuf>) -> Result<Option<File>, ZcapError> {
     path.map(|p| {
         File::create(p)
-            .map_err(|e| ZcapError::usage(format!("{flag}: cannot create {}: {e}", p.display())))
+            .map_err(|e| ZcapError::config(field, format!("cannot create {}: {e}", p.display())))
     })
     .transpose()
 }
@@ -114,9 +119,9 @@ fn create(flag: &str, path: Option<&PathBuf>) -> Result<Option<File>, ZcapError>
 impl ReportFiles {
     /// Creates every report file the configuration names.
     pub(crate) fn create(config: &CaptureConfig) -> Result<Self, ZcapError> {
-        let json = create("--stats-json", config.stats_json.as_ref())?;
-        let hlog = create("--latency-log", config.latency_log.as_ref())?;
-        let plot = create("--latency-plot", config.latency_plot.as_ref())?;
+        let json = create(Field::StatsJson, config.stats_json.as_ref())?;
+        let hlog = create(Field::LatencyLog, config.latency_log.as_ref())?;
+        let plot = create(Field::LatencyPlot, config.latency_plot.as_ref())?;
         Ok(ReportFiles {
             json,
             hlog,
@@ -138,7 +143,7 @@ impl ReportFiles {
                     .with_start_time(SystemTime::now())
                     .with_base_time(SystemTime::now())
                     .begin_log_with(file, &mut serializer)
-                    .map_err(|e| ZcapError::usage(format!("--latency-log: {e}")))?,
+                    .map_err(|e| ZcapError::config(Field::LatencyLog, e.to_string()))?,
             ),
             None => None,
         };
@@ -150,14 +155,15 @@ impl ReportFiles {
     }
 
     /// Writes the percentile plot of every latency sample; an error names
-    /// the file (a runtime failure: the capture is over).
+    /// the file (a runtime failure: the capture is over, so the message says
+    /// what the file is for).
     pub(crate) fn write_plot(&mut self, total: &Histogram<u64>) -> Result<(), String> {
         let Some((path, file)) = self.plot.as_mut() else {
             return Ok(());
         };
         let svg = percentile_svg(total, "zcap: latency from receive to written");
         file.write_all(svg.as_bytes())
-            .map_err(|e| format!("--latency-plot: cannot write {}: {e}", path.display()))
+            .map_err(|e| format!("cannot write the latency plot {}: {e}", path.display()))
     }
 }
 

@@ -9,7 +9,7 @@ use super::telemetry_provider::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
 use crate::config::CaptureConfig;
 use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};
-use crate::error::ZcapError;
+use crate::error::{Field, ZcapError};
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::Encoder;
 use crate::monitor::{Monitor, QueueWatch};
@@ -173,11 +173,12 @@ fn replay_reserve(
     let pool = session.pool.size();
     let needed = reserve + hold_limit as u32 + 1;
     if config.dpdk.interfaces.iter().all(|i| i.is_finite()) && pool < needed {
-        return Err(ZcapError::usage(format!(
-            "--mbufs: a replay over {} queues with --burst {} needs a pool of at least {needed} mbufs, not {pool}",
-            session.queues.len(),
-            config.dpdk.burst
-        )));
+        let queues = session.queues.len();
+        let burst = config.dpdk.burst;
+        return Err(ZcapError::config(
+            Field::Mbufs,
+            format!("a replay over {queues} queues in bursts of {burst} needs a pool of at least {needed} mbufs, not {pool}"),
+        ));
     }
     Ok(reserve)
 }
@@ -246,7 +247,7 @@ fn queue_pipeline(
     idle: IdlePolicy,
 ) -> Result<QueuePipeline, ZcapError> {
     let (producer, consumer) = stamped_ring(eal, pool, config.ring_size)
-        .map_err(|e| ZcapError::usage(format!("--ring-size: {e}")))?;
+        .map_err(|e| ZcapError::config(Field::RingSize, e.to_string()))?;
     let shared = Arc::new(QueueShared::default());
     let port = &ports[slot.interface as usize];
     let queue = slot.rxq.queue_id();

@@ -2,6 +2,7 @@
 //! and `-z`, plus SIGHUP. Pure decisions; the writer does the I/O.
 
 use super::naming::{strftime_utc, with_sequence};
+use crate::error::{ConfigError, Field};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
@@ -25,21 +26,22 @@ impl RotationPolicy {
     }
 
     /// Checks the combination, naming the flag at fault.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, message: &str| Err(ConfigError::new(field, message));
         if self.max_bytes == Some(0) {
-            return Err("-C: the file size must be more than 0".into());
+            return bad(Field::RotateSize, "the file size must be more than 0");
         }
         if self.period_s == Some(0) {
-            return Err("-G: the period must be at least 1 second".into());
+            return bad(Field::RotatePeriod, "the period must be at least 1 second");
         }
         if self.max_files == Some(0) {
-            return Err("-W: at least 1 file".into());
+            return bad(Field::RotateFiles, "at least 1 file");
         }
         if self.max_files.is_some() && !self.rotates() {
-            return Err("-W: needs -C or -G".into());
+            return bad(Field::RotateFiles, "needs rotation by size or by time");
         }
         if self.post_rotate.is_some() && !self.rotates() {
-            return Err("-z: needs -C or -G".into());
+            return bad(Field::PostRotate, "needs rotation by size or by time");
         }
         Ok(())
     }
@@ -276,23 +278,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_combinations_name_their_flag() {
-        assert!(policy(Some(0), None, None)
-            .validate()
-            .unwrap_err()
-            .starts_with("-C"));
-        assert!(policy(None, Some(0), None)
-            .validate()
-            .unwrap_err()
-            .starts_with("-G"));
-        assert!(policy(None, None, Some(2))
-            .validate()
-            .unwrap_err()
-            .starts_with("-W"));
+    fn bad_combinations_name_their_field() {
+        let field = |p: RotationPolicy| p.validate().unwrap_err().field;
+        assert_eq!(field(policy(Some(0), None, None)), Field::RotateSize);
+        assert_eq!(field(policy(None, Some(0), None)), Field::RotatePeriod);
+        assert_eq!(field(policy(None, None, Some(2))), Field::RotateFiles);
         let z = RotationPolicy {
             post_rotate: Some("gzip".into()),
             ..RotationPolicy::default()
         };
-        assert!(z.validate().unwrap_err().starts_with("-z"));
+        assert_eq!(field(z), Field::PostRotate);
     }
 }
