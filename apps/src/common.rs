@@ -54,8 +54,9 @@ pub struct DpdkArgs {
     /// A pcap-filter expression (tcpdump syntax); also accepted as trailing words.
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filter: Option<String>,
-    /// The filter as trailing words, as tcpdump takes it.
-    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    /// The filter as words, as tcpdump takes it. Options may follow them, as
+    /// with tcpdump on Linux; a word that starts with '-' goes after `--`.
+    #[arg(value_name = "FILTER")]
     pub filter_words: Vec<String>,
 }
 

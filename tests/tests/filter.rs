@@ -220,3 +220,47 @@ fn bit_test_filters_agree_with_tcpdump() {
         assert_eq!(json_u64(&json, "/packets_filtered"), filtered, "{expr:?}");
     }
 }
+
+/// Issue 16: options after the expression words were swallowed into the
+/// expression (`zcap -i X not tcp -w f.pcap` failed). tcpdump on Linux takes
+/// them anywhere; so does zcap, and `--` ends the options.
+#[test]
+fn options_may_follow_the_expression_words() {
+    let dir = TempDir::new("filter-options-after");
+    let input = dir.path("in.pcap");
+    let records = varied(700, 1_700_000_000_000_000_000);
+    write_pcap(&input, &records, false);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let out = dir.path("o.pcap");
+    let theirs = dir.path("t.pcap");
+    let o = out.to_str().unwrap();
+    zcap(
+        &[
+            "-i",
+            &spec,
+            "not",
+            "tcp",
+            "-w",
+            o,
+            "-q",
+            "--time-stamp-precision",
+            "micro",
+        ],
+        LIMIT,
+    )
+    .assert_ok();
+    let input = input.to_str().unwrap();
+    tool(
+        "tcpdump",
+        &["-r", input, "-w", theirs.to_str().unwrap(), "not", "tcp"],
+    );
+    let (_, want) = read_pcap(&theirs);
+    assert!(!want.is_empty() && want.len() < records.len());
+    assert_eq!(read_pcap(&out).1, want);
+    // After `--`, everything is the expression.
+    zcap(
+        &["-i", &spec, "-w", o, "-q", "--", "udp", "and", "-w"],
+        LIMIT,
+    )
+    .assert_usage_error("syntax error");
+}
