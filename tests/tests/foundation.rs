@@ -258,5 +258,100 @@ fn configuration_errors_name_their_flag() {
     zcap(&["-i", "net_null0", "-w", o, "--burst", "0"], LIMIT).assert_usage_error("--burst: ");
     let bench = run_bin("zcap-bench", &["-i", "net_null0", "--mode", "bogus"], LIMIT);
     bench.assert_usage_error("--mode: expected rxonly");
+    // Issue 16: a bad EAL argument printed DPDK's 100-line usage on stdout.
+    let eal = zcap(&["-i", "net_null0", "--eal", "--bogus", "-w", o], LIMIT);
+    eal.assert_usage_error("unrecognized option '--bogus'");
+    assert_eq!(eal.stdout, "", "nothing on stdout");
     assert!(!out.exists());
+}
+
+/// Issue 16: every run left `/var/run/dpdk/zcap-PID` (and, with hugepages, a
+/// `zcap-PIDmap_N` hugepage file) behind. Whatever way zcap ends (normally,
+/// on an error after EAL started, on an EAL error, on one signal or two),
+/// what it made is gone, and nothing of another process's is touched.
+#[test]
+fn nothing_is_left_behind_however_zcap_ends() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("left-behind");
+    let out = dir.path("o.pcap");
+    let o = out.to_str().unwrap();
+    let hugepages = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("HugePages_Free:") && !l.ends_with(" 0"));
+    let mut runs: Vec<(Vec<&str>, u8)> = vec![
+        (
+            vec!["--no-huge", "-q", "-i", "net_null0", "-c", "100", "-w", o],
+            0,
+        ),
+        (vec!["--no-huge", "-q", "-i", "7", "-w", o], 0),
+        (
+            vec![
+                "--no-huge",
+                "-q",
+                "-i",
+                "net_null0",
+                "--eal",
+                "--bogus",
+                "-w",
+                o,
+            ],
+            0,
+        ),
+        (vec!["--no-huge", "-q", "-i", "net_null0", "-w", o], 1),
+        (vec!["--no-huge", "-q", "-i", "net_null0", "-w", o], 2),
+    ];
+    if hugepages {
+        runs.push((vec!["-q", "-i", "net_null0", "-c", "100", "-w", o], 0));
+    }
+    let before: Vec<String> = std::fs::read_dir("/var/run/dpdk")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (args, signals) in &runs {
+        let mut child = Command::new(bin_dir().join("zcap"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        for _ in 0..*signals {
+            std::thread::sleep(Duration::from_millis(700));
+            Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .unwrap();
+        }
+        wait_with_limit(&mut child, LIMIT);
+        let prefix = format!("zcap-{pid}");
+        let runtime = std::path::Path::new("/var/run/dpdk").join(&prefix);
+        assert!(
+            !runtime.exists(),
+            "{args:?}: {} left behind",
+            runtime.display()
+        );
+        let hugepage_files: Vec<_> = std::fs::read_dir("/dev/hugepages")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_else(|_| Vec::new())
+            .into_iter()
+            .filter(|n: &String| n.starts_with(&format!("{prefix}map_")))
+            .collect();
+        assert!(
+            hugepage_files.is_empty(),
+            "{args:?}: {hugepage_files:?} left behind"
+        );
+    }
+    // Other processes' directories (earlier runs, testpmd) are still there.
+    for name in before {
+        let path = std::path::Path::new("/var/run/dpdk").join(&name);
+        assert!(path.exists(), "{} was removed", path.display());
+    }
 }

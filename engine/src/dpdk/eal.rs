@@ -1,8 +1,9 @@
 //! The Environment Abstraction Layer: initialised once per process, cleaned up on drop.
 
 use super::error::{DpdkError, Result};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -122,6 +123,11 @@ impl EalBuilder {
             ));
         }
         let args = self.args();
+        let prefix = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--file-prefix="))
+            .unwrap_or_default()
+            .to_owned();
         let owned: Vec<CString> = args
             .iter()
             .map(|a| CString::new(a.as_str()).expect("EAL argument with a NUL byte"))
@@ -129,21 +135,31 @@ impl EalBuilder {
         // EAL may permute argv, so it gets a private array of pointers.
         let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         argv.push(std::ptr::null_mut());
-        // EAL explains failures on stderr over several lines; keep its words for
-        // our one-line error instead.
-        let ((ret, errno), eal_said) = with_stderr_captured(|| {
-            // SAFETY: argv holds argc valid NUL-terminated strings (owned by `owned`,
-            // alive for the call) and a terminating NULL; EAL only reads/permutes it.
-            let ret = unsafe { dpdk_sys::rte_eal_init(owned.len() as i32, argv.as_mut_ptr()) };
-            // SAFETY: reads a thread-local integer through a C helper.
-            (ret, unsafe { dpdk_sys::zcap_rte_errno() })
+        // EAL explains failures on stderr over several lines, and prints its
+        // whole usage (100 lines) on stdout for a bad argument: keep its words
+        // for our one-line error instead.
+        let (((ret, errno), eal_said), eal_printed) = with_captured(1, || {
+            with_captured(2, || {
+                // SAFETY: argv holds argc valid NUL-terminated strings (owned by
+                // `owned`, alive for the call) and a terminating NULL; EAL only
+                // reads or permutes it.
+                let ret = unsafe { dpdk_sys::rte_eal_init(owned.len() as i32, argv.as_mut_ptr()) };
+                // SAFETY: reads a thread-local integer through a C helper.
+                (ret, unsafe { dpdk_sys::zcap_rte_errno() })
+            })
         });
+        // SAFETY: returns EAL's static buffer of the runtime directory's path
+        // (empty if EAL got no further than its arguments); copied at once.
+        let runtime_dir = unsafe { CStr::from_ptr(dpdk_sys::rte_eal_get_runtime_dir()) };
+        let runtime_dir = PathBuf::from(runtime_dir.to_string_lossy().into_owned());
         if ret < 0 {
-            let said: Vec<&str> = eal_said
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.contains("Detected"))
-                .collect();
+            remove_own_files(&prefix, &runtime_dir);
+            let mut said: Vec<&str> = Vec::new();
+            for line in eal_said.lines().map(str::trim) {
+                if !line.is_empty() && !line.contains("Detected") && !said.contains(&line) {
+                    said.push(line);
+                }
+            }
             let context = if said.is_empty() {
                 format!("EAL arguments: {}", args[1..].join(" "))
             } else {
@@ -151,9 +167,13 @@ impl EalBuilder {
             };
             return Err(DpdkError::new(context, errno));
         }
+        print!("{eal_printed}");
         eprint!("{eal_said}");
         Ok(Eal {
-            _inner: Arc::new(EalInner),
+            _inner: Arc::new(EalInner {
+                prefix,
+                runtime_dir,
+            }),
         })
     }
 }
@@ -166,7 +186,12 @@ pub struct Eal {
 }
 
 #[derive(Debug)]
-struct EalInner;
+struct EalInner {
+    /// This process's `--file-prefix`.
+    prefix: String,
+    /// EAL's runtime directory (sockets, shared config), named after it.
+    runtime_dir: PathBuf,
+}
 
 impl Eal {
     /// Ids of the worker lcores (every lcore but the main one), in order.
@@ -197,7 +222,50 @@ impl Drop for EalInner {
         unsafe {
             dpdk_sys::rte_eal_cleanup();
         }
+        remove_own_files(&self.prefix, &self.runtime_dir);
     }
+}
+
+/// EAL leaves its runtime directory (`/var/run/dpdk/PREFIX`) and, with
+/// hugepages, a hugepage file (`PREFIX` `map_N`) behind after cleanup:
+/// removes them, this process's own and never another's.
+fn remove_own_files(prefix: &str, runtime_dir: &Path) {
+    if prefix.is_empty() {
+        return;
+    }
+    if runtime_dir.file_name().is_some_and(|name| name == prefix) {
+        let _ = std::fs::remove_dir_all(runtime_dir);
+    }
+    for mount in hugetlbfs_mounts() {
+        let Ok(entries) = std::fs::read_dir(&mount) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if is_own_hugepage_file(&entry.file_name().to_string_lossy(), prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// `PREFIX` `map_N`: a hugepage file EAL made for this prefix.
+fn is_own_hugepage_file(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix("map_"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Where hugetlbfs is mounted.
+fn hugetlbfs_mounts() -> Vec<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let dir = f.nth(1)?;
+            (f.next()? == "hugetlbfs").then(|| PathBuf::from(dir))
+        })
+        .collect()
 }
 
 /// True when this machine has free hugepages of any size and a hugetlbfs mount,
@@ -257,29 +325,29 @@ impl Drop for ThreadRegistration {
     }
 }
 
-/// Runs `f` with file descriptor 2 pointed at an in-memory file; returns what
-/// `f` returned and what was written to stderr meanwhile. If the redirection
-/// cannot be set up, `f` runs with stderr untouched.
-fn with_stderr_captured<T>(f: impl FnOnce() -> T) -> (T, String) {
+/// Runs `f` with file descriptor `fd` pointed at an in-memory file; returns
+/// what `f` returned and what was written to `fd` meanwhile. If the
+/// redirection cannot be set up, `f` runs with `fd` untouched.
+fn with_captured<T>(fd: i32, f: impl FnOnce() -> T) -> (T, String) {
     use std::io::{Read, Seek, SeekFrom};
     use std::os::fd::FromRawFd;
     // SAFETY: memfd_create with a static name; dup/dup2/fflush on valid fds.
     // Every fd opened here is closed or owned by a File before returning.
     unsafe {
-        let memfd = libc::memfd_create(c"zcap-eal-stderr".as_ptr(), 0);
+        let memfd = libc::memfd_create(c"zcap-eal-output".as_ptr(), 0);
         if memfd < 0 {
             return (f(), String::new());
         }
-        let saved = libc::dup(2);
+        let saved = libc::dup(fd);
         if saved < 0 {
             libc::close(memfd);
             return (f(), String::new());
         }
         libc::fflush(std::ptr::null_mut());
-        libc::dup2(memfd, 2);
+        libc::dup2(memfd, fd);
         let result = f();
         libc::fflush(std::ptr::null_mut());
-        libc::dup2(saved, 2);
+        libc::dup2(saved, fd);
         libc::close(saved);
         let mut file = std::fs::File::from_raw_fd(memfd);
         let mut text = String::new();
@@ -287,5 +355,23 @@ fn with_stderr_captured<T>(f: impl FnOnce() -> T) -> (T, String) {
             let _ = file.read_to_string(&mut text);
         }
         (result, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_prefixs_hugepage_files_are_ours() {
+        assert!(is_own_hugepage_file("zcap-12map_0", "zcap-12"));
+        assert!(is_own_hugepage_file("zcap-12map_17", "zcap-12"));
+        assert!(
+            !is_own_hugepage_file("zcap-123map_0", "zcap-12"),
+            "another pid"
+        );
+        assert!(!is_own_hugepage_file("zcap-12map_", "zcap-12"));
+        assert!(!is_own_hugepage_file("zcap-12map_0x", "zcap-12"));
+        assert!(!is_own_hugepage_file("rtemap_0", "zcap-12"));
     }
 }
