@@ -83,6 +83,7 @@ impl Sources {
             report.file_bytes += c.file_bytes.get();
             report.drops.writer += c.dropped_writer.get();
             report.drops.count_limit += c.dropped_count_limit.get();
+            report.timestamps_out_of_range += c.timestamps_out_of_range.get();
         }
         report.drops = self
             .ports

@@ -33,6 +33,16 @@ impl Encoder {
         }
     }
 
+    /// The latest time, in ns since the epoch, the format can hold: pcap's
+    /// seconds are 32 bits unsigned (to 2106-02-07 06:28:15 UTC), pcapng's
+    /// time is 64-bit nanoseconds.
+    pub(crate) fn latest_ns(&self) -> u64 {
+        match self {
+            Encoder::Pcap(_) => (u64::from(u32::MAX) + 1) * 1_000_000_000 - 1,
+            Encoder::Pcapng(..) => u64::MAX,
+        }
+    }
+
     /// Appends what starts a file.
     pub(crate) fn file_header(&self, buf: &mut Vec<u8>) {
         match self {

@@ -67,10 +67,66 @@ impl Stamper {
     pub(crate) fn stamp(&self, m: &Mbuf, tsc: u64, burst_ns: u64) -> Stamp {
         let ts_ns = match self.device {
             Some((field, flag, ns_per_unit)) if m.has_flag(flag) => {
-                m.read_u64(field).saturating_mul(ns_per_unit)
+                device_ns(m.read_u64(field), ns_per_unit)
             }
             _ => burst_ns,
         };
         Stamp { ts_ns, rx_tsc: tsc }
+    }
+}
+
+/// A device stamp of `raw` units in ns since the epoch. net_pcap's stamp is
+/// libpcap's `tv_sec * 10^6 + tv_usec`, and Debian 12's libpcap (1.10.3)
+/// reads a pcap file's unsigned 32-bit seconds as signed: times from
+/// 2038-01-19 to 2106-02-07 arrive negative. A negative stamp can mean
+/// nothing else, so the signed reading is undone (2^32 seconds added back);
+/// one still negative after that is taken as the epoch.
+#[inline(always)]
+pub(crate) fn device_ns(raw: u64, ns_per_unit: u64) -> u64 {
+    let units = raw as i64;
+    if units >= 0 {
+        return (units as u64).saturating_mul(ns_per_unit);
+    }
+    let units_per_second = (1_000_000_000 / ns_per_unit.max(1)) as i64;
+    let unwrapped = units.saturating_add((1i64 << 32).saturating_mul(units_per_second));
+    (unwrapped.max(0) as u64).saturating_mul(ns_per_unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_ns;
+
+    /// What net_pcap hands over for a pcap record of `secs` seconds (u32 in
+    /// the file) and `usecs`, as Debian 12's libpcap reads it (signed).
+    fn net_pcap_stamp(secs: u32, usecs: u32) -> u64 {
+        ((secs as i32 as i64) * 1_000_000 + i64::from(usecs)) as u64
+    }
+
+    #[test]
+    fn every_pcap_second_from_1970_to_2106_round_trips() {
+        for secs in [
+            0u32,
+            1,
+            1_700_000_000,
+            i32::MAX as u32,
+            1 << 31,
+            4_000_000_000,
+            u32::MAX,
+        ] {
+            for usecs in [0u32, 1, 999_999] {
+                let want = u64::from(secs) * 1_000_000_000 + u64::from(usecs) * 1_000;
+                assert_eq!(
+                    device_ns(net_pcap_stamp(secs, usecs), 1_000),
+                    want,
+                    "{secs}.{usecs}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stamp_that_cannot_be_a_time_is_the_epoch_not_a_wrap() {
+        assert_eq!(device_ns(i64::MIN as u64, 1_000), 0);
+        assert_eq!(device_ns(u64::MAX >> 1, 1_000), u64::MAX, "saturates");
     }
 }

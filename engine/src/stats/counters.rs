@@ -114,6 +114,9 @@ pub(crate) struct WriterCounters {
     pub dropped_writer: Counter,
     /// Packets received after `-c` was reached, freed unwritten.
     pub dropped_count_limit: Counter,
+    /// Records stamped later than the file format can hold, written with its
+    /// latest time instead.
+    pub timestamps_out_of_range: Counter,
     /// write(2) calls.
     pub writes: Counter,
 }

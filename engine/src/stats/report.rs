@@ -174,6 +174,9 @@ pub struct CaptureReport {
     pub files: Vec<String>,
     /// Mbufs still taken from the pool after shutdown (0: nothing leaked).
     pub mbufs_in_use_at_exit: u64,
+    /// Records stamped later than the output format can hold (pcap: after
+    /// 2106-02-07 06:28:15 UTC), written with its latest time instead.
+    pub timestamps_out_of_range: u64,
     /// The packet pool's mempool driver (see the README's DPDK notes).
     pub pool_driver: String,
     /// The last interval (live lines and the final report).
@@ -303,6 +306,7 @@ impl CaptureReport {
             .f64("cycles_per_packet", self.cycles_per_packet())
             .array("queues", queues)
             .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit)
+            .u64("timestamps_out_of_range", self.timestamps_out_of_range)
             .str("pool_driver", &self.pool_driver)
             .u64("tsc_hz", self.tsc_hz);
         let json = if self.writers.is_empty() {

@@ -153,6 +153,7 @@ impl Writer {
         let out = RecordWriter {
             stream,
             gate: Gate::new(self.limit, rotates),
+            latest_ns: self.encoder.latest_ns(),
             encoder: self.encoder,
             snaplen: self.snaplen,
             counters: self.counters,

@@ -33,6 +33,8 @@ pub(crate) struct RecordWriter {
     pub(crate) ns_per_tick: f64,
     /// The rotation request count last acted on (SIGHUP).
     pub(crate) rotations_seen: u64,
+    /// The latest time the file format holds ([`Encoder::latest_ns`]).
+    pub(crate) latest_ns: u64,
 }
 
 /// What the records in the buffer add to the counters once written.
@@ -81,7 +83,7 @@ impl RecordWriter {
     /// Encodes one packet into the buffer and frees its mbuf.
     #[inline(always)]
     pub(crate) fn write(&mut self, interface: u32, queue: u16, packet: Received) {
-        let ts_ns = packet.ts_ns();
+        let ts_ns = self.in_range(packet.ts_ns());
         if !self.gate.plain() && !self.admit(interface, ts_ns) {
             self.free.push(packet);
             return;
@@ -140,7 +142,7 @@ impl RecordWriter {
                 }
             };
             let meta = RecordMeta {
-                ts_ns: packet.ts_ns(),
+                ts_ns: self.in_range(packet.ts_ns()),
                 orig_len: packet.orig_len(),
                 interface,
                 queue: u32::from(queue),
@@ -157,6 +159,29 @@ impl RecordWriter {
             }
         }
         self.settle(interface, &mut tally);
+    }
+
+    /// `ts_ns`, or the latest time the format holds if it is later: a time
+    /// is clamped and counted, never wrapped.
+    #[inline(always)]
+    fn in_range(&mut self, ts_ns: u64) -> u64 {
+        if ts_ns <= self.latest_ns {
+            ts_ns
+        } else {
+            self.out_of_range()
+        }
+    }
+
+    #[cold]
+    fn out_of_range(&mut self) -> u64 {
+        if self.counters.timestamps_out_of_range.get() == 0 {
+            eprintln!(
+                "zcap: a packet is stamped later than {} can hold (2106-02-07 06:28:15 UTC); such packets are written with that time and counted as timestamps_out_of_range",
+                self.stream.current().path().display()
+            );
+        }
+        self.counters.timestamps_out_of_range.add(1);
+        self.latest_ns
     }
 
     /// Adds what `tally` counted to the pending bookkeeping and clears it.
