@@ -18,12 +18,13 @@ use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
 use crate::pipeline::poll::{IdlePolicy, PollLoop, PoolGuard, RingFullPolicy};
 use crate::pipeline::stamp::{Stamper, TimeSource};
-use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome};
+use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome, LIVE_MERGE_STALL};
 use crate::session::{QueueSlot, Session};
 use crate::stats::histogram::Mailbox;
 use crate::stats::{QueueShared, WriterCounters};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// A capture whose writers and poll loops run.
 pub(crate) struct Running {
@@ -110,34 +111,7 @@ pub(crate) fn start(
         polls.push((q.lcore, q.poll));
         watches.push(q.watch);
     }
-    let limit = config.count.map(|n| Arc::new(CountLimit::new(n)));
-    let mut writers = Vec::new();
-    let mut writer_counters = Vec::new();
-    for (index, spec) in specs.into_iter().enumerate() {
-        let counters = Arc::new(WriterCounters::default());
-        let latency = Mailbox::new();
-        let writer = Writer {
-            feeds: spec.feeds,
-            sink: spec.first_file,
-            rotation: spec.rotation,
-            encoder: encoder.clone(),
-            snaplen: config.snaplen,
-            counters: counters.clone(),
-            control: control.clone(),
-            limit: limit.clone(),
-            merge: !config.per_queue_files,
-            hold_limit: common.hold_limit,
-            interfaces,
-            start_ns: common.start_ns,
-            tsc_hz: common.tsc_hz,
-            latency: latency.clone(),
-            idle: spec.idle,
-            hand_off_only: config.hand_off_only,
-        };
-        let started = spawn_writer(index, spec.cpu, writer, control, &mut writers)?;
-        writers.push(started);
-        writer_counters.push((counters, latency));
-    }
+    let (writers, writer_counters) = start_writers(config, &common, specs, &encoder, interfaces)?;
     let monitor = Monitor::new(watches, writer_counters, ports, pool.driver_name());
     register_telemetry(monitor.sources());
     let polls = launch_polls(polls, control);
@@ -150,6 +124,55 @@ pub(crate) fn start(
         tsc_hz: common.tsc_hz,
         finite,
     })
+}
+
+/// What the monitor watches of a writer: its counters and latency mailbox.
+type WriterWatch = (Arc<WriterCounters>, Mailbox);
+
+/// Starts one writer thread per spec; returns them with what the monitor
+/// watches of each.
+fn start_writers(
+    config: &CaptureConfig,
+    common: &Common,
+    specs: Vec<WriterSpec>,
+    encoder: &Encoder,
+    interfaces: usize,
+) -> Result<(Vec<StartedWriter>, Vec<WriterWatch>), ZcapError> {
+    let limit = config.count.map(|n| Arc::new(CountLimit::new(n)));
+    let mut writers = Vec::new();
+    let mut watched = Vec::new();
+    for (index, spec) in specs.into_iter().enumerate() {
+        let counters = Arc::new(WriterCounters::default());
+        let latency = Mailbox::new();
+        let writer = Writer {
+            feeds: spec.feeds,
+            sink: spec.first_file,
+            rotation: spec.rotation,
+            encoder: encoder.clone(),
+            snaplen: config.snaplen,
+            counters: counters.clone(),
+            control: common.control.clone(),
+            limit: limit.clone(),
+            merge: !config.per_queue_files,
+            hold_limit: common.hold_limit,
+            // A replay waits for every queue; a live queue may go quiet.
+            merge_stall: if common.finite {
+                Duration::MAX
+            } else {
+                LIVE_MERGE_STALL
+            },
+            interfaces,
+            start_ns: common.start_ns,
+            tsc_hz: common.tsc_hz,
+            latency: latency.clone(),
+            idle: spec.idle,
+            hand_off_only: config.hand_off_only,
+        };
+        let started = spawn_writer(index, spec.cpu, writer, &common.control, &mut writers)?;
+        writers.push(started);
+        watched.push((counters, latency));
+    }
+    Ok((writers, watched))
 }
 
 /// Which writer drains queue `index`: the only one, or its own.

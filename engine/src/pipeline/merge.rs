@@ -69,6 +69,14 @@ impl<T> Merger<T> {
         self.held
     }
 
+    /// Whether `margin` more packets of feed `feed` may be taken without
+    /// holding more than the limit (which would force packets out). A feed
+    /// that holds nothing is always taken from: it may be the one the others
+    /// wait for.
+    pub(crate) fn may_take(&self, feed: usize, margin: usize) -> bool {
+        self.feeds[feed].items.is_empty() || self.held + margin <= self.hold_limit
+    }
+
     /// The next packet in time order, if it is safe to release now: the
     /// one-at-a-time rule that the tests hold [`Merger::next_run`] against.
     #[cfg(test)]
@@ -192,6 +200,20 @@ mod tests {
         }
         assert_eq!(drain(&mut m, now), (1..=11).collect::<Vec<_>>());
         assert_eq!(m.held(), 0);
+    }
+
+    #[test]
+    fn a_feed_that_is_ahead_is_not_taken_from_near_the_limit() {
+        let now = Instant::now();
+        let mut m: Merger<u32> = Merger::new(2, 10, Duration::MAX, now);
+        for ts in 1..=8 {
+            m.push(0, ts, 0);
+        }
+        assert!(m.may_take(0, 2), "8 + 2 fit under 10");
+        assert!(!m.may_take(0, 3), "8 + 3 would force packets out");
+        assert!(m.may_take(1, 100), "the empty feed is the one waited for");
+        // The empty feed blocks: nothing goes until it speaks.
+        assert_eq!(m.next_run(now + Duration::from_secs(3600)), None);
     }
 
     #[test]

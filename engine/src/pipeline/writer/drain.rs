@@ -9,8 +9,9 @@ use crate::pipeline::WRITER_BURST;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// A queue whose watermark has not moved for this long stops holding back the merge.
-const MERGE_STALL: Duration = Duration::from_millis(200);
+/// A live queue whose watermark has not moved for this long stops holding
+/// back the merge (a replay's never does: it waits, see [`Drain::new`]).
+pub(crate) const LIVE_MERGE_STALL: Duration = Duration::from_millis(200);
 /// Bursts taken from one ring before looking at the next.
 const BURSTS_PER_ROUND: usize = 4;
 
@@ -19,8 +20,16 @@ pub(crate) enum Drain {
     /// Each burst into the file as it comes (one ring, or per-queue files).
     Direct,
     /// The rings merged into timestamp order, holding back at most the
-    /// merger's limit.
-    Merge(Merger<Received>),
+    /// merger's limit. A `patient` merge (a replay) stops taking from a ring
+    /// that is ahead before it would have to force packets out of order: that
+    /// ring fills, its poll loop waits, and the late queue gets the CPU. It
+    /// forces them only while a poll loop waits for mbufs (the pool is too
+    /// small to wait in), as `pool_waits` shows.
+    Merge {
+        merger: Merger<Received>,
+        patient: bool,
+        pool_waits: u64,
+    },
     /// Every packet freed unencoded, counted as a writer drop
     /// (`zcap-bench --mode handoff`).
     Discard,
@@ -31,12 +40,23 @@ pub(crate) type WriterBurst = StampedBurst<WRITER_BURST>;
 
 impl Drain {
     /// The strategy for `feeds` rings: merged when `merge` and more than one.
-    pub(crate) fn new(feeds: usize, merge: bool, discard: bool, hold_limit: usize) -> Self {
+    /// `stall` is how long a quiet queue may hold the merge back: a replay
+    /// can wait for every queue, so it is unbounded there and the file is in
+    /// strict time order whatever the scheduling.
+    pub(crate) fn new(
+        feeds: usize,
+        merge: bool,
+        discard: bool,
+        hold_limit: usize,
+        stall: Duration,
+    ) -> Self {
         match (discard, merge && feeds > 1) {
             (true, _) => Drain::Discard,
-            (false, true) => {
-                Drain::Merge(Merger::new(feeds, hold_limit, MERGE_STALL, Instant::now()))
-            }
+            (false, true) => Drain::Merge {
+                merger: Merger::new(feeds, hold_limit, stall, Instant::now()),
+                patient: stall == Duration::MAX,
+                pool_waits: 0,
+            },
             (false, false) => Drain::Direct,
         }
     }
@@ -44,7 +64,7 @@ impl Drain {
     /// Packets held back for ordering.
     pub(crate) fn held(&self) -> usize {
         match self {
-            Drain::Merge(m) => m.held(),
+            Drain::Merge { merger, .. } => merger.held(),
             _ => 0,
         }
     }
@@ -60,11 +80,12 @@ impl Drain {
         now: Instant,
         aborting: bool,
     ) -> usize {
+        let margin = self.patience(feeds);
         let mut got = 0;
         for (index, feed) in feeds.iter_mut().enumerate() {
-            got += self.take(index, feed, out, burst, now);
+            got += self.take(index, feed, out, burst, now, margin);
         }
-        if let Drain::Merge(m) = self {
+        if let Drain::Merge { merger: m, .. } = self {
             if aborting {
                 m.drain_all().into_iter().for_each(|p| out.discard(p));
             }
@@ -73,7 +94,29 @@ impl Drain {
         got
     }
 
-    /// Takes up to [`BURSTS_PER_ROUND`] bursts from one ring.
+    /// For a patient merge whose poll loops are not waiting for mbufs: the
+    /// most one ring's dequeues add in a round, which must still fit under
+    /// the hold limit. `None`: take from every ring.
+    fn patience(&mut self, feeds: &[WriterFeed]) -> Option<usize> {
+        let Drain::Merge {
+            patient: true,
+            pool_waits,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let now_waits: u64 = feeds
+            .iter()
+            .map(|f| f.shared.counters.pool_waits.get())
+            .sum();
+        let starving = now_waits != *pool_waits;
+        *pool_waits = now_waits;
+        (!starving).then_some(BURSTS_PER_ROUND * WRITER_BURST)
+    }
+
+    /// Takes up to [`BURSTS_PER_ROUND`] bursts from one ring (none from a
+    /// ring that is ahead, when `margin` says to wait).
     fn take(
         &mut self,
         index: usize,
@@ -81,12 +124,18 @@ impl Drain {
         out: &mut RecordWriter,
         burst: &mut WriterBurst,
         now: Instant,
+        margin: Option<usize>,
     ) -> usize {
+        if let (Drain::Merge { merger, .. }, Some(margin)) = (&*self, margin) {
+            if !merger.may_take(index, margin) {
+                return 0;
+            }
+        }
         // The watermark is read before the dequeue, so every packet older
         // than it is in this round's dequeue or already held. Only a merge
         // needs it (the poll loop's core writes it all the time).
         let watermark = match self {
-            Drain::Merge(_) => feed.shared.watermark_ns.load(Ordering::Acquire),
+            Drain::Merge { .. } => feed.shared.watermark_ns.load(Ordering::Acquire),
             _ => 0,
         };
         let (mut got, mut drained) = (0, false);
@@ -97,7 +146,7 @@ impl Drain {
             match self {
                 Drain::Discard => out.discard_all(burst),
                 // Merged packets are prefetched when they leave the merger.
-                Drain::Merge(m) => {
+                Drain::Merge { merger: m, .. } => {
                     while let Some(packet) = burst.pop_front() {
                         m.push(index, packet.ts_ns(), packet);
                     }
@@ -110,7 +159,7 @@ impl Drain {
         }
         // The watermark vouches only for a ring emptied this round; if
         // packets are left in it, this feed holds packets and blocks nothing.
-        if let Drain::Merge(m) = self {
+        if let Drain::Merge { merger: m, .. } = self {
             if drained {
                 m.set_watermark(index, watermark, now);
             } else {

@@ -16,10 +16,11 @@ use crate::output::{FileSink, FileStream, Rotation};
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::{QueueShared, ThreadCpu, WriterCounters};
 use drain::Drain;
+pub(crate) use drain::LIVE_MERGE_STALL;
 use gate::Gate;
 use records::{Pending, RecordWriter};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One ring this writer drains.
 pub(crate) struct WriterFeed {
@@ -55,6 +56,8 @@ pub(crate) struct Writer {
     pub merge: bool,
     /// Most packets held back for ordering before the oldest is forced out.
     pub hold_limit: usize,
+    /// How long a quiet queue may hold the merge back.
+    pub merge_stall: Duration,
     /// Number of pcapng interfaces (ports).
     pub interfaces: usize,
     /// Capture start, ns since the epoch (pcapng statistics).
@@ -89,6 +92,7 @@ impl Writer {
             self.merge,
             self.hand_off_only,
             self.hold_limit,
+            self.merge_stall,
         );
         let mut backoff = Backoff::new(self.idle);
         let (mut feeds, mut out) = self.into_parts();
