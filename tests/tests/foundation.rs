@@ -355,3 +355,26 @@ fn nothing_is_left_behind_however_zcap_ends() {
         assert!(path.exists(), "{} was removed", path.display());
     }
 }
+
+/// Issue 18, smaller ones: with many queues the default pool could not be
+/// created, and the error blamed `--mbufs`, which was never given. It names
+/// the default pool and what to change instead.
+#[test]
+fn a_default_pool_too_big_says_so() {
+    let dir = TempDir::new("default-pool");
+    let out = dir.path("o.pcap");
+    let args = [
+        "-i",
+        "net_null0",
+        "-Q",
+        "8",
+        "--mem",
+        "64",
+        "-w",
+        out.to_str().unwrap(),
+    ];
+    let run = zcap(&args, LIMIT);
+    run.assert_usage_error("the default pool for 8 queues");
+    assert!(!run.stderr.contains("--mbufs"), "{}", run.stderr);
+    assert!(!out.exists());
+}
