@@ -210,6 +210,12 @@ impl Default for DpdkConfig {
 }
 
 impl DpdkConfig {
+    /// True when every source is a replayed file: the capture ends by itself,
+    /// and its poll loops may wait (for the ring, for mbufs) instead of dropping.
+    pub fn replays_only(&self) -> bool {
+        self.interfaces.iter().all(Interface::is_finite)
+    }
+
     /// Checks the values that need no DPDK to check.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field, message: &str| Err(ConfigError::new(field, message));

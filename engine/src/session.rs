@@ -227,8 +227,7 @@ fn open_pool(
     placement: &Placement,
     mbufs: u32,
 ) -> Result<Arc<Mempool>, ZcapError> {
-    let finite = config.interfaces.iter().all(Interface::is_finite);
-    let cache = pool_cache(mbufs, finite);
+    let cache = pool_cache(mbufs, config.replays_only());
     create_pool(eal, mbufs, cache, placement.pool_users_share_cpus)
         .map(Arc::new)
         .map_err(|e| match config.mbufs {

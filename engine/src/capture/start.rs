@@ -81,7 +81,7 @@ pub(crate) fn start(
     filter: Option<Arc<Filter>>,
     links: &[Link],
 ) -> Result<Running, ZcapError> {
-    let finite = config.dpdk.interfaces.iter().all(|i| i.is_finite());
+    let finite = config.dpdk.replays_only();
     // Never hold back more than the pool has to spare beyond the rings.
     let hold_limit = (MERGE_HOLD_LIMIT as usize).min(session.pool.size() as usize / 4);
     let common = Common {
@@ -89,7 +89,7 @@ pub(crate) fn start(
         filter,
         tsc_hz: session.eal.tsc_hz(),
         finite,
-        reserve: replay_reserve(config, &session, hold_limit)?,
+        reserve: replay_reserve(config, &session, hold_limit, finite)?,
         hold_limit,
         start_ns: realtime_ns(),
     };
@@ -191,11 +191,12 @@ fn replay_reserve(
     config: &CaptureConfig,
     session: &Session,
     hold_limit: usize,
+    finite: bool,
 ) -> Result<u32, ZcapError> {
     let reserve = (config.dpdk.burst * session.queues.len()) as u32;
     let pool = session.pool.size();
     let needed = reserve + hold_limit as u32 + 1;
-    if config.dpdk.interfaces.iter().all(|i| i.is_finite()) && pool < needed {
+    if finite && pool < needed {
         let queues = session.queues.len();
         let burst = config.dpdk.burst;
         return Err(ZcapError::config(
