@@ -102,9 +102,10 @@ impl FileStream {
         self.rotation.is_full(self.sink.total_bytes())
     }
 
-    /// True when a packet stamped `ts_ns` belongs in a new file by `-G`.
-    pub(crate) fn crosses_period(&self, ts_ns: u64) -> bool {
-        self.rotation.crosses_period(ts_ns, self.has_packets())
+    /// True when a packet stamped `ts_ns` belongs in a new file by `-G`;
+    /// `has_packets` is [`FileStream::has_packets`], which the caller needs too.
+    pub(crate) fn crosses_period(&self, ts_ns: u64, has_packets: bool) -> bool {
+        self.rotation.crosses_period(ts_ns, has_packets)
     }
 
     /// Appends the current file's trailer (pcapng: one statistics block per
@@ -352,17 +353,17 @@ mod tests {
         let mut s = stream(&dir, policy, Arc::default());
         s.start(&enc);
         assert!(
-            s.crosses_period(25_000_000_000),
+            s.crosses_period(25_000_000_000, s.has_packets()),
             "another period, empty file"
         );
         s.replace_empty(25_000_000_000, &enc).unwrap();
         assert_eq!(s.current().path(), dir.0.join("c.pcapng"));
         s.delivered(0, 1);
         assert!(
-            !s.crosses_period(5_000_000_000),
+            !s.crosses_period(5_000_000_000, s.has_packets()),
             "a late packet stays in a file with packets"
         );
-        assert!(s.crosses_period(35_000_000_000));
+        assert!(s.crosses_period(35_000_000_000, s.has_packets()));
     }
 
     /// (ifrecv, ifdrop, filteraccept, usrdeliv) of the last statistics block

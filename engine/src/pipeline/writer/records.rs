@@ -203,8 +203,9 @@ impl RecordWriter {
     /// and the caller frees it.
     #[inline(never)]
     fn admit(&mut self, interface: u32, ts_ns: u64) -> bool {
-        let crosses = self.stream.crosses_period(ts_ns);
-        let verdict = self.gate.admit(crosses, self.stream.has_packets());
+        let has_packets = self.stream.has_packets();
+        let crosses = self.stream.crosses_period(ts_ns, has_packets);
+        let verdict = self.gate.admit(crosses, has_packets);
         if self.gate.count_reached() {
             self.control.set_count_reached();
         }
