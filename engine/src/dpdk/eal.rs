@@ -271,12 +271,7 @@ fn hugetlbfs_mounts() -> Vec<PathBuf> {
 /// True when this machine has free hugepages of any size and a hugetlbfs mount,
 /// i.e. when EAL can start without `--no-huge`.
 pub fn hugepages_available() -> bool {
-    let mounted = std::fs::read_to_string("/proc/mounts")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs"))
-        })
-        .unwrap_or(false);
+    let mounted = !hugetlbfs_mounts().is_empty();
     let free: u64 = std::fs::read_dir("/sys/kernel/mm/hugepages")
         .map(|dir| {
             dir.flatten()
