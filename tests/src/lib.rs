@@ -330,33 +330,16 @@ pub fn read_pcapng(path: &Path) -> Pcapng {
             }
             Block::InterfaceStatistics(isb) => {
                 use pcap_file::pcapng::blocks::interface_statistics::InterfaceStatisticsOption as O;
-                let get = |want: fn(&O) -> Option<u64>| isb.options.iter().find_map(want);
-                out.statistics.push((
-                    get(|o| {
-                        if let O::IsbIfRecv(v) = o {
-                            Some(*v)
-                        } else {
-                            None
-                        }
-                    })
-                    .unwrap_or(0),
-                    get(|o| {
-                        if let O::IsbIfDrop(v) = o {
-                            Some(*v)
-                        } else {
-                            None
-                        }
-                    })
-                    .unwrap_or(0),
-                    get(|o| {
-                        if let O::IsbUsrDeliv(v) = o {
-                            Some(*v)
-                        } else {
-                            None
-                        }
-                    })
-                    .unwrap_or(0),
-                ));
+                let mut counts = (0, 0, 0);
+                for option in &isb.options {
+                    match option {
+                        O::IsbIfRecv(v) => counts.0 = *v,
+                        O::IsbIfDrop(v) => counts.1 = *v,
+                        O::IsbUsrDeliv(v) => counts.2 = *v,
+                        _ => {}
+                    }
+                }
+                out.statistics.push(counts);
                 out.statistics_blocks += 1
             }
             _ => {}

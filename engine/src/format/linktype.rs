@@ -62,21 +62,29 @@ pub(crate) fn capture_file_link_type(head: &[u8]) -> Result<u16, String> {
 mod tests {
     use super::*;
 
+    /// Writes 32- and 16-bit words in one byte order.
+    struct Order(bool);
+
+    impl Order {
+        fn w(&self, v: u32) -> [u8; 4] {
+            if self.0 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+        fn h(&self, v: u16) -> [u8; 2] {
+            if self.0 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+    }
+
     fn pcap(magic: u32, link: u32, big: bool) -> Vec<u8> {
-        let w = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let h = |v: u16| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
+        let o = Order(big);
+        let (w, h) = (|v| o.w(v), |v| o.h(v));
         [
             &w(magic)[..],
             &h(2),
@@ -90,20 +98,8 @@ mod tests {
     }
 
     fn pcapng(link: u16, big: bool) -> Vec<u8> {
-        let w = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let h = |v: u16| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
+        let o = Order(big);
+        let (w, h) = (|v| o.w(v), |v| o.h(v));
         let shb = [
             &w(PCAPNG_SHB)[..],
             &w(28),
