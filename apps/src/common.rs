@@ -5,7 +5,42 @@ use clap::Args;
 use std::sync::Arc;
 use zcap::config::{parse_core_list, DpdkConfig, IdleMode, Interface};
 use zcap::pipeline::control::Control;
+use zcap::storage::{parse_size, IoMode};
 use zcap::{Field, ZcapError};
+
+/// How files are written.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// How files are written: auto (direct I/O where the file system takes
+    /// O_DIRECT and is not tmpfs), direct, or buffered (the page cache).
+    #[arg(long = "io", value_name = "MODE", default_value = "auto")]
+    pub io: String,
+    /// Bytes per write, e.g. 1M (default: 1M direct, 64K buffered).
+    #[arg(long = "buffer-size", value_name = "SIZE")]
+    pub buffer_size: Option<String>,
+    /// Direct I/O: buffers per file, one filling and the rest in flight.
+    #[arg(long = "buffers", value_name = "N", default_value_t = zcap::storage::DIRECT_BUFFERS)]
+    pub buffers: usize,
+}
+
+impl StorageArgs {
+    /// The I/O mode, bytes per write and buffers.
+    pub fn parse(&self) -> Result<(IoMode, Option<usize>, usize), ZcapError> {
+        let io = IoMode::parse(&self.io).ok_or_else(|| {
+            ZcapError::usage(format!(
+                "--io: unknown mode {:?} (auto, direct or buffered)",
+                self.io
+            ))
+        })?;
+        let buffer_bytes = self
+            .buffer_size
+            .as_deref()
+            .map(|s| parse_size(s).map(|b| b as usize))
+            .transpose()
+            .map_err(|e| ZcapError::usage(format!("--buffer-size: {e}")))?;
+        Ok((io, buffer_bytes, self.buffers))
+    }
+}
 
 /// Flags that bring DPDK up: ports, queues, cores, memory.
 #[derive(Debug, Args)]
@@ -181,6 +216,11 @@ pub fn flag(field: Field) -> &'static str {
         Field::StatsJson => "--stats-json",
         Field::Filter => "-f",
         Field::Mode => "--mode",
+        Field::Io => "--io",
+        Field::BufferSize => "--buffer-size",
+        Field::Buffers => "--buffers",
+        Field::Volumes => "--volumes",
+        Field::MaxDisk => "--max-disk",
     }
 }
 

@@ -60,6 +60,16 @@ pub enum Field {
     Filter,
     /// The benchmark's mode.
     Mode,
+    /// How files are written (direct or buffered).
+    Io,
+    /// Bytes per write.
+    BufferSize,
+    /// Direct-I/O buffers per file.
+    Buffers,
+    /// The directories writers are spread over.
+    Volumes,
+    /// The disk budget.
+    MaxDisk,
 }
 
 impl Field {
@@ -78,6 +88,11 @@ impl Field {
             Field::Duration => "duration",
             Field::RingSize => "ring size",
             Field::Output => "output",
+            Field::Io => "io",
+            Field::BufferSize => "buffer size",
+            Field::Buffers => "buffers",
+            Field::Volumes => "volumes",
+            Field::MaxDisk => "disk budget",
             Field::RotateSize => "rotation size",
             Field::RotatePeriod => "rotation period",
             Field::RotateFiles => "file count",

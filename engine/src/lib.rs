@@ -23,5 +23,6 @@ pub mod pipeline;
 mod placement;
 mod session;
 pub mod stats;
+pub mod storage;
 
 pub use error::{ConfigError, ErrorKind, Field, ZcapError};

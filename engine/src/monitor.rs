@@ -84,7 +84,11 @@ impl Sources {
             report.drops.writer += c.dropped_writer.get();
             report.drops.count_limit += c.dropped_count_limit.get();
             report.timestamps_out_of_range += c.timestamps_out_of_range.get();
+            report.storage_wait_s += c.storage_wait_ns.get() as f64 / 1e9;
+            report.files_removed += c.files_removed.get();
+            report.bytes_removed += c.bytes_removed.get();
         }
+        report.writer_threads = self.writers.len();
         report.drops = self
             .ports
             .iter()

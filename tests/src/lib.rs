@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod frames;
+pub mod loopfs;
 
 /// One packet as a reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,26 @@ impl Run {
         }
     }
 
+    /// Asserts a failure while capturing: status 1 and one line on stderr
+    /// holding every one of `needles`.
+    pub fn assert_runtime_error(&self, needles: &[&str]) {
+        assert_eq!(
+            self.code,
+            Some(1),
+            "expected exit 1; stderr: {}",
+            self.stderr
+        );
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "one line: {lines:?}");
+        for needle in needles {
+            assert!(lines[0].contains(needle), "{needle:?} not in {}", lines[0]);
+        }
+    }
+
     /// Asserts a bad-input failure: status 2, one line on stderr naming
     /// `needle`, and no sign of a panic.
     pub fn assert_usage_error(&self, needle: &str) {
@@ -182,6 +203,15 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Run {
     let run = Run::from(output);
     drop(watchdog);
     run
+}
+
+/// Sends `signal` (`INT`, `HUP`, ...) to `child`.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
 }
 
 /// Waits for `child` at most `limit`; kills it and fails the test past that.

@@ -394,23 +394,7 @@ fn a_full_disk_exits_1_with_a_readable_file_and_exact_counts() {
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
     let run = run_with_limit(cmd, LIMIT);
-    assert_eq!(
-        run.code,
-        Some(1),
-        "a full disk is a runtime failure: {}",
-        run.stderr
-    );
-    let lines: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(lines.len(), 1, "one line: {lines:?}");
-    assert!(
-        lines[0].contains("No space left") && lines[0].contains("out.pcapng"),
-        "{}",
-        lines[0]
-    );
+    run.assert_runtime_error(&["No space left", "out.pcapng"]);
     let report = final_json(&json);
     assert_conservation(&report);
     assert!(json_u64(&report, "/drops/writer") > 0);

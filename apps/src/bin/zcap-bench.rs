@@ -5,11 +5,13 @@
 mod common;
 
 use clap::Parser;
-use common::{fail, install_signal_handler, parse_args, parse_seconds, DpdkArgs};
+use common::{fail, install_signal_handler, parse_args, parse_seconds, DpdkArgs, StorageArgs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use zcap::bench::{run_bench, BenchConfig, BenchMode};
 use zcap::pipeline::control::Control;
+use zcap::storage::{run_storage_test, StorageTest};
+use zcap::ZcapError;
 
 /// Measures receive (rxonly) or capture rates per queue and in total.
 ///
@@ -21,7 +23,8 @@ struct Cli {
     dpdk: DpdkArgs,
     /// rxonly: receive and free; capture: the full capture pipeline;
     /// handoff: the pipeline with writers that free packets unencoded
-    /// (counted as writer drops), to part hand-off cost from encoding cost.
+    /// (counted as writer drops), to part hand-off cost from encoding cost;
+    /// storage: synthetic records to -w at full speed, no DPDK port.
     #[arg(long = "mode", value_name = "MODE", default_value = "rxonly")]
     mode: String,
     /// Seconds to run.
@@ -38,10 +41,57 @@ struct Cli {
     /// Print the report as JSON on stdout.
     #[arg(long = "json")]
     json: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Storage mode: bytes per synthetic packet.
+    #[arg(long = "frame-size", value_name = "BYTES", default_value_t = 1514)]
+    frame_size: u32,
+    /// Storage mode: keep the file written (it is removed by default).
+    #[arg(long = "keep")]
+    keep: bool,
+}
+
+/// `--mode storage`: the disk alone, no DPDK port.
+fn storage_test(cli: &Cli, control: &Control) -> Result<(), ZcapError> {
+    let (io, buffer_bytes, buffers) = cli.storage.parse()?;
+    if !(1..=65535).contains(&cli.frame_size) {
+        return Err(ZcapError::usage("--frame-size: from 1 to 65535 bytes"));
+    }
+    let test = StorageTest {
+        path: cli.write.clone(),
+        keep: cli.keep,
+        io,
+        buffer_bytes,
+        buffers,
+        frame_bytes: cli.frame_size,
+        duration: parse_seconds("--duration", &cli.duration)?,
+    };
+    let report = run_storage_test(&test, || control.stop_requested())?;
+    if cli.json {
+        println!("{}", report.to_json());
+    } else {
+        println!(
+            "zcap-bench storage on {} ({}): {:.1} MB/s, {:.3} Mpps of {} B records, {:.2} s waiting on storage of {:.2} s",
+            cli.write.display(),
+            report.io_mode.name(),
+            report.file_bytes as f64 / report.seconds / 1e6,
+            report.records as f64 / report.seconds / 1e6,
+            cli.frame_size,
+            report.storage_wait_s,
+            report.seconds
+        );
+    }
+    Ok(())
 }
 
 fn main() {
     let cli: Cli = parse_args("zcap-bench");
+    if cli.mode == "storage" {
+        let control = Arc::new(Control::new());
+        install_signal_handler(&control);
+        storage_test(&cli, &control).unwrap_or_else(|e| fail("zcap-bench", &e));
+        return;
+    }
     let config = (|| {
         Ok(BenchConfig {
             dpdk: cli.dpdk.to_config()?,

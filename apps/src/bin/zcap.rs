@@ -5,7 +5,7 @@
 mod common;
 
 use clap::Parser;
-use common::{fail, install_signal_handler, parse_args, parse_seconds, DpdkArgs};
+use common::{fail, install_signal_handler, parse_args, parse_seconds, DpdkArgs, StorageArgs};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use zcap::config::CaptureConfig;
 use zcap::dpdk::ClassicFilter;
 use zcap::format::{FileFormat, TsPrecision};
 use zcap::pipeline::control::Control;
+use zcap::storage::DiskBudget;
 use zcap::ZcapError;
 
 /// Kernel-bypass packet capture on DPDK, to pcap / pcapng files.
@@ -89,6 +90,29 @@ struct Cli {
     /// Slots in each queue's ring to the writer.
     #[arg(long = "ring-size", value_name = "N", default_value_t = 4096)]
     ring_size: u32,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Spread the writers' files over these directories (writer k in the
+    /// k-th mod their number); with --per-queue-files, a writer per queue.
+    #[arg(long = "volumes", value_name = "DIR,DIR", value_delimiter = ',')]
+    volumes: Vec<PathBuf>,
+    /// Keep this capture's files under SIZE (e.g. 200G) or PCT of the
+    /// volume (e.g. 80%), removing the oldest closed ones. Needs -C or -G.
+    #[arg(long = "max-disk", value_name = "SIZE|PCT")]
+    max_disk: Option<String>,
+}
+
+/// `--io`, `--buffer-size`, `--buffers`, `--volumes`, `--max-disk`.
+fn storage_from(cli: &Cli, config: &mut CaptureConfig) -> Result<(), ZcapError> {
+    (config.io, config.buffer_bytes, config.buffers) = cli.storage.parse()?;
+    config.volumes = cli.volumes.clone();
+    config.max_disk = cli
+        .max_disk
+        .as_deref()
+        .map(DiskBudget::parse)
+        .transpose()
+        .map_err(|e| ZcapError::usage(format!("--max-disk: {e}")))?;
+    Ok(())
 }
 
 fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
@@ -142,6 +166,7 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.rotation.post_rotate = cli.post_rotate.clone();
     config.latency_log = cli.latency_log.clone();
     config.latency_plot = cli.latency_plot.clone();
+    storage_from(cli, &mut config)?;
     Ok(config)
 }
 
@@ -154,11 +179,12 @@ fn live_line(tick: &Tick) -> String {
     let d = &i.drops;
     let l = &i.latency_ns;
     format!(
-        "{:7.1}s rx {:8.3} Mpps {:7.3} Gbit/s | written {:8.3} Mpps | drops ring_full {} writer {} imissed {} rx_nombuf {} ierrors {} | ring {:3.0}% | latency µs p50 {:.0} p99 {:.0} p99.9 {:.0} max {:.0} | total rx {} written {}",
+        "{:7.1}s rx {:8.3} Mpps {:7.3} Gbit/s | written {:8.3} Mpps{} | drops ring_full {} writer {} imissed {} rx_nombuf {} ierrors {} | ring {:3.0}% | latency µs p50 {:.0} p99 {:.0} p99.9 {:.0} max {:.0} | total rx {} written {}",
         now.duration_s,
         i.packets_received as f64 / dt / 1e6,
         i.bytes_received as f64 * 8.0 / dt / 1e9,
         i.packets_written as f64 / dt / 1e6,
+        if i.storage_bound { " storage-bound" } else { "" },
         d.ring_full,
         d.writer,
         d.imissed,

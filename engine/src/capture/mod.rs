@@ -17,7 +17,7 @@ use crate::session::{default_pool_size, Session, Writers};
 use crate::stats::{CaptureReport, WriterReport};
 use hdrhistogram::Histogram;
 use links::{interface_links, Link};
-use outputs::{precheck_output, IntervalLogs, ReportFiles};
+use outputs::{precheck_output, precheck_volumes, IntervalLogs, ReportFiles};
 use start::{start, Running};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +53,7 @@ pub fn run_capture(
 ) -> Result<CaptureOutcome, ZcapError> {
     config.validate()?;
     precheck_output(&config.output)?;
+    precheck_volumes(&config.volumes)?;
     let links = interface_links(config)?;
     let mut reports = ReportFiles::create(config)?;
     // Compiled before DPDK starts: a bad filter costs nothing to report.
@@ -154,11 +155,16 @@ fn finish(
                 reports.push(WriterReport {
                     cpu,
                     time: outcome.cpu_time,
+                    io_mode: outcome.io_mode,
+                    storage_wait_s: outcome.storage_wait_s,
                 });
             }
             Err(_) => {
                 // Still listed, so the list's positions stay the writers' indexes.
-                reports.push(WriterReport { cpu, time: None });
+                reports.push(WriterReport {
+                    cpu,
+                    ..WriterReport::default()
+                });
                 control.fail("a writer thread panicked".to_owned());
             }
         }

@@ -5,9 +5,9 @@
 
 use crate::config::CaptureConfig;
 use crate::error::{Field, ZcapError};
-use crate::output::FileSink;
 use crate::stats::plot::percentile_svg;
 use crate::stats::CaptureReport;
+use crate::storage::{FileSink, IoMode};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
@@ -16,8 +16,35 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// The output files a capture writes: one, or one per queue.
+/// The output files a capture writes: one, or one per queue; with
+/// `--volumes`, writer k's in volume k mod V.
 pub(crate) fn output_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
+    let paths = writer_paths(config, queues);
+    if config.volumes.is_empty() {
+        return paths;
+    }
+    paths
+        .iter()
+        .enumerate()
+        .map(|(k, path)| {
+            let volume = &config.volumes[k % config.volumes.len()];
+            volume.join(path.file_name().unwrap_or(path.as_os_str()))
+        })
+        .collect()
+}
+
+/// Checks before DPDK starts that every `--volumes` directory exists.
+pub(crate) fn precheck_volumes(volumes: &[PathBuf]) -> Result<(), ZcapError> {
+    match volumes.iter().find(|v| !v.is_dir()) {
+        Some(missing) => Err(ZcapError::config(
+            Field::Volumes,
+            format!("{} is not a directory", missing.display()),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn writer_paths(config: &CaptureConfig, queues: &[(u32, u16)]) -> Vec<PathBuf> {
     if !config.per_queue_files {
         return vec![config.output.clone()];
     }
@@ -78,20 +105,48 @@ pub(crate) fn create_sinks(
     paths: &[PathBuf],
 ) -> Result<Vec<FileSink>, ZcapError> {
     let mut sinks = Vec::new();
+    let spec = config.sink_spec();
     for path in paths {
         let existed = path.exists();
-        match FileSink::create(path, config.buffer_bytes, config.flush_interval) {
+        match FileSink::create(path, &spec) {
             Ok(sink) => sinks.push((sink, existed)),
             Err(err) => {
                 for (sink, existed) in sinks {
                     remove_if_ours(sink.path(), existed);
                 }
-                let problem = format!("cannot create {}: {err}", path.display());
-                return Err(ZcapError::config(Field::Output, problem));
+                return Err(create_error(config.io, path, err));
             }
         }
     }
+    for (sink, _) in &sinks {
+        say_if_buffered(sink);
+    }
     Ok(sinks.into_iter().map(|(s, _)| s).collect())
+}
+
+/// The one line for an output file that cannot be created.
+fn create_error(io: IoMode, path: &Path, err: std::io::Error) -> ZcapError {
+    if io == IoMode::Direct && err.raw_os_error() == Some(libc::EINVAL) {
+        let problem = format!(
+            "cannot open {} for direct I/O: its file system refuses O_DIRECT (use --io buffered or auto)",
+            path.display()
+        );
+        return ZcapError::config(Field::Io, problem);
+    }
+    let problem = format!("cannot create {}: {err}", path.display());
+    ZcapError::config(Field::Output, problem)
+}
+
+/// `--io auto` says once per file where the file system refused direct I/O
+/// (not for /dev/null and other devices, which never take it).
+fn say_if_buffered(sink: &FileSink) {
+    let regular = sink.path().metadata().is_ok_and(|m| m.is_file());
+    if sink.refused_direct() && regular {
+        eprintln!(
+            "zcap: {}: the file system refuses O_DIRECT: writing through the page cache (--io buffered)",
+            sink.path().display()
+        );
+    }
 }
 
 fn remove_if_ours(path: &Path, existed: bool) {

@@ -8,12 +8,14 @@ use super::outputs::{create_sinks, output_paths};
 use super::telemetry_provider::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
 use crate::config::CaptureConfig;
+use crate::dpdk::fs_stats;
 use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};
 use crate::error::{Field, ZcapError};
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::Encoder;
 use crate::monitor::{Monitor, QueueWatch};
-use crate::output::{FileSink, Rotation};
+use crate::output::Rotation;
+use crate::output::SharedBudget;
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
 use crate::pipeline::poll::{IdlePolicy, PollLoop, PoolGuard, RingFullPolicy};
@@ -22,7 +24,10 @@ use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome, LIVE_MERGE_STAL
 use crate::session::{QueueSlot, Session};
 use crate::stats::histogram::Mailbox;
 use crate::stats::{QueueShared, WriterCounters};
+use crate::storage::{Budget, FileSink, DIRECT_WRITE_BYTES};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -71,6 +76,7 @@ struct WriterSpec {
     rotation: Rotation,
     cpu: usize,
     idle: IdlePolicy,
+    budget: Option<SharedBudget>,
 }
 
 /// Starts writers, then poll loops; on failure nothing is left running.
@@ -167,6 +173,7 @@ fn start_writers(
             latency: latency.clone(),
             idle: spec.idle,
             hand_off_only: config.hand_off_only,
+            budget: spec.budget,
         };
         let started = spawn_writer(index, spec.cpu, writer, &common.control, &mut writers)?;
         writers.push(started);
@@ -244,6 +251,7 @@ fn writer_specs(
         .iter_mut()
         .map(|r| r.next_path(start_ns))
         .collect();
+    let budget = disk_budget(config, &first_paths)?;
     let sinks = create_sinks(config, &first_paths)?;
     let placement = session.writer_cpus.iter().zip(&session.writer_idle);
     Ok(sinks
@@ -256,8 +264,46 @@ fn writer_specs(
             rotation,
             cpu,
             idle,
+            budget: budget.clone(),
         })
         .collect())
+}
+
+/// `--max-disk` in bytes, for the writers whose first files are `first`:
+/// a share is of the first file's volume. Refused if it cannot hold the
+/// files being written.
+fn disk_budget(
+    config: &CaptureConfig,
+    first: &[PathBuf],
+) -> Result<Option<SharedBudget>, ZcapError> {
+    let Some(budget) = config.max_disk else {
+        return Ok(None);
+    };
+    let dir = first
+        .first()
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let volume = fs_stats(dir).map(|s| s.total_bytes).map_err(|e| {
+        ZcapError::config(
+            Field::MaxDisk,
+            format!("cannot size {}: {e}", dir.display()),
+        )
+    })?;
+    let limit = budget.bytes(volume);
+    // A file passes -C by at most one record and one write.
+    let slack = config.buffer_bytes.unwrap_or(DIRECT_WRITE_BYTES) as u64 + 512 * 1024;
+    let file_limit = config.rotation.max_bytes.map(|b| b + slack);
+    let budget = Budget::new(limit, first.len(), file_limit);
+    if budget.too_small() {
+        let problem = format!(
+            "{limit} bytes cannot hold the files being written ({} writer(s), each up to {} bytes)",
+            first.len(),
+            file_limit.unwrap_or(0)
+        );
+        return Err(ZcapError::config(Field::MaxDisk, problem));
+    }
+    Ok(Some(Arc::new(Mutex::new(budget))))
 }
 
 /// The ring, poll loop and watch of one queue.

@@ -1,4 +1,5 @@
-//! The thin safe layer over DPDK: the only place in zcap with `unsafe` DPDK calls.
+//! The thin safe layer over DPDK, and over the few kernel calls the storage
+//! engine needs (io_uring, statfs): the only place in zcap with `unsafe`.
 //!
 //! Ownership mirrors DPDK's rules: every object keeps a handle on what it needs
 //! (ports and rings keep their mempool, everything keeps the [`Eal`]), so teardown
@@ -10,6 +11,7 @@
 mod bpf;
 mod eal;
 mod error;
+mod fs;
 mod lcore;
 mod mbuf;
 mod mempool;
@@ -17,17 +19,20 @@ mod port;
 mod ring;
 mod stamped;
 pub mod telemetry;
+mod uring;
 mod window;
 
 pub use bpf::{capture_file_dlt, ClassicFilter, Engine as FilterEngine, Filter};
 pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};
 pub use error::{DpdkError, Result};
+pub(crate) use fs::fs_stats;
 pub use lcore::{launch, LcoreTask};
 pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBurst, Segments};
 pub use mempool::Mempool;
 pub use port::{find_port, port_info, Port, PortConfig, PortInfo, PortStats, RxQueue};
 pub use ring::{stamped_ring, RingConsumer, RingMonitor, RingProducer};
 pub use stamped::{cycles_since_rx, HomePool, Received, ReceivedFree, Stamp, StampedBurst};
+pub(crate) use uring::{Completed, WriteRing};
 
 /// Most lcores this DPDK build supports (`RTE_MAX_LCORE`): the main lcore
 /// and one per poll loop must fit.

@@ -1,11 +1,10 @@
-//! Where records go: buffered capture files, and their rotation.
+//! Which files records go to: names, rotation, `-W`, `-z` (the storage
+//! layer writes them).
 
-mod file;
 pub(crate) mod naming;
 mod post_rotate;
 pub(crate) mod rotate;
 mod stream;
 
-pub(crate) use file::FileSink;
 pub(crate) use rotate::{Rotation, RotationPolicy};
-pub(crate) use stream::FileStream;
+pub(crate) use stream::{FileStream, SharedBudget};

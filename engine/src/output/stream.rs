@@ -3,13 +3,15 @@
 //! file's pcapng statistics. No DPDK: the writer hands it encoded bytes.
 
 use super::post_rotate::PostRotate;
-use super::{FileSink, Rotation};
+use super::Rotation;
 use crate::format::pcapng::InterfaceStats;
 use crate::format::Encoder;
 use crate::pipeline::clock::realtime_ns;
 use crate::stats::QueueShared;
+use crate::storage::Budget;
+use crate::storage::FileSink;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Per interface: what the poll loops feeding this stream had filtered and
 /// dropped for a full ring, as read at a file boundary.
@@ -37,6 +39,18 @@ pub(crate) struct FileStream {
     post_rotate: Option<PostRotate>,
     /// Closed files, in order, less those `-W` removed.
     paths: Vec<String>,
+    /// `--max-disk`, shared by every writer of the capture.
+    budget: Option<SharedBudget>,
+}
+
+/// The capture's disk budget, shared by its writers.
+pub(crate) type SharedBudget = Arc<Mutex<Budget>>;
+
+/// Closed files removed (`-W`, `--max-disk`) at a file boundary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Removed {
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
 }
 
 impl FileStream {
@@ -61,7 +75,14 @@ impl FileStream {
             opened_ns: start_ns,
             post_rotate,
             paths: Vec::new(),
+            budget: None,
         }
+    }
+
+    /// Keeps this stream's closed files within `budget`.
+    pub(crate) fn with_budget(mut self, budget: Option<SharedBudget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Writes the first file's header.
@@ -151,17 +172,17 @@ impl FileStream {
     /// switching to it. An error names the file.
     pub(crate) fn open_next(&mut self, ts_ns: u64) -> Result<FileSink, String> {
         let path = self.rotation.next_path(ts_ns);
-        let sink = self.sink.flush_bytes();
-        FileSink::create(&path, sink, self.sink.flush_interval())
+        FileSink::create(&path, self.sink.spec())
             .map_err(|err| format!("cannot create {}: {err}", path.display()))
     }
 
     /// The current file is closed (its trailer written and flushed): lists
-    /// it, runs `-z` on it and applies `-W`. Then `next`, if any, becomes the
-    /// current file, its header written and its counts started where the
-    /// trailer's ended.
-    pub(crate) fn closed(&mut self, next: Option<FileSink>, encoder: &Encoder) {
+    /// it, runs `-z` on it and applies `-W` and `--max-disk`. Then `next`,
+    /// if any, becomes the current file, its header written and its counts
+    /// started where the trailer's ended. Returns what was removed.
+    pub(crate) fn closed(&mut self, next: Option<FileSink>, encoder: &Encoder) -> Removed {
         let mut path = self.sink.path().to_owned();
+        let size = self.sink.total_bytes();
         if next.is_some() {
             path = self.renumber_first(path);
         }
@@ -169,7 +190,34 @@ impl FileStream {
         if let Some(post) = &self.post_rotate {
             post.run(&path);
         }
-        for old in self.rotation.closed(path, next.is_none()) {
+        let removed = self.remove_old(path, size, next.is_none());
+        if let Some(next) = next {
+            self.sink = next;
+            encoder.file_header(self.sink.buffer());
+            self.poll_start = self.poll_end.clone();
+            self.opened_ns = realtime_ns();
+            self.delivered.iter_mut().for_each(|d| *d = 0);
+            self.dropped.iter_mut().for_each(|d| *d = 0);
+        }
+        removed
+    }
+
+    /// Removes what `-W` and the budget no longer keep, after `closed`
+    /// (`size` bytes) joined the closed files.
+    fn remove_old(&mut self, closed: PathBuf, size: u64, last: bool) -> Removed {
+        let mut old = self.rotation.closed(closed.clone(), last);
+        let mut removed = Removed::default();
+        if let Some(budget) = &self.budget {
+            let mut budget = budget.lock().unwrap_or_else(|e| e.into_inner());
+            // A file the budget removed already is not removed twice.
+            old.retain(|p| !budget.removed(p));
+            old.iter().for_each(|p| budget.forget(p));
+            let over = budget.closed(closed, size);
+            old.extend(over);
+        }
+        for old in old {
+            removed.files += 1;
+            removed.bytes += old.metadata().map_or(0, |m| m.len());
             self.paths.retain(|p| Path::new(p) != old);
             // After its -z command, which runs in order on the same thread.
             match &self.post_rotate {
@@ -179,14 +227,7 @@ impl FileStream {
                 }
             }
         }
-        if let Some(next) = next {
-            self.sink = next;
-            encoder.file_header(self.sink.buffer());
-            self.poll_start = self.poll_end.clone();
-            self.opened_ns = realtime_ns();
-            self.delivered.iter_mut().for_each(|d| *d = 0);
-            self.dropped.iter_mut().for_each(|d| *d = 0);
-        }
+        removed
     }
 
     /// The plain-named first file of a SIGHUP rotation becomes number 0 (see
@@ -227,6 +268,11 @@ impl FileStream {
                 );
             }
         }
+        // Another writer's budget may have removed some of this one's files.
+        if let Some(budget) = &self.budget {
+            let budget = budget.lock().unwrap_or_else(|e| e.into_inner());
+            self.paths.retain(|p| !budget.removed(Path::new(p)));
+        }
         self.paths
     }
 }
@@ -260,7 +306,13 @@ mod tests {
     fn stream(dir: &Dir, policy: RotationPolicy, source: Arc<QueueShared>) -> FileStream {
         let mut rotation = Rotation::new(policy, &dir.0.join("c.pcapng"));
         let first = rotation.next_path(0);
-        let sink = FileSink::create(&first, 1 << 16, Duration::from_secs(1)).unwrap();
+        let spec = crate::storage::SinkSpec {
+            mode: crate::storage::IoMode::Buffered,
+            buffer_bytes: Some(1 << 16),
+            buffers: 2,
+            flush_interval: Duration::from_secs(1),
+        };
+        let sink = FileSink::create(&first, &spec).unwrap();
         FileStream::new(sink, rotation, vec![(0, source)], 1, 0)
     }
 

@@ -117,8 +117,15 @@ pub(crate) struct WriterCounters {
     /// Records stamped later than the file format can hold, written with its
     /// latest time instead.
     pub timestamps_out_of_range: Counter,
-    /// write(2) calls.
+    /// Writes that reached the disk (write(2) calls, or direct writes).
     pub writes: Counter,
+    /// Nanoseconds spent waiting on storage: in write(2), or for a direct
+    /// write to finish because every buffer was in flight.
+    pub storage_wait_ns: Counter,
+    /// Closed files removed (`-W`, `--max-disk`), and their bytes.
+    pub files_removed: Counter,
+    /// See `files_removed`.
+    pub bytes_removed: Counter,
 }
 
 #[cfg(test)]

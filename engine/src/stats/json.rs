@@ -39,6 +39,13 @@ impl JsonObject {
         self
     }
 
+    /// Adds `true` or `false`.
+    pub(super) fn bool(mut self, key: &str, value: bool) -> Self {
+        self.key(key);
+        self.out.push_str(if value { "true" } else { "false" });
+        self
+    }
+
     /// Adds a string.
     pub(super) fn str(mut self, key: &str, value: &str) -> Self {
         self.key(key);

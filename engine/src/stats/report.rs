@@ -2,6 +2,7 @@
 
 use super::json::JsonObject;
 use super::thread_cpu::ThreadCpu;
+use crate::storage::IoMode;
 
 /// Packets not written, by cause. Every received packet that was not written
 /// is counted under exactly one of the zcap-side causes; the port-side causes
@@ -63,6 +64,11 @@ pub struct IntervalReport {
     pub drops: Drops,
     /// rx → written latency of the records written in it.
     pub latency_ns: LatencySummary,
+    /// Seconds the writers spent waiting on storage in it, summed.
+    pub storage_wait_s: f64,
+    /// True when the writers spent more than half of it waiting on storage:
+    /// `ring_full` drops in it came from the disk, not the CPU.
+    pub storage_bound: bool,
 }
 
 impl IntervalReport {
@@ -80,6 +86,13 @@ impl IntervalReport {
             packets_filtered: now.packets_filtered - earlier.packets_filtered,
             drops: now.drops.since(&earlier.drops),
             latency_ns,
+            storage_wait_s: now.storage_wait_s - earlier.storage_wait_s,
+            storage_bound: {
+                let waited = now.storage_wait_s - earlier.storage_wait_s;
+                let writers = now.writer_threads.max(1) as f64;
+                let span = (now.duration_s - earlier.duration_s).max(1e-9);
+                waited / writers / span > 0.5
+            },
         }
     }
 
@@ -92,6 +105,8 @@ impl IntervalReport {
             .u64("packets_filtered", self.packets_filtered)
             .object("drops", self.drops.to_json())
             .object("latency_ns", self.latency_ns.to_json())
+            .f64("storage_wait_s", self.storage_wait_s)
+            .bool("storage_bound", self.storage_bound)
     }
 }
 
@@ -185,6 +200,14 @@ pub struct CaptureReport {
     pub tsc_hz: u64,
     /// Per writer thread, in the final report only.
     pub writers: Vec<WriterReport>,
+    /// Writer threads.
+    pub writer_threads: usize,
+    /// Seconds the writers spent waiting on storage, summed.
+    pub storage_wait_s: f64,
+    /// Closed files this capture removed (`-W`, `--max-disk`), and their bytes.
+    pub files_removed: u64,
+    /// See `files_removed`.
+    pub bytes_removed: u64,
 }
 
 /// What one writer thread cost.
@@ -195,6 +218,10 @@ pub struct WriterReport {
     /// Its CPU time over the capture, user and kernel; `None` where `/proc`
     /// could not be read or the thread failed.
     pub time: Option<ThreadCpu>,
+    /// How it wrote its files (direct or buffered).
+    pub io_mode: IoMode,
+    /// Seconds it spent waiting on storage.
+    pub storage_wait_s: f64,
 }
 
 impl LatencySummary {
@@ -307,6 +334,9 @@ impl CaptureReport {
             .array("queues", queues)
             .u64("mbufs_in_use_at_exit", self.mbufs_in_use_at_exit)
             .u64("timestamps_out_of_range", self.timestamps_out_of_range)
+            .f64("storage_wait_s", self.storage_wait_s)
+            .u64("files_removed", self.files_removed)
+            .u64("bytes_removed", self.bytes_removed)
             .str("pool_driver", &self.pool_driver)
             .u64("tsc_hz", self.tsc_hz);
         let json = if self.writers.is_empty() {
@@ -316,7 +346,10 @@ impl CaptureReport {
                 .writers
                 .iter()
                 .map(|w| {
-                    let json = JsonObject::new().u64("cpu", w.cpu as u64);
+                    let json = JsonObject::new()
+                        .u64("cpu", w.cpu as u64)
+                        .str("io_mode", w.io_mode.name())
+                        .f64("storage_wait_s", w.storage_wait_s);
                     match w.time {
                         Some(time) => json
                             .f64("user_s", time.user_s)

@@ -12,13 +12,14 @@ use super::poll::{Backoff, IdlePolicy};
 use super::MAX_BURST;
 use crate::dpdk::{HomePool, ReceivedFree, RingConsumer, StampedBurst, ThreadRegistration};
 use crate::format::Encoder;
-use crate::output::{FileSink, FileStream, Rotation};
+use crate::output::{FileStream, Rotation, SharedBudget};
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::{QueueShared, ThreadCpu, WriterCounters};
+use crate::storage::{FileSink, IoMode};
 use drain::Drain;
 pub(crate) use drain::LIVE_MERGE_STALL;
 use gate::Gate;
-use records::{Pending, RecordWriter};
+use records::RecordWriter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,8 @@ pub(crate) struct Writer {
     pub idle: IdlePolicy,
     /// Free every packet unencoded (see [`crate::config::CaptureConfig::hand_off_only`]).
     pub hand_off_only: bool,
+    /// `--max-disk`, shared by every writer.
+    pub budget: Option<SharedBudget>,
 }
 
 /// What a finished writer hands back.
@@ -78,6 +81,10 @@ pub(crate) struct WriterOutcome {
     pub paths: Vec<String>,
     /// The thread's CPU time over its run (`None` without `/proc`).
     pub cpu_time: Option<ThreadCpu>,
+    /// How its files were written.
+    pub io_mode: IoMode,
+    /// Seconds it waited on storage.
+    pub storage_wait_s: f64,
 }
 
 impl Writer {
@@ -87,6 +94,8 @@ impl Writer {
         let _registration = ThreadRegistration::register().ok();
         let cpu_at_start = ThreadCpu::of_current_thread();
         let control = self.control.clone();
+        let counters = self.counters.clone();
+        let io_mode = self.sink.spec().mode;
         let mut drain = Drain::new(
             self.feeds.len(),
             self.merge,
@@ -124,7 +133,12 @@ impl Writer {
         let cpu_time = cpu_at_start
             .zip(ThreadCpu::of_current_thread())
             .map(|(start, end)| end.since(start));
-        WriterOutcome { paths, cpu_time }
+        WriterOutcome {
+            paths,
+            cpu_time,
+            io_mode,
+            storage_wait_s: counters.storage_wait_ns.get() as f64 / 1e9,
+        }
     }
 
     /// The rings, and the record writer over the first file.
@@ -152,7 +166,8 @@ impl Writer {
             sources,
             self.interfaces,
             self.start_ns,
-        );
+        )
+        .with_budget(self.budget);
         stream.start(&self.encoder);
         let out = RecordWriter {
             stream,
@@ -164,7 +179,6 @@ impl Writer {
             rotations_seen: self.control.rotation_requests(),
             control: self.control,
             free,
-            pending: Pending::with_capacity(64 * 1024),
             latency: Recorder::new(self.latency),
             ns_per_tick: 1e9 / self.tsc_hz.max(1) as f64,
         };

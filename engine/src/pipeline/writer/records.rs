@@ -6,12 +6,13 @@
 use super::gate::{Admit, DropCause, Gate};
 use crate::dpdk::{cycles_since_rx, rdtsc, Received, ReceivedFree, StampedBurst};
 use crate::format::{Encoder, RecordMeta};
-use crate::output::{FileSink, FileStream};
+use crate::output::FileStream;
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::Control;
 use crate::pipeline::MAX_BURST;
 use crate::stats::histogram::Recorder;
 use crate::stats::WriterCounters;
+use crate::storage::{FileSink, WriteError};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,39 +29,12 @@ pub(crate) struct RecordWriter {
     pub(crate) counters: Arc<WriterCounters>,
     pub(crate) control: Arc<Control>,
     pub(crate) free: ReceivedFree<MAX_BURST>,
-    pub(crate) pending: Pending,
     pub(crate) latency: Recorder,
     pub(crate) ns_per_tick: f64,
     /// The rotation request count last acted on (SIGHUP).
     pub(crate) rotations_seen: u64,
     /// The latest time the file format holds ([`Encoder::latest_ns`]).
     pub(crate) latest_ns: u64,
-}
-
-/// What the records in the buffer add to the counters once written.
-#[derive(Default)]
-pub(crate) struct Pending {
-    bytes: u64,
-    wire: u64,
-    /// Receive ticks of the buffered records (see [`Received::rx_tick`]), as
-    /// (tick, records) runs.
-    rx_ticks: Vec<(u32, u64)>,
-}
-
-impl Pending {
-    /// Room for `runs` runs of receive ticks.
-    pub(crate) fn with_capacity(runs: usize) -> Self {
-        Pending {
-            rx_ticks: Vec::with_capacity(runs),
-            ..Pending::default()
-        }
-    }
-
-    fn clear(&mut self) {
-        self.bytes = 0;
-        self.wire = 0;
-        self.rx_ticks.clear();
-    }
 }
 
 impl RecordWriter {
@@ -105,7 +79,8 @@ impl RecordWriter {
         // The same bookkeeping as a burst's, for one record.
         let mut tally = Tally::default();
         let rx_tick = packet.rx_tick();
-        tally.add(orig_len, self.snaplen, rx_tick, &mut self.pending.rx_ticks);
+        let rx_ticks = &mut self.stream.sink().books().rx_ticks;
+        tally.add(orig_len, self.snaplen, rx_tick, rx_ticks);
         self.settle(interface, &mut tally);
         self.free.push(packet);
         // Write out as soon as the buffer fills, while it is still in cache.
@@ -150,7 +125,7 @@ impl RecordWriter {
             };
             let buffer = self.stream.sink().buffer();
             self.encoder.record_contiguous(buffer, &meta, bytes);
-            let rx_ticks = &mut self.pending.rx_ticks;
+            let rx_ticks = &mut self.stream.sink().books().rx_ticks;
             tally.add(meta.orig_len, self.snaplen, packet.rx_tick(), rx_ticks);
             self.free.push(packet);
             if self.stream.current().is_full() {
@@ -190,11 +165,12 @@ impl RecordWriter {
         if tally.records == 0 {
             return;
         }
-        self.stream.sink().records_appended(tally.records);
-        self.pending.bytes += tally.bytes;
-        self.pending.wire += tally.wire;
+        let books = self.stream.sink().books();
+        books.records += tally.records;
+        books.bytes += tally.bytes;
+        books.wire += tally.wire;
+        push_tick_run(&mut books.rx_ticks, tally.tick, tally.tick_records);
         self.stream.delivered(interface, tally.records);
-        push_tick_run(&mut self.pending.rx_ticks, tally.tick, tally.tick_records);
         *tally = Tally::default();
     }
 
@@ -270,51 +246,61 @@ impl RecordWriter {
         self.free.flush();
         self.stream.write_trailer(&self.encoder);
         self.flush(Instant::now(), true);
-        self.stream.closed(next, &self.encoder);
+        let removed = self.stream.closed(next, &self.encoder);
+        self.counters.files_removed.add(removed.files);
+        self.counters.bytes_removed.add(removed.bytes);
     }
 
-    /// Writes the buffer out when due (or `force`), then does the accounting.
+    /// Writes the buffer out when due (or everything, `force`), then books
+    /// what reached the disk.
     pub(crate) fn flush(&mut self, now: Instant, force: bool) {
         let sink = self.stream.sink();
-        let before = sink.total_bytes();
-        let records = sink.pending_records();
         let result = if force {
             sink.flush()
         } else {
             sink.maybe_flush(now)
         };
-        match result {
-            Ok(0) => {}
-            Ok(bytes) => self.written(bytes, records),
-            Err(err) => {
-                self.counters.dropped_writer.add(records);
-                self.pending.clear();
-                let path = self.stream.current().path().display().to_string();
-                self.set_failed(format!("cannot write {path} (at byte {before}): {err}"));
-            }
-        }
-    }
-
-    /// Books a write of `bytes` bytes holding `records` records.
-    fn written(&mut self, bytes: usize, records: u64) {
-        self.counters.writes.add(1);
-        self.counters.file_bytes.add(bytes as u64);
-        self.counters.written_packets.add(records);
-        self.counters.written_bytes.add(self.pending.bytes);
-        self.counters.written_wire_bytes.add(self.pending.wire);
-        let written_at = rdtsc();
-        for &(rx_tick, count) in &self.pending.rx_ticks {
-            let ns = cycles_since_rx(rx_tick, written_at) as f64 * self.ns_per_tick;
-            self.latency.record_n(ns as u64, count);
-        }
-        self.latency.answer();
-        self.pending.clear();
+        self.book_landed(result);
     }
 
     /// Writes out a full buffer (kept out of line: once per buffer).
     #[inline(never)]
     fn flush_full(&mut self) {
-        self.flush(Instant::now(), true);
+        let result = self.stream.sink().flush_full();
+        self.book_landed(result);
+    }
+
+    /// Books the records that reached the disk, and the ones a failed write
+    /// lost (writer drops: the capture stops with the error).
+    fn book_landed(&mut self, result: Result<(), WriteError>) {
+        let sink = self.stream.sink();
+        let counters = &self.counters;
+        let latency = &mut self.latency;
+        let ns_per_tick = self.ns_per_tick;
+        let written_at = rdtsc();
+        sink.take_landed(|books, file_bytes| {
+            counters.writes.add(1);
+            counters.file_bytes.add(file_bytes);
+            counters.written_packets.add(books.records);
+            counters.written_bytes.add(books.bytes);
+            counters.written_wire_bytes.add(books.wire);
+            for &(rx_tick, count) in &books.rx_ticks {
+                let ns = cycles_since_rx(rx_tick, written_at) as f64 * ns_per_tick;
+                latency.record_n(ns as u64, count);
+            }
+        });
+        let waited = sink.take_storage_wait().as_nanos() as u64;
+        self.counters.storage_wait_ns.add(waited);
+        self.latency.answer();
+        if let Err(err) = result {
+            self.counters.dropped_writer.add(err.lost_records);
+            let path = self.stream.current().path().display().to_string();
+            let kept = err.kept_bytes;
+            let error = err.error;
+            self.set_failed(format!(
+                "cannot write {path}: {error} (the file keeps its first {kept} bytes, whole records)"
+            ));
+        }
     }
 }
 

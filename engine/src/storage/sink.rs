@@ -1,0 +1,397 @@
+//! One capture file and the buffer its records are encoded into. The
+//! encoder appends to [`FileSink::buffer`]; the sink decides when the buffer
+//! goes out, hands back the books of records once they are on disk
+//! ([`FileSink::take_landed`]) and keeps the file readable: it only ever
+//! ends on a record boundary, also after a failed write.
+
+use super::aligned::RESERVE;
+use super::buffered::Buffered;
+use super::direct::Direct;
+use super::{Books, IoMode, Landed, SinkSpec, BUFFERED_WRITE_BYTES, DIRECT_WRITE_BYTES};
+use crate::dpdk::fs_stats;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A write that failed: the records it lost are not on disk and will not be.
+#[derive(Debug)]
+pub(crate) struct WriteError {
+    pub(crate) error: io::Error,
+    pub(crate) lost_records: u64,
+    /// The file's length, cut back to its last whole record.
+    pub(crate) kept_bytes: u64,
+}
+
+enum Backend {
+    Buffered(Buffered),
+    Direct(Box<Direct>),
+}
+
+/// See the module docs.
+pub(crate) struct FileSink {
+    path: PathBuf,
+    spec: SinkSpec,
+    /// Bytes per write (the spec's, resolved).
+    flush_bytes: usize,
+    /// Content from `start` (direct: the first aligned byte; buffered: 0).
+    buf: Vec<u8>,
+    start: usize,
+    /// The books of the records in `buf`.
+    books: Books,
+    spare_books: Vec<Books>,
+    landed: Vec<Landed>,
+    last_flush: Instant,
+    /// Time spent waiting on storage and not yet reported.
+    storage_wait: Duration,
+    /// Set by a failed write: nothing more goes to this file.
+    failed: bool,
+    /// `--io auto` asked for direct I/O and the file system refused it.
+    refused_direct: bool,
+    backend: Backend,
+}
+
+impl FileSink {
+    /// Creates (or truncates) `path`. With [`IoMode::Auto`], direct I/O if
+    /// the file system accepts O_DIRECT for it; [`FileSink::spec`] says
+    /// which was chosen.
+    pub(crate) fn create(path: &Path, spec: &SinkSpec) -> io::Result<Self> {
+        let mut spec = spec.clone();
+        let direct_bytes = spec.buffer_bytes.unwrap_or(DIRECT_WRITE_BYTES);
+        let mut refused_direct = false;
+        let backend = match spec.mode {
+            IoMode::Buffered => Backend::Buffered(Buffered::create(path)?),
+            IoMode::Direct => {
+                Backend::Direct(Box::new(Direct::create(path, direct_bytes, spec.buffers)?))
+            }
+            // tmpfs takes O_DIRECT on recent kernels, but copies all the
+            // same, and slower than write(2) (docs/BENCHMARKS.md, storage).
+            IoMode::Auto if on_tmpfs(path) => Backend::Buffered(Buffered::create(path)?),
+            IoMode::Auto => match Direct::create(path, direct_bytes, spec.buffers) {
+                Ok(direct) => Backend::Direct(Box::new(direct)),
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                    refused_direct = true;
+                    Backend::Buffered(Buffered::create(path)?)
+                }
+                Err(err) => return Err(err),
+            },
+        };
+        let (buf, start, flush_bytes) = match &backend {
+            Backend::Buffered(_) => {
+                spec.mode = IoMode::Buffered;
+                let bytes = spec.buffer_bytes.unwrap_or(BUFFERED_WRITE_BYTES);
+                (Vec::with_capacity(bytes + RESERVE), 0, bytes)
+            }
+            Backend::Direct(direct) => {
+                spec.mode = IoMode::Direct;
+                let (buf, start) = direct.first_buffer();
+                (buf, start, direct.buffer_bytes())
+            }
+        };
+        spec.buffer_bytes = Some(flush_bytes);
+        Ok(FileSink {
+            path: path.to_owned(),
+            spec,
+            flush_bytes,
+            buf,
+            start,
+            books: Books::default(),
+            spare_books: Vec::new(),
+            landed: Vec::new(),
+            last_flush: Instant::now(),
+            storage_wait: Duration::ZERO,
+            failed: false,
+            refused_direct,
+            backend,
+        })
+    }
+
+    /// How this file is written (the mode resolved).
+    pub(crate) fn spec(&self) -> &SinkSpec {
+        &self.spec
+    }
+
+    /// True if `--io auto` fell back to the page cache because the file
+    /// system refused O_DIRECT (not for tmpfs, which auto never asks).
+    pub(crate) fn refused_direct(&self) -> bool {
+        self.refused_direct
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The buffer to append encoded bytes to.
+    #[inline(always)]
+    pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// The books of the records appended to the buffer.
+    #[inline(always)]
+    pub(crate) fn books(&mut self) -> &mut Books {
+        &mut self.books
+    }
+
+    /// Bytes on disk or in flight plus bytes buffered: the file's length
+    /// once everything is written.
+    pub(crate) fn total_bytes(&self) -> u64 {
+        let buffered = (self.buf.len() - self.start) as u64;
+        match &self.backend {
+            Backend::Buffered(b) => b.committed() + buffered,
+            Backend::Direct(d) => d.base() + buffered,
+        }
+    }
+
+    /// True once the buffer holds a write's worth.
+    #[inline(always)]
+    pub(crate) fn is_full(&self) -> bool {
+        self.buf.len() - self.start >= self.flush_bytes
+    }
+
+    /// Writes the buffer out if it is full, or the records in it are older
+    /// than the flush interval; collects finished writes.
+    pub(crate) fn maybe_flush(&mut self, now: Instant) -> Result<(), WriteError> {
+        if self.is_full() {
+            return self.write_out(false);
+        }
+        let waited = now.duration_since(self.last_flush) >= self.spec.flush_interval;
+        if waited && self.buf.len() > self.start {
+            return self.write_out(true);
+        }
+        match &mut self.backend {
+            Backend::Direct(direct) if !self.failed => {
+                let polled = direct.poll(&mut self.landed);
+                polled.map_err(|f| self.fail(f.error, f.lost_records, f.keep_len))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes out a full buffer: whole blocks, in direct mode, without
+    /// waiting unless every buffer is in flight.
+    pub(crate) fn flush_full(&mut self) -> Result<(), WriteError> {
+        self.write_out(false)
+    }
+
+    /// Writes everything and waits for it: the file on disk is exact.
+    pub(crate) fn flush(&mut self) -> Result<(), WriteError> {
+        self.write_out(true)
+    }
+
+    fn write_out(&mut self, to_the_end: bool) -> Result<(), WriteError> {
+        self.last_flush = Instant::now();
+        let fresh = self.spare_books.pop().unwrap_or_default();
+        let books = std::mem::replace(&mut self.books, fresh);
+        if self.failed {
+            self.buf.truncate(self.start);
+            let kept_bytes = self.total_bytes();
+            let error = io::Error::other("an earlier write to this file failed");
+            return Err(self.lost(error, books.records, kept_bytes));
+        }
+        let result = match &mut self.backend {
+            Backend::Buffered(file) => {
+                let began = Instant::now();
+                let result = write_buffered(file, &self.buf, books, &mut self.landed);
+                self.storage_wait += began.elapsed();
+                self.buf.clear();
+                result.map_err(|(error, lost)| (error, lost, file.committed()))
+            }
+            Backend::Direct(direct) => {
+                let wait = &mut self.storage_wait;
+                let (buf, start) = (&mut self.buf, &mut self.start);
+                direct
+                    .write(buf, start, books, to_the_end, wait, &mut self.landed)
+                    .map_err(|f| (f.error, f.lost_records, f.keep_len))
+            }
+        };
+        result.map_err(|(error, lost, kept)| self.fail(error, lost, kept))
+    }
+
+    /// The file failed: every later record is lost, without a write.
+    fn fail(&mut self, error: io::Error, lost_records: u64, kept_bytes: u64) -> WriteError {
+        if let Backend::Direct(_) = self.backend {
+            self.failed = true;
+        }
+        self.lost(error, lost_records, kept_bytes)
+    }
+
+    fn lost(&self, error: io::Error, lost_records: u64, kept_bytes: u64) -> WriteError {
+        WriteError {
+            error,
+            lost_records,
+            kept_bytes,
+        }
+    }
+
+    /// Hands each buffer's books, once its records are on disk, to `landed`
+    /// with the file bytes it added (oldest first).
+    pub(crate) fn take_landed(&mut self, mut landed: impl FnMut(&Books, u64)) {
+        for mut done in self.landed.drain(..) {
+            landed(&done.books, done.file_bytes);
+            done.books.clear();
+            self.spare_books.push(done.books);
+        }
+    }
+
+    /// Time spent waiting on storage since the last call.
+    pub(crate) fn take_storage_wait(&mut self) -> Duration {
+        std::mem::take(&mut self.storage_wait)
+    }
+}
+
+/// True if `path`'s directory is on tmpfs.
+fn on_tmpfs(path: &Path) -> bool {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    fs_stats(dir).is_ok_and(|s| s.is_tmpfs)
+}
+
+/// write(2) of a whole buffer: landed at once, or all of it lost. Time in
+/// the call counts as waiting on storage (the caller measures it).
+fn write_buffered(
+    file: &mut Buffered,
+    bytes: &[u8],
+    books: Books,
+    landed: &mut Vec<Landed>,
+) -> Result<(), (io::Error, u64)> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    match file.write(bytes) {
+        Ok(()) => {
+            let file_bytes = bytes.len() as u64;
+            landed.push(Landed { books, file_bytes });
+            Ok(())
+        }
+        Err(error) => Err((error, books.records)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct ShmFile(PathBuf);
+
+    impl ShmFile {
+        fn new(name: &str) -> Self {
+            let pid = std::process::id();
+            ShmFile(PathBuf::from(format!("/dev/shm/zcap-sink-{name}-{pid}")))
+        }
+    }
+
+    impl Drop for ShmFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn spec(mode: IoMode, bytes: usize, interval: Duration) -> SinkSpec {
+        SinkSpec {
+            mode,
+            buffer_bytes: Some(bytes),
+            buffers: 3,
+            flush_interval: interval,
+        }
+    }
+
+    /// A direct sink on tmpfs, which takes O_DIRECT since Linux 6.6.
+    fn direct(file: &ShmFile, interval: Duration) -> FileSink {
+        let sink = FileSink::create(&file.0, &spec(IoMode::Direct, 4096, interval))
+            .expect("tmpfs takes O_DIRECT (Linux 6.6 or later)");
+        assert_eq!(sink.spec().mode, IoMode::Direct);
+        sink
+    }
+
+    /// Appends a record of `len` bytes, all `len as u8`.
+    fn append(sink: &mut FileSink, len: usize, all: &mut Vec<u8>) {
+        let record = vec![len as u8; len];
+        sink.buffer().extend_from_slice(&record);
+        sink.books().records += 1;
+        all.extend_from_slice(&record);
+    }
+
+    fn landed(sink: &mut FileSink) -> (u64, u64) {
+        let (mut records, mut bytes) = (0, 0);
+        sink.take_landed(|b, n| {
+            records += b.records;
+            bytes += n;
+        });
+        (records, bytes)
+    }
+
+    #[test]
+    fn direct_writes_carry_tails_and_end_exact() {
+        let file = ShmFile::new("tails");
+        let mut sink = direct(&file, Duration::from_secs(3600));
+        let (mut all, mut records, mut bytes) = (Vec::new(), 0, 0);
+        for n in 0..3000 {
+            append(&mut sink, 17 + n % 1500, &mut all);
+            if sink.is_full() {
+                sink.flush_full().unwrap();
+                let (r, b) = landed(&mut sink);
+                records += r;
+                bytes += b;
+            }
+        }
+        assert_eq!(sink.total_bytes(), all.len() as u64);
+        sink.flush().unwrap();
+        let (r, b) = landed(&mut sink);
+        assert_eq!((records + r, bytes + b), (3000, all.len() as u64));
+        assert!(
+            std::fs::read(&file.0).unwrap() == all,
+            "byte for byte, no padding"
+        );
+    }
+
+    #[test]
+    fn a_timed_flush_leaves_the_file_exact_and_writing_goes_on() {
+        let file = ShmFile::new("timed");
+        let mut sink = direct(&file, Duration::ZERO);
+        let mut all = Vec::new();
+        append(&mut sink, 100, &mut all);
+        sink.maybe_flush(Instant::now()).unwrap();
+        assert_eq!(landed(&mut sink), (1, 100));
+        assert_eq!(std::fs::read(&file.0).unwrap(), all, "readable at once");
+        append(&mut sink, 3000, &mut all);
+        sink.maybe_flush(Instant::now()).unwrap();
+        assert_eq!(landed(&mut sink), (1, 3000));
+        assert!(
+            std::fs::read(&file.0).unwrap() == all,
+            "the block written again"
+        );
+        // Full now: whole blocks go, the tail waits for the next write.
+        append(&mut sink, 2000, &mut all);
+        sink.maybe_flush(Instant::now()).unwrap();
+        assert_eq!(landed(&mut sink), (0, 0), "its tail is not on disk yet");
+        sink.flush().unwrap();
+        assert_eq!(landed(&mut sink), (1, 2000));
+        assert!(std::fs::read(&file.0).unwrap() == all);
+    }
+
+    #[test]
+    fn a_full_disk_loses_the_buffer_and_says_how_much() {
+        // /dev/full fails every write with ENOSPC.
+        let spec = spec(IoMode::Buffered, 4096, Duration::ZERO);
+        let mut sink = FileSink::create(Path::new("/dev/full"), &spec).unwrap();
+        let mut all = Vec::new();
+        append(&mut sink, 10, &mut all);
+        append(&mut sink, 10, &mut all);
+        let err = sink.flush().unwrap_err();
+        assert_eq!(err.error.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!((err.lost_records, err.kept_bytes), (2, 0));
+        assert_eq!(landed(&mut sink), (0, 0));
+    }
+
+    #[test]
+    fn auto_writes_tmpfs_through_the_page_cache() {
+        let file = ShmFile::new("auto");
+        let spec = spec(IoMode::Auto, 4096, Duration::ZERO);
+        let sink = FileSink::create(&file.0, &spec).unwrap();
+        assert_eq!(sink.spec().mode, IoMode::Buffered);
+        assert!(!sink.refused_direct(), "chosen, not refused");
+    }
+}

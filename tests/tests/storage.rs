@@ -1,0 +1,450 @@
+//! Issue 13: the storage engine. Direct I/O on a RAM-backed ext4 (a loop
+//! device of the test's own): exact files, whole records while a file is
+//! written, a full disk, the disk budget, volumes, the buffered fallback and
+//! the storage self-test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use zcap_tests::frames::varied;
+use zcap_tests::loopfs::LoopFs;
+use zcap_tests::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const T0: u64 = 1_700_000_000_000_000_000;
+
+fn writer_io_mode(report: &serde_json::Value) -> String {
+    report["writers"][0]["io_mode"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no writers[0].io_mode in {report}"))
+        .to_owned()
+}
+
+/// pcap bytes for `records`: the 24-byte header, then 16 + caplen each.
+fn pcap_len(records: &[Record]) -> u64 {
+    24 + records
+        .iter()
+        .map(|r| 16 + r.data.len() as u64)
+        .sum::<u64>()
+}
+
+#[test]
+fn direct_files_are_exact_and_hold_every_record() {
+    let fs = LoopFs::new("direct-exact", 64);
+    let input = fs.path("in.pcap");
+    let records = varied(20_000, T0);
+    write_pcap(&input, &records, true);
+    // Small buffers, two of them: many carried tails and waits for a buffer.
+    for (name, extra) in [
+        ("small.pcap", ["--buffer-size", "4K", "--buffers", "2"]),
+        ("default.pcap", ["--buffers", "8", "--buffer-size", "1M"]),
+    ] {
+        let out = fs.path(name);
+        let json = fs.path("s.json");
+        let spec = format!("net_pcap0,rx_pcap={}", input.display());
+        let mut args = vec!["-q", "-i", &spec, "-w", out.to_str().unwrap()];
+        args.extend(["--io", "direct", "--stats-json", json.to_str().unwrap()]);
+        args.extend(extra);
+        zcap(&args, LIMIT).assert_ok();
+        let report = final_json(&json);
+        assert_eq!(writer_io_mode(&report), "direct", "{name}");
+        assert_conservation(&report);
+        assert_eq!(json_u64(&report, "/packets_written"), 20_000, "{name}");
+        let len = std::fs::metadata(&out).unwrap().len();
+        assert_eq!(len, pcap_len(&records), "{name}: cut to its true length");
+        assert_eq!(len, json_u64(&report, "/file_bytes"), "{name}");
+        let (_, got) = read_pcap(&out);
+        assert!(got == records, "{name}: every record, byte for byte");
+        let (stdout, _) = tool("capinfos", &["-c", "-M", out.to_str().unwrap()]);
+        assert!(stdout.contains("20000"), "{name}: capinfos: {stdout}");
+    }
+}
+
+#[test]
+fn pcapng_direct_files_are_exact_and_tshark_reads_them() {
+    let fs = LoopFs::new("direct-ng", 64);
+    let input = fs.path("in.pcap");
+    write_pcap(&input, &varied(5_000, T0), true);
+    let out = fs.path("out.pcapng");
+    let json = fs.path("s.json");
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let args = [
+        "-q",
+        "-i",
+        &spec,
+        "-w",
+        out.to_str().unwrap(),
+        "--buffer-size",
+        "8K",
+        "--stats-json",
+        json.to_str().unwrap(),
+    ];
+    zcap(&args, LIMIT).assert_ok();
+    let report = final_json(&json);
+    assert_eq!(writer_io_mode(&report), "direct", "auto on ext4 is direct");
+    let ng = read_pcapng(&out);
+    assert_eq!(ng.records.len(), 5_000);
+    assert_eq!(ng.statistics.last().map(|s| s.2), Some(5_000));
+    let (stdout, _) = tool(
+        "tshark",
+        &[
+            "-r",
+            out.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+    );
+    assert_eq!(stdout.lines().count(), 5_000);
+}
+
+/// Whole records at the front of `bytes` (a pcap file that may end inside
+/// one); panics on a record that is not whole before the end.
+fn whole_pcap_records(bytes: &[u8], frame: u32) -> u64 {
+    assert!(bytes.len() >= 24, "no pcap header yet");
+    let mut at = 24;
+    let mut count = 0;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+        let orig = u32::from_le_bytes(bytes[at + 12..at + 16].try_into().unwrap());
+        assert_eq!(
+            (caplen, orig),
+            (frame, frame),
+            "record {count} at byte {at}"
+        );
+        if at + 16 + caplen as usize > bytes.len() {
+            break;
+        }
+        at += 16 + caplen as usize;
+        count += 1;
+    }
+    count
+}
+
+/// The .pcap files in `dir`, sorted by name.
+fn pcap_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_file_being_written_holds_whole_records_and_ends_exact() {
+    let fs = LoopFs::new("being-written", 256);
+    let out = fs.path("live.pcap");
+    let json = fs.path("s.json");
+    // -C keeps the disk from filling; the first file is read while written.
+    let mut child = Command::new(bin_dir().join("zcap"))
+        .args([
+            "--no-huge",
+            "-q",
+            "-i",
+            "net_null0,size=1000",
+            "--io",
+            "direct",
+        ])
+        .args(["--buffer-size", "64K", "-C", "60", "-W", "2"])
+        .args([
+            "-w",
+            out.to_str().unwrap(),
+            "--stats-json",
+            json.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = 0;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(20));
+        // The newest file is the one being written.
+        let Some(newest) = pcap_files(fs.dir()).pop() else {
+            continue;
+        };
+        if let Ok(bytes) = std::fs::read(&newest) {
+            if bytes.len() >= 24 {
+                seen = seen.max(whole_pcap_records(&bytes, 1000));
+            }
+        }
+    }
+    signal(&child, "INT");
+    assert_eq!(wait_with_limit(&mut child, LIMIT).code(), Some(0));
+    assert!(seen > 0, "a reader saw records while the file was written");
+    let report = final_json(&json);
+    assert_conservation(&report);
+    let files = pcap_files(fs.dir());
+    assert!(!files.is_empty() && files.len() <= 2, "-W 2: {files:?}");
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let whole = whole_pcap_records(&bytes, 1000);
+        assert_eq!(
+            24 + whole * 1016,
+            bytes.len() as u64,
+            "{}: exact",
+            file.display()
+        );
+        assert_eq!(count_pcap(file), whole);
+    }
+}
+
+#[test]
+fn a_full_loop_disk_exits_1_with_readable_files_and_exact_counts() {
+    let fs = LoopFs::new("enospc", 24);
+    let out = fs.path("full.pcap");
+    let json = fs.path("s.json");
+    let args = [
+        "-q",
+        "-i",
+        "net_null0,size=1514",
+        "--io",
+        "direct",
+        "-w",
+        out.to_str().unwrap(),
+        "--stats-json",
+        json.to_str().unwrap(),
+    ];
+    let run = zcap(&args, LIMIT);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a full disk is a runtime failure: {}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line: {lines:?}");
+    assert!(
+        lines[0].contains("No space left") && lines[0].contains("full.pcap"),
+        "{}",
+        lines[0]
+    );
+    let report = final_json(&json);
+    assert_conservation(&report);
+    assert!(json_u64(&report, "/drops/writer") > 0);
+    let written = json_u64(&report, "/packets_written");
+    assert!(written > 1000);
+    assert_eq!(
+        count_pcap(&out),
+        written,
+        "every record counted written is on disk"
+    );
+    let len = std::fs::metadata(&out).unwrap().len();
+    assert_eq!(len, 24 + written * 1530, "cut back to whole records");
+}
+
+#[test]
+fn the_budget_keeps_the_newest_files_under_max_disk() {
+    let fs = LoopFs::new("budget", 128);
+    let dir = fs.path("cap");
+    std::fs::create_dir(&dir).unwrap();
+    let out = dir.join("b.pcap");
+    let json = fs.path("s.json");
+    let args = [
+        "-q",
+        "-i",
+        "net_null0,size=1514",
+        "-C",
+        "2",
+        "--max-disk",
+        "12M",
+        "--duration",
+        "2",
+        "-w",
+        out.to_str().unwrap(),
+        "--stats-json",
+        json.to_str().unwrap(),
+    ];
+    // Someone else's file in the same directory is never touched.
+    let other = dir.join("b-0000.keep");
+    std::fs::write(&other, b"not ours").unwrap();
+    zcap(&args, LIMIT).assert_ok();
+    let report = final_json(&json);
+    assert_conservation(&report);
+    let mut kept: Vec<(u32, u64)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let n: u32 = stem.trim_start_matches("b-").parse().unwrap();
+            (n, std::fs::metadata(&p).unwrap().len())
+        })
+        .collect();
+    kept.sort();
+    let total: u64 = kept.iter().map(|k| k.1).sum();
+    assert!(total <= 12 << 20, "{total} bytes kept: {kept:?}");
+    let removed = json_u64(&report, "/files_removed");
+    assert!(
+        removed > 0,
+        "the capture wrote more than the budget: {report}"
+    );
+    assert!(json_u64(&report, "/bytes_removed") >= removed * 2_000_000);
+    // The newest are kept: consecutive numbers up to the last file.
+    let last = kept.last().unwrap().0;
+    let numbers: Vec<u32> = kept.iter().map(|k| k.0).collect();
+    let expected: Vec<u32> = (last + 1 - kept.len() as u32..=last).collect();
+    assert_eq!(numbers, expected);
+    assert_eq!(u64::from(last) + 1, removed + kept.len() as u64);
+    assert_eq!(std::fs::read(&other).unwrap(), b"not ours");
+}
+
+#[test]
+fn a_budget_needs_rotation_and_room_for_the_open_files() {
+    let dir = TempDir::new("budget-usage");
+    let out = dir.path("x.pcap");
+    let out = out.to_str().unwrap();
+    let run = zcap(&["-i", "net_null0", "-w", out, "--max-disk", "1G"], LIMIT);
+    run.assert_usage_error("--max-disk");
+    let run = zcap(
+        &["-i", "net_null0", "-w", out, "-C", "10", "--max-disk", "5M"],
+        LIMIT,
+    );
+    run.assert_usage_error("--max-disk");
+    let run = zcap(
+        &[
+            "-i",
+            "net_null0",
+            "-w",
+            out,
+            "-C",
+            "1",
+            "--max-disk",
+            "lots",
+        ],
+        LIMIT,
+    );
+    run.assert_usage_error("--max-disk");
+    assert!(!Path::new(out).exists(), "nothing written");
+}
+
+#[test]
+fn volumes_spread_per_queue_writers() {
+    let dir = TempDir::new("volumes");
+    let (a, b) = (dir.path("vol-a"), dir.path("vol-b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let json = dir.path("s.json");
+    let volumes = format!("{},{}", a.display(), b.display());
+    let args = [
+        "-q",
+        "-i",
+        "net_null0,size=200",
+        "-Q",
+        "2",
+        "--per-queue-files",
+        "-c",
+        "50000",
+        "--volumes",
+        &volumes,
+        "-w",
+        "cap.pcap",
+        "--stats-json",
+        json.to_str().unwrap(),
+    ];
+    zcap(&args, LIMIT).assert_ok();
+    let q0 = a.join("cap-port0-q0.pcap");
+    let q1 = b.join("cap-port0-q1.pcap");
+    let report = final_json(&json);
+    assert_eq!(
+        count_pcap(&q0) + count_pcap(&q1),
+        json_u64(&report, "/packets_written")
+    );
+    assert!(!Path::new("cap-port0-q0.pcap").exists());
+    let missing = dir.path("nope");
+    let volumes = format!("{},{}", a.display(), missing.display());
+    let run = zcap(
+        &["-i", "net_null0", "-w", "x.pcap", "--volumes", &volumes],
+        LIMIT,
+    );
+    run.assert_usage_error("--volumes");
+}
+
+/// Runs `script` in a private mount namespace with a ramfs (which refuses
+/// O_DIRECT) at `dir`.
+fn on_ramfs(dir: &Path, script: &str) -> Run {
+    let script = format!(
+        "mount -t ramfs zcap-test {} || exit 99; {script}",
+        dir.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    run_with_limit(cmd, LIMIT)
+}
+
+#[test]
+fn auto_falls_back_to_buffered_and_direct_says_why_not() {
+    let dir = TempDir::new("fallback");
+    let ram = dir.path("ram");
+    std::fs::create_dir_all(&ram).unwrap();
+    let zcap_bin = bin_dir().join("zcap");
+    let json = dir.path("s.json");
+    let common = format!("{} --no-huge -q -i net_null0 -c 1000", zcap_bin.display());
+    let run = on_ramfs(
+        &ram,
+        &format!(
+            "{common} -w {}/a.pcap --stats-json {} && cat {}/a.pcap > {}",
+            ram.display(),
+            json.display(),
+            ram.display(),
+            dir.path("a.pcap").display()
+        ),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(writer_io_mode(&final_json(&json)), "buffered");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "said once: {lines:?}");
+    assert!(lines[0].contains("refuses O_DIRECT"), "{}", lines[0]);
+    assert_eq!(count_pcap(&dir.path("a.pcap")), 1000);
+    let run = on_ramfs(
+        &ram,
+        &format!("{common} --io direct -w {}/b.pcap", ram.display()),
+    );
+    run.assert_usage_error("--io");
+    // tmpfs copies even with O_DIRECT: auto writes through the page cache.
+    let shm = PathBuf::from(format!(
+        "/dev/shm/zcap-test-auto-{}.pcap",
+        std::process::id()
+    ));
+    let args = ["-i", "net_null0", "-c", "1000", "-w", shm.to_str().unwrap()];
+    let mut with_json = args.to_vec();
+    with_json.extend(["-q", "--stats-json", json.to_str().unwrap()]);
+    let run = zcap(&with_json, LIMIT).assert_ok();
+    let _ = std::fs::remove_file(&shm);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert_eq!(writer_io_mode(&final_json(&json)), "buffered");
+}
+
+#[test]
+fn the_storage_self_test_writes_without_a_port() {
+    let fs = LoopFs::new("self-test", 1024);
+    let out = fs.path("st.pcap");
+    let run = run_bin(
+        "zcap-bench",
+        &[
+            "--mode",
+            "storage",
+            "-w",
+            out.to_str().unwrap(),
+            "--duration",
+            "0.1",
+            "--frame-size",
+            "64",
+            "--json",
+        ],
+        LIMIT,
+    )
+    .assert_ok();
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(report["io_mode"], "direct");
+    let records = json_u64(&report, "/records");
+    assert!(records > 1000, "{report}");
+    assert_eq!(json_u64(&report, "/file_bytes"), 24 + records * 80);
+    assert!(!out.exists(), "the test file is removed");
+}
