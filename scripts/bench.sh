@@ -17,6 +17,8 @@
 #                     attached running the same filters (pdump runs the BPF
 #                     interpreter on testpmd's core)
 #           stats   - zcap capture rate with --stats-interval 1 vs 0.1
+#           storage - fio, dd, zcap --io buffered/direct and dumpcap on the
+#                     VM's disk and a RAM-backed ext4 (scripts/bench-storage.sh)
 # Prints one table per section, with ratios. Needs hugepages (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +63,10 @@ trap 'rm -f "$TMPFS"/zcap-warm.bin "$TMPFS"/zcap-dd.bin "$TMPFS"/zcap-bench.pcap
 
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.3f}' if b else 'n/a')" "$1" "$2"; }
 mpps() { python3 -c "import sys; print(f'{float(sys.argv[1])/1e6:.2f}')" "$1"; }
+
+if [[ " $SECTIONS " == *" storage "* ]]; then
+    BIN=$BIN bash scripts/bench-storage.sh
+fi
 
 if [[ " $SECTIONS " == *" rx "* ]]; then
     echo "## rxonly on net_null, ${ROUNDS} rounds of ${DUR} s, cores ${CORES}"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up for building, testing and benchmarking zcap on Debian 12:
 # DPDK and its tools, libclang for bindgen, libpcap, tshark/capinfos/tcpdump,
-# and hugepages reserved and mounted at /dev/hugepages.
+# util-linux and e2fsprogs (the storage tests' loop-device ext4), fio (the
+# storage benchmark's ceiling), and hugepages reserved and mounted at
+# /dev/hugepages.
 #
 #   sudo bash scripts/setup.sh            # everything
 #   ZCAP_HUGEPAGES=1024 bash scripts/setup.sh
@@ -11,7 +13,7 @@
 set -euo pipefail
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev
-          tshark tcpdump util-linux)
+          tshark tcpdump util-linux e2fsprogs fio)
 HUGEPAGES=${ZCAP_HUGEPAGES:-512}   # 2 MiB pages: 1 GiB
 
 say() { echo "setup: $*"; }
@@ -32,6 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
         || { say "cannot install ${missing[*]}"; exit 1; }
 else
     say "packages present"
+fi
+
+# The storage tests put an ext4 on a loop device over /dev/shm.
+if ! losetup -f >/dev/null 2>&1; then
+    as_root modprobe loop 2>/dev/null || true
+    losetup -f >/dev/null 2>&1 || say "no free loop device: the storage tests will fail (they need root and loop devices)"
 fi
 
 hugepage_fallback() {

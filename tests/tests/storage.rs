@@ -246,16 +246,29 @@ fn the_budget_keeps_the_newest_files_under_max_disk() {
     std::fs::create_dir(&dir).unwrap();
     let out = dir.join("b.pcap");
     let json = fs.path("s.json");
+    // A replay (46 MB), not net_null: ext4 reuses a removed file's blocks
+    // only after its journal commits (5 s), and net_null would write GBs
+    // into this 128 MB file system by then.
+    let tmp = TempDir::new("budget-input");
+    let input = tmp.path("in.pcap");
+    let records: Vec<Record> = (0..30_000u64)
+        .map(|i| {
+            zcap_tests::frames::record(
+                T0 + i * 1000,
+                zcap_tests::frames::ipv4_udp(1514, i as u32, 9),
+            )
+        })
+        .collect();
+    write_pcap(&input, &records, true);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
     let args = [
         "-q",
         "-i",
-        "net_null0,size=1514",
+        &spec,
         "-C",
         "2",
         "--max-disk",
         "12M",
-        "--duration",
-        "2",
         "-w",
         out.to_str().unwrap(),
         "--stats-json",
@@ -267,6 +280,7 @@ fn the_budget_keeps_the_newest_files_under_max_disk() {
     zcap(&args, LIMIT).assert_ok();
     let report = final_json(&json);
     assert_conservation(&report);
+    assert_eq!(json_u64(&report, "/packets_written"), 30_000);
     let mut kept: Vec<(u32, u64)> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

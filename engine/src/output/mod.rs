@@ -7,4 +7,4 @@ pub(crate) mod rotate;
 mod stream;
 
 pub(crate) use rotate::{Rotation, RotationPolicy};
-pub(crate) use stream::{FileStream, SharedBudget};
+pub(crate) use stream::{ClosingFile, FileStream, Removed, SharedBudget};

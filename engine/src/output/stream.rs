@@ -46,6 +46,12 @@ pub(crate) struct FileStream {
 /// The capture's disk budget, shared by its writers.
 pub(crate) type SharedBudget = Arc<Mutex<Budget>>;
 
+/// A file whose last writes may still be in flight, under its final name.
+pub(crate) struct ClosingFile {
+    pub(crate) sink: FileSink,
+    pub(crate) path: PathBuf,
+}
+
 /// Closed files removed (`-W`, `--max-disk`) at a file boundary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Removed {
@@ -176,30 +182,38 @@ impl FileStream {
             .map_err(|err| format!("cannot create {}: {err}", path.display()))
     }
 
-    /// The current file is closed (its trailer written and flushed): lists
-    /// it, runs `-z` on it and applies `-W` and `--max-disk`. Then `next`,
-    /// if any, becomes the current file, its header written and its counts
-    /// started where the trailer's ended. Returns what was removed.
-    pub(crate) fn closed(&mut self, next: Option<FileSink>, encoder: &Encoder) -> Removed {
-        let mut path = self.sink.path().to_owned();
-        let size = self.sink.total_bytes();
-        if next.is_some() {
-            path = self.renumber_first(path);
-        }
+    /// The current file's trailer is written: `next` takes its place, its
+    /// header written and its counts started where the trailer's ended.
+    /// Returns the old file, to hand to [`FileStream::finished`] once it is
+    /// all on disk.
+    pub(crate) fn switch_to(&mut self, next: FileSink, encoder: &Encoder) -> ClosingFile {
+        let path = self.sink.path().to_owned();
+        let path = self.renumber_first(path);
+        let sink = std::mem::replace(&mut self.sink, next);
+        encoder.file_header(self.sink.buffer());
+        self.poll_start = self.poll_end.clone();
+        self.opened_ns = realtime_ns();
+        self.delivered.iter_mut().for_each(|d| *d = 0);
+        self.dropped.iter_mut().for_each(|d| *d = 0);
+        ClosingFile { sink, path }
+    }
+
+    /// A closed file of `size` bytes is all on disk: lists it, runs `-z` on
+    /// it and applies `-W` and `--max-disk`. `last`: no file follows it.
+    /// Returns what was removed.
+    pub(crate) fn finished(&mut self, path: PathBuf, size: u64, last: bool) -> Removed {
         self.paths.push(path.display().to_string());
         if let Some(post) = &self.post_rotate {
             post.run(&path);
         }
-        let removed = self.remove_old(path, size, next.is_none());
-        if let Some(next) = next {
-            self.sink = next;
-            encoder.file_header(self.sink.buffer());
-            self.poll_start = self.poll_end.clone();
-            self.opened_ns = realtime_ns();
-            self.delivered.iter_mut().for_each(|d| *d = 0);
-            self.dropped.iter_mut().for_each(|d| *d = 0);
-        }
-        removed
+        self.remove_old(path, size, last)
+    }
+
+    /// The last file is closed and on disk (see [`FileStream::finished`]).
+    pub(crate) fn finished_last(&mut self) -> Removed {
+        let path = self.sink.path().to_owned();
+        let size = self.sink.total_bytes();
+        self.finished(path, size, true)
     }
 
     /// Removes what `-W` and the budget no longer keep, after `closed`
@@ -325,7 +339,9 @@ mod tests {
         let next = s.open_next(ts_ns).unwrap();
         s.write_trailer(enc);
         s.sink().flush().unwrap();
-        s.closed(Some(next), enc);
+        let old = s.switch_to(next, enc);
+        let size = old.sink.total_bytes();
+        s.finished(old.path, size, false);
     }
 
     #[test]
@@ -346,7 +362,7 @@ mod tests {
         }
         s.write_trailer(&enc);
         s.sink().flush().unwrap();
-        s.closed(None, &enc);
+        s.finished_last();
         let paths = s.finish(|| false);
         let name = |n: u32| dir.0.join(format!("c-{n:04}.pcapng")).display().to_string();
         assert_eq!(paths, vec![name(3), name(4)], "the two newest stay listed");
@@ -387,7 +403,8 @@ mod tests {
         );
         let next = s.open_next(0).unwrap();
         s.sink().flush().unwrap();
-        s.closed(Some(next), &enc);
+        let old = s.switch_to(next, &enc);
+        s.finished(old.path, 0, false);
         // File 1: 3 written, nothing else.
         s.delivered(0, 3);
         s.write_trailer(&enc);

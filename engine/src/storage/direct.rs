@@ -1,8 +1,10 @@
 //! Files written with O_DIRECT: whole aligned blocks, several writes in
 //! flight through io_uring, the tail of an unfinished block carried into the
-//! next buffer, and the file cut to its true length whenever its end is
-//! written (a timed flush, a rotation, the end). Which records are on disk
-//! is [`Flights`]' business.
+//! next buffer. When a file's end must be on disk (a timed flush, a
+//! rotation, the end), the tail goes through the page cache once the direct
+//! writes before it have finished, so the file is never longer than its
+//! records, not even for a moment; a later direct write of that block
+//! replaces it. Which records are on disk is [`Flights`]' business.
 
 use super::aligned::{aligned_buffer, realign, round_up};
 use super::flights::{Failed, Flights};
@@ -14,6 +16,20 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// How far a write goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Upto {
+    /// The whole blocks; the tail goes again with the next buffer.
+    WholeBlocks,
+    /// Everything, the tail through the page cache once the direct writes
+    /// have finished; waits for all of it.
+    End,
+    /// Everything, without waiting: [`Direct::poll_end`] writes the tail
+    /// once the direct writes have finished (a rotation closes the old file
+    /// this way).
+    EndLater,
+}
 
 /// Slot of a write the kernel never took (its flight fails at once).
 const NOT_SUBMITTED: usize = usize::MAX;
@@ -41,6 +57,21 @@ pub(super) struct Direct {
     spare: Vec<Vec<u8>>,
     unmade: usize,
     completed: Vec<Completed>,
+    /// The same file without O_DIRECT, for the tail of the last block.
+    tail_file: File,
+    /// A tail to write once the direct writes before it have finished.
+    pending_tail: Option<PendingTail>,
+}
+
+/// The unfinished last block of a file whose end must reach the disk.
+#[derive(Debug)]
+struct PendingTail {
+    offset: u64,
+    bytes: Vec<u8>,
+    /// File offset just past its last record.
+    end: u64,
+    /// The buffer's books, when no direct write carries them.
+    books: Books,
 }
 
 impl Direct {
@@ -54,6 +85,7 @@ impl Direct {
             .custom_flags(libc::O_DIRECT)
             .open(path)?;
         let block = (file.metadata()?.blksize() as usize).clamp(512, 1 << 20);
+        let tail_file = OpenOptions::new().write(true).open(path)?;
         let in_flight = buffers.max(2) - 1;
         Ok(Direct {
             ring: WriteRing::new(in_flight)?,
@@ -66,6 +98,8 @@ impl Direct {
             spare: Vec::new(),
             unmade: in_flight,
             completed: Vec::new(),
+            tail_file,
+            pending_tail: None,
         })
     }
 
@@ -85,62 +119,129 @@ impl Direct {
     }
 
     /// Writes `buffer[*start..]`, whose records' books are `books`, and puts
-    /// a fresh buffer in its place. `to_the_end`: the last block goes out
-    /// padded, every write is waited for and the file cut to its true
-    /// length; else only whole blocks go and the tail moves to the new
-    /// buffer. Time spent waiting on storage is added to `wait`.
+    /// a fresh buffer in its place: only its whole blocks, the tail moving to
+    /// the new buffer, or up to its end (see [`Upto`]). Time spent waiting
+    /// on storage is added to `wait`.
     pub(super) fn write(
         &mut self,
         buffer: &mut Vec<u8>,
         start: &mut usize,
         books: Books,
-        to_the_end: bool,
+        upto: Upto,
+        wait: &mut Duration,
+        landed: &mut Vec<Landed>,
+    ) -> Result<(), Failed> {
+        if buffer.len() > *start {
+            self.write_buffer(buffer, start, books, upto, wait, landed)?;
+        }
+        match upto {
+            Upto::WholeBlocks | Upto::EndLater => self.settle(landed),
+            Upto::End => self.wait_end(wait, landed),
+        }
+    }
+
+    fn write_buffer(
+        &mut self,
+        buffer: &mut Vec<u8>,
+        start: &mut usize,
+        books: Books,
+        upto: Upto,
         wait: &mut Duration,
         landed: &mut Vec<Landed>,
     ) -> Result<(), Failed> {
         let len = buffer.len() - *start;
-        if len == 0 && to_the_end {
-            self.wait_for_all(wait);
-            return self.settle(landed);
-        }
         let whole = len / self.block * self.block;
-        let write_len = if to_the_end {
-            round_up(len, self.block)
-        } else {
-            whole
-        };
+        if whole == 0 && upto == Upto::WholeBlocks {
+            return Ok(());
+        }
         let end = self.base + len as u64;
         let (mut next, next_start) = self.take_buffer(wait, landed).map_err(|mut failed| {
             failed.lost_records += books.records;
             failed
         })?;
-        next.extend_from_slice(&buffer[*start + whole..]);
-        buffer.resize(*start + write_len, 0);
-        realign(buffer, start, self.block);
-        let full = std::mem::replace(buffer, next);
-        let span = Span {
-            start: *start,
-            len: write_len,
-            offset: self.base,
-        };
-        *start = next_start;
-        self.base += whole as u64;
-        let carries_tail = !to_the_end && whole < len;
-        self.submit(full, span, end, carries_tail, books);
-        if to_the_end {
-            self.wait_for_all(wait);
-            self.settle(landed)?;
-            self.file
-                .set_len(end)
-                .map_err(|error| self.failed_at(error))?;
+        let tail = &buffer[*start + whole..];
+        next.extend_from_slice(tail);
+        let tail_offset = self.base + whole as u64;
+        let mut books = Some(books);
+        if upto != Upto::WholeBlocks && whole < len {
+            // Written after the direct writes; carries the books if no
+            // direct write does.
+            self.pending_tail = Some(PendingTail {
+                offset: tail_offset,
+                bytes: tail.to_vec(),
+                end,
+                books: if whole == 0 {
+                    books.take().unwrap_or_default()
+                } else {
+                    Books::default()
+                },
+            });
         }
+        if let Some(books) = books.filter(|_| whole > 0) {
+            buffer.truncate(*start + whole);
+            realign(buffer, start, self.block);
+            let full = std::mem::replace(buffer, next);
+            let span = Span {
+                start: *start,
+                len: whole,
+                offset: self.base,
+            };
+            self.submit(full, span, end, whole < len, books);
+        } else {
+            let spare = std::mem::replace(buffer, next);
+            self.spare.push(spare);
+        }
+        *start = next_start;
+        self.base = tail_offset;
+        Ok(())
+    }
+
+    /// Waits for every write, then writes the pending tail.
+    pub(super) fn wait_end(
+        &mut self,
+        wait: &mut Duration,
+        landed: &mut Vec<Landed>,
+    ) -> Result<(), Failed> {
+        self.wait_for_all(wait);
+        self.write_tail();
         self.settle(landed)
+    }
+
+    /// After [`Upto::EndLater`]: `Some` once every write, the tail's last,
+    /// has finished.
+    pub(super) fn poll_end(&mut self, landed: &mut Vec<Landed>) -> Option<Result<(), Failed>> {
+        if let Err(failed) = self.poll(landed) {
+            return Some(Err(failed));
+        }
+        if self.ring.in_flight() > 0 {
+            return None;
+        }
+        self.write_tail();
+        Some(self.settle(landed))
     }
 
     /// Collects finished writes without waiting.
     pub(super) fn poll(&mut self, landed: &mut Vec<Landed>) -> Result<(), Failed> {
         self.reap(0);
         self.settle(landed)
+    }
+
+    /// The pending tail, through the page cache (call with nothing in
+    /// flight: the file must not grow past a hole).
+    fn write_tail(&mut self) {
+        let Some(tail) = self.pending_tail.take() else {
+            return;
+        };
+        let result = if self.flights.any_failed() {
+            Err(io::Error::other(
+                "not written after an earlier write failed",
+            ))
+        } else {
+            self.tail_file.write_all_at(&tail.bytes, tail.offset)
+        };
+        self.flights
+            .started(NOT_SUBMITTED, tail.end, false, tail.books);
+        self.flights.finished(NOT_SUBMITTED, result);
     }
 
     fn submit(&mut self, buffer: Vec<u8>, span: Span, end: u64, carries_tail: bool, books: Books) {
@@ -238,15 +339,5 @@ impl Direct {
         };
         let _ = self.file.set_len(failed.keep_len);
         Err(failed)
-    }
-
-    /// A failure outside the writes (cutting the file): nothing is lost
-    /// but the books say the file is no longer to be trusted.
-    fn failed_at(&self, error: io::Error) -> Failed {
-        Failed {
-            error,
-            keep_len: self.flights.durable_end(),
-            lost_records: 0,
-        }
     }
 }

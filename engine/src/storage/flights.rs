@@ -75,6 +75,7 @@ impl Flights {
     }
 
     /// Every record before this offset is on disk.
+    #[cfg(test)]
     pub(crate) fn durable_end(&self) -> u64 {
         self.durable_end
     }

@@ -6,7 +6,7 @@
 
 use super::aligned::RESERVE;
 use super::buffered::Buffered;
-use super::direct::Direct;
+use super::direct::{Direct, Upto};
 use super::{Books, IoMode, Landed, SinkSpec, BUFFERED_WRITE_BYTES, DIRECT_WRITE_BYTES};
 use crate::dpdk::fs_stats;
 use std::io;
@@ -153,11 +153,11 @@ impl FileSink {
     /// than the flush interval; collects finished writes.
     pub(crate) fn maybe_flush(&mut self, now: Instant) -> Result<(), WriteError> {
         if self.is_full() {
-            return self.write_out(false);
+            return self.write_out(Upto::WholeBlocks);
         }
         let waited = now.duration_since(self.last_flush) >= self.spec.flush_interval;
         if waited && self.buf.len() > self.start {
-            return self.write_out(true);
+            return self.write_out(Upto::End);
         }
         match &mut self.backend {
             Backend::Direct(direct) if !self.failed => {
@@ -171,15 +171,43 @@ impl FileSink {
     /// Writes out a full buffer: whole blocks, in direct mode, without
     /// waiting unless every buffer is in flight.
     pub(crate) fn flush_full(&mut self) -> Result<(), WriteError> {
-        self.write_out(false)
+        self.write_out(Upto::WholeBlocks)
     }
 
     /// Writes everything and waits for it: the file on disk is exact.
     pub(crate) fn flush(&mut self) -> Result<(), WriteError> {
-        self.write_out(true)
+        self.write_out(Upto::End)
     }
 
-    fn write_out(&mut self, to_the_end: bool) -> Result<(), WriteError> {
+    /// Starts writing everything, without waiting: a rotation hands the
+    /// old file to [`FileSink::poll_close`] and goes on with the new one.
+    pub(crate) fn start_close(&mut self) -> Result<(), WriteError> {
+        self.write_out(Upto::EndLater)
+    }
+
+    /// After [`FileSink::start_close`]: `Some` once the file is exact on
+    /// disk (or its last writes failed). Its books are in
+    /// [`FileSink::take_landed`].
+    pub(crate) fn poll_close(&mut self) -> Option<Result<(), WriteError>> {
+        let (failed, landed) = (self.failed, &mut self.landed);
+        let result = match &mut self.backend {
+            Backend::Direct(direct) if !failed => direct.poll_end(landed)?,
+            _ => return Some(Ok(())),
+        };
+        Some(result.map_err(|f| self.fail(f.error, f.lost_records, f.keep_len)))
+    }
+
+    /// After [`FileSink::start_close`]: waits until the file is exact.
+    pub(crate) fn finish_close(&mut self) -> Result<(), WriteError> {
+        let (failed, landed, wait) = (self.failed, &mut self.landed, &mut self.storage_wait);
+        let result = match &mut self.backend {
+            Backend::Direct(direct) if !failed => direct.wait_end(wait, landed),
+            _ => return Ok(()),
+        };
+        result.map_err(|f| self.fail(f.error, f.lost_records, f.keep_len))
+    }
+
+    fn write_out(&mut self, upto: Upto) -> Result<(), WriteError> {
         self.last_flush = Instant::now();
         let fresh = self.spare_books.pop().unwrap_or_default();
         let books = std::mem::replace(&mut self.books, fresh);
@@ -201,7 +229,7 @@ impl FileSink {
                 let wait = &mut self.storage_wait;
                 let (buf, start) = (&mut self.buf, &mut self.start);
                 direct
-                    .write(buf, start, books, to_the_end, wait, &mut self.landed)
+                    .write(buf, start, books, upto, wait, &mut self.landed)
                     .map_err(|f| (f.error, f.lost_records, f.keep_len))
             }
         };

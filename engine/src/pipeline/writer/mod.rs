@@ -115,6 +115,7 @@ impl Writer {
             let got = drain.round(&mut feeds, &mut out, &mut burst, now, aborting);
             out.free.flush();
             out.flush(now, false);
+            out.finish_closed(false);
             out.rotate_on_request();
             // An idle writer answers the stats core too (nothing to hand over).
             out.latency.answer();
@@ -181,6 +182,7 @@ impl Writer {
             free,
             latency: Recorder::new(self.latency),
             ns_per_tick: 1e9 / self.tsc_hz.max(1) as f64,
+            closing: std::collections::VecDeque::new(),
         };
         (self.feeds, out)
     }

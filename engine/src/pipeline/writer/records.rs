@@ -6,13 +6,14 @@
 use super::gate::{Admit, DropCause, Gate};
 use crate::dpdk::{cycles_since_rx, rdtsc, Received, ReceivedFree, StampedBurst};
 use crate::format::{Encoder, RecordMeta};
-use crate::output::FileStream;
+use crate::output::{ClosingFile, FileStream, Removed};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::Control;
 use crate::pipeline::MAX_BURST;
 use crate::stats::histogram::Recorder;
 use crate::stats::WriterCounters;
 use crate::storage::{FileSink, WriteError};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,6 +36,8 @@ pub(crate) struct RecordWriter {
     pub(crate) rotations_seen: u64,
     /// The latest time the file format holds ([`Encoder::latest_ns`]).
     pub(crate) latest_ns: u64,
+    /// Closed files whose last writes may be in flight, oldest first.
+    pub(crate) closing: VecDeque<ClosingFile>,
 }
 
 impl RecordWriter {
@@ -240,13 +243,53 @@ impl RecordWriter {
         Ok(())
     }
 
-    /// Ends the current file: its trailer, the last write, then the stream
-    /// lists it, runs `-z` and `-W`, and moves on to `next` (none at the end).
+    /// Ends the current file with its trailer. With a `next` file, the old
+    /// one's last writes go out without waiting and it is finished (books,
+    /// `-z`, `-W`, budget) once they are on disk, so a rotation does not
+    /// stall the writer; at the end (no `next`), everything is waited for.
     pub(crate) fn close_file(&mut self, next: Option<FileSink>) {
         self.free.flush();
         self.stream.write_trailer(&self.encoder);
-        self.flush(Instant::now(), true);
-        let removed = self.stream.closed(next, &self.encoder);
+        match next {
+            Some(next) => {
+                let result = self.stream.sink().start_close();
+                self.book_landed(result);
+                let closing = self.stream.switch_to(next, &self.encoder);
+                self.closing.push_back(closing);
+                self.finish_closed(false);
+            }
+            None => {
+                self.finish_closed(true);
+                self.flush(Instant::now(), true);
+                let removed = self.stream.finished_last();
+                self.count_removed(removed);
+            }
+        }
+    }
+
+    /// Finishes, in order, the closed files whose last writes are on disk
+    /// (all of them, waiting, if `wait`).
+    pub(crate) fn finish_closed(&mut self, wait: bool) {
+        while let Some(front) = self.closing.front_mut() {
+            let result = if wait {
+                front.sink.finish_close()
+            } else {
+                match front.sink.poll_close() {
+                    Some(result) => result,
+                    None => return,
+                }
+            };
+            let mut closed = self.closing.pop_front().expect("the front exists");
+            if let Some(err) = self.book(&mut closed.sink, result) {
+                self.write_failed(closed.sink.path(), err);
+            }
+            let size = closed.sink.total_bytes();
+            let removed = self.stream.finished(closed.path, size, false);
+            self.count_removed(removed);
+        }
+    }
+
+    fn count_removed(&mut self, removed: Removed) {
         self.counters.files_removed.add(removed.files);
         self.counters.bytes_removed.add(removed.bytes);
     }
@@ -270,38 +313,70 @@ impl RecordWriter {
         self.book_landed(result);
     }
 
-    /// Books the records that reached the disk, and the ones a failed write
-    /// lost (writer drops: the capture stops with the error).
+    /// Books the records that reached the current file's disk, and the
+    /// ones a failed write lost (writer drops: the capture stops with the
+    /// error).
     fn book_landed(&mut self, result: Result<(), WriteError>) {
         let sink = self.stream.sink();
-        let counters = &self.counters;
-        let latency = &mut self.latency;
-        let ns_per_tick = self.ns_per_tick;
-        let written_at = rdtsc();
-        sink.take_landed(|books, file_bytes| {
-            counters.writes.add(1);
-            counters.file_bytes.add(file_bytes);
-            counters.written_packets.add(books.records);
-            counters.written_bytes.add(books.bytes);
-            counters.written_wire_bytes.add(books.wire);
-            for &(rx_tick, count) in &books.rx_ticks {
-                let ns = cycles_since_rx(rx_tick, written_at) as f64 * ns_per_tick;
-                latency.record_n(ns as u64, count);
-            }
-        });
-        let waited = sink.take_storage_wait().as_nanos() as u64;
-        self.counters.storage_wait_ns.add(waited);
-        self.latency.answer();
-        if let Err(err) = result {
-            self.counters.dropped_writer.add(err.lost_records);
-            let path = self.stream.current().path().display().to_string();
-            let kept = err.kept_bytes;
-            let error = err.error;
-            self.set_failed(format!(
-                "cannot write {path}: {error} (the file keeps its first {kept} bytes, whole records)"
-            ));
+        if let Some(err) = book(
+            sink,
+            &self.counters,
+            &mut self.latency,
+            self.ns_per_tick,
+            result,
+        ) {
+            let path = self.stream.current().path().to_owned();
+            self.write_failed(&path, err);
         }
     }
+
+    /// [`book`] for a file other than the current one.
+    fn book(&mut self, sink: &mut FileSink, result: Result<(), WriteError>) -> Option<WriteError> {
+        book(
+            sink,
+            &self.counters,
+            &mut self.latency,
+            self.ns_per_tick,
+            result,
+        )
+    }
+
+    fn write_failed(&mut self, path: &std::path::Path, err: WriteError) {
+        self.counters.dropped_writer.add(err.lost_records);
+        let (kept, error) = (err.kept_bytes, err.error);
+        self.set_failed(format!(
+            "cannot write {}: {error} (the file keeps its first {kept} bytes, whole records)",
+            path.display()
+        ));
+    }
+}
+
+/// Adds what reached `sink`'s disk to `counters` and `latency`, and the
+/// time spent waiting on storage; returns the error of a failed write.
+fn book(
+    sink: &mut FileSink,
+    counters: &WriterCounters,
+    latency: &mut Recorder,
+    ns_per_tick: f64,
+    result: Result<(), WriteError>,
+) -> Option<WriteError> {
+    let written_at = rdtsc();
+    sink.take_landed(|books, file_bytes| {
+        counters.writes.add(1);
+        counters.file_bytes.add(file_bytes);
+        counters.written_packets.add(books.records);
+        counters.written_bytes.add(books.bytes);
+        counters.written_wire_bytes.add(books.wire);
+        for &(rx_tick, count) in &books.rx_ticks {
+            let ns = cycles_since_rx(rx_tick, written_at) as f64 * ns_per_tick;
+            latency.record_n(ns as u64, count);
+        }
+    });
+    counters
+        .storage_wait_ns
+        .add(sink.take_storage_wait().as_nanos() as u64);
+    latency.answer();
+    result.err()
 }
 
 /// What a run of plain records adds to a writer's pending bookkeeping.
