@@ -1,5 +1,6 @@
+// Over 500 lines: every setting of a capture and its checks in one place, with their tests.
 //! One validated capture configuration. Every bad value is rejected here with
-//! a message that names the flag.
+//! a message that names the setting ([`Field`]).
 
 use crate::error::{ConfigError, Field};
 use crate::format::{FileFormat, TsPrecision};

@@ -205,6 +205,19 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Run {
     run
 }
 
+/// A child process killed when dropped, so a failing test leaves no capture
+/// running (declare it after what the process uses, so it goes first).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Sends `signal` (`INT`, `HUP`, ...) to `child`.
 pub fn signal(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")

@@ -158,6 +158,7 @@ fn a_file_being_written_holds_whole_records_and_ends_exact() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = KillOnDrop(child);
     let mut seen = 0;
     for _ in 0..100 {
         std::thread::sleep(Duration::from_millis(20));
@@ -171,8 +172,8 @@ fn a_file_being_written_holds_whole_records_and_ends_exact() {
             }
         }
     }
-    signal(&child, "INT");
-    assert_eq!(wait_with_limit(&mut child, LIMIT).code(), Some(0));
+    signal(&child.0, "INT");
+    assert_eq!(wait_with_limit(&mut child.0, LIMIT).code(), Some(0));
     assert!(seen > 0, "a reader saw records while the file was written");
     let report = final_json(&json);
     assert_conservation(&report);
