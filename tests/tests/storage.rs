@@ -139,7 +139,7 @@ fn a_file_being_written_holds_whole_records_and_ends_exact() {
     let out = fs.path("live.pcap");
     let json = fs.path("s.json");
     // -C keeps the disk from filling; the first file is read while written.
-    let mut child = Command::new(bin_dir().join("zcap"))
+    let child = Command::new(bin_dir().join("zcap"))
         .args([
             "--no-huge",
             "-q",
