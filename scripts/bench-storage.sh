@@ -48,9 +48,12 @@ dir_of() { if [ "$1" = disk ]; then echo "$DISK_DIR"; else echo "$RAM_DIR"; fi; 
 
 py() { python3 -c "$@"; }
 
+# The ceiling for what zcap does: appending to a new file (no preallocation,
+# no overwriting), 1 MiB O_DIRECT writes through io_uring, 16 in flight,
+# for DUR seconds or 4 GiB.
 fio_mbs() {
     fio --name=ceiling --filename="$1/fio.bin" --rw=write --bs=1M --direct=1 --ioengine=io_uring \
-        --iodepth=16 --size=1G --time_based --runtime="$DUR" --output-format=json 2>/dev/null |
+        --iodepth=16 --size=4G --fallocate=none --runtime="$DUR" --output-format=json 2>/dev/null |
         py "import json,sys; print(json.load(sys.stdin)['jobs'][0]['write']['bw_bytes']/1e6)"
     rm -f "$1/fio.bin"
 }
