@@ -346,3 +346,37 @@ fn a_signal_stops_waiting_for_z_commands() {
     let all: Vec<Record> = parts.iter().flat_map(|p| read_pcap(p).1).collect();
     assert_eq!(all, records, "every file whole");
 }
+
+/// Issue 16: a failing -z command is named with its exit status in plain
+/// words (it printed `Ok(ExitStatus(unix_wait_status(256)))`), once per
+/// file, and the capture itself still succeeds.
+#[test]
+fn a_failing_z_command_is_reported_in_plain_words() {
+    let dir = TempDir::new("rotate-z-false");
+    let (input, _) = input(&dir, 3000, 1_000_000);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let out = dir.path("f.pcap");
+    let args = [
+        "-q",
+        "-i",
+        &spec,
+        "-w",
+        out.to_str().unwrap(),
+        "-C",
+        "0.3",
+        "-z",
+        "false",
+    ];
+    let run = zcap(&args, LIMIT).assert_ok();
+    let parts = files(dir.path("").as_path(), "f-");
+    assert!(parts.len() >= 2, "{parts:?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), parts.len(), "one line per file: {lines:?}");
+    for (line, part) in lines.iter().zip(&parts) {
+        let expected = format!(
+            "zcap: -z \"false\" failed on {}: exit status: 1",
+            part.display()
+        );
+        assert_eq!(*line, expected);
+    }
+}
