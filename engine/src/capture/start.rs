@@ -24,7 +24,7 @@ use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome, LIVE_MERGE_STAL
 use crate::session::{QueueSlot, Session};
 use crate::stats::histogram::Mailbox;
 use crate::stats::{QueueShared, WriterCounters};
-use crate::storage::{Budget, FileSink, DIRECT_WRITE_BYTES};
+use crate::storage::{directory_of, Budget, FileSink, DIRECT_WRITE_BYTES};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -279,11 +279,7 @@ fn disk_budget(
     let Some(budget) = config.max_disk else {
         return Ok(None);
     };
-    let dir = first
-        .first()
-        .and_then(|p| p.parent())
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = first.first().map_or(Path::new("."), |p| directory_of(p));
     let volume = fs_stats(dir).map(|s| s.total_bytes).map_err(|e| {
         ZcapError::config(
             Field::MaxDisk,

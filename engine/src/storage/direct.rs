@@ -7,8 +7,8 @@
 //! replaces it. Which records are on disk is [`Flights`]' business.
 
 use super::aligned::{aligned_buffer, realign, round_up};
-use super::flights::{Failed, Flights};
-use super::{Books, Landed};
+use super::flights::Flights;
+use super::{Books, Landed, WriteError};
 use crate::dpdk::{Completed, WriteRing};
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -130,7 +130,7 @@ impl Direct {
         upto: Upto,
         wait: &mut Duration,
         landed: &mut Vec<Landed>,
-    ) -> Result<(), Failed> {
+    ) -> Result<(), WriteError> {
         if buffer.len() > *start {
             self.write_buffer(buffer, start, books, upto, wait, landed)?;
         }
@@ -148,7 +148,7 @@ impl Direct {
         upto: Upto,
         wait: &mut Duration,
         landed: &mut Vec<Landed>,
-    ) -> Result<(), Failed> {
+    ) -> Result<(), WriteError> {
         let len = buffer.len() - *start;
         let whole = len / self.block * self.block;
         if whole == 0 && upto == Upto::WholeBlocks {
@@ -201,7 +201,7 @@ impl Direct {
         &mut self,
         wait: &mut Duration,
         landed: &mut Vec<Landed>,
-    ) -> Result<(), Failed> {
+    ) -> Result<(), WriteError> {
         self.wait_for_all(wait);
         self.write_tail();
         self.settle(landed)
@@ -209,7 +209,7 @@ impl Direct {
 
     /// After [`Upto::EndLater`]: `Some` once every write, the tail's last,
     /// has finished.
-    pub(super) fn poll_end(&mut self, landed: &mut Vec<Landed>) -> Option<Result<(), Failed>> {
+    pub(super) fn poll_end(&mut self, landed: &mut Vec<Landed>) -> Option<Result<(), WriteError>> {
         if let Err(failed) = self.poll(landed) {
             return Some(Err(failed));
         }
@@ -221,7 +221,10 @@ impl Direct {
     }
 
     /// Collects finished writes without waiting.
-    pub(super) fn poll(&mut self, landed: &mut Vec<Landed>) -> Result<(), Failed> {
+    pub(super) fn poll(&mut self, landed: &mut Vec<Landed>) -> Result<(), WriteError> {
+        if self.ring.in_flight() == 0 {
+            return Ok(());
+        }
         self.reap(0);
         self.settle(landed)
     }
@@ -255,7 +258,12 @@ impl Direct {
                 self.flights.started(slot, end, carries_tail, books);
             }
             Err((error, buffer)) => {
-                self.spare.push(buffer);
+                // The ring may have had to drop it: then one more may be made.
+                if buffer.capacity() > 0 {
+                    self.spare.push(buffer);
+                } else {
+                    self.unmade += 1;
+                }
                 self.flights
                     .started(NOT_SUBMITTED, end, carries_tail, books);
                 self.flights.finished(NOT_SUBMITTED, Err(error));
@@ -269,7 +277,7 @@ impl Direct {
         &mut self,
         wait: &mut Duration,
         landed: &mut Vec<Landed>,
-    ) -> Result<(Vec<u8>, usize), Failed> {
+    ) -> Result<(Vec<u8>, usize), WriteError> {
         if self.spare.is_empty() && self.unmade == 0 {
             let began = Instant::now();
             self.reap(1);
@@ -327,7 +335,7 @@ impl Direct {
 
     /// Credits what is on disk; on a failure, waits out every other write
     /// first and cuts the file back to its last whole record.
-    fn settle(&mut self, landed: &mut Vec<Landed>) -> Result<(), Failed> {
+    fn settle(&mut self, landed: &mut Vec<Landed>) -> Result<(), WriteError> {
         if self.flights.any_failed() {
             // Not counted as waiting: the capture has failed anyway.
             let mut uncounted = Duration::ZERO;
@@ -337,7 +345,7 @@ impl Direct {
         let Some(failed) = self.flights.credit(credit) else {
             return Ok(());
         };
-        let _ = self.file.set_len(failed.keep_len);
+        let _ = self.file.set_len(failed.kept_bytes);
         Err(failed)
     }
 }

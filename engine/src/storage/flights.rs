@@ -8,7 +8,7 @@
 //! the next buffer's write have finished. Its end is a record boundary: a
 //! failed file is cut back to the last such end that is on disk.
 
-use super::Books;
+use super::{Books, WriteError};
 use std::collections::VecDeque;
 use std::io;
 
@@ -22,15 +22,6 @@ struct Flight {
     carries_tail: bool,
     books: Books,
     result: Option<io::Result<()>>,
-}
-
-/// What a failed write leaves: the error, the file length that keeps only
-/// whole records, and the records that are not on disk.
-#[derive(Debug)]
-pub(crate) struct Failed {
-    pub(crate) error: io::Error,
-    pub(crate) keep_len: u64,
-    pub(crate) lost_records: u64,
 }
 
 /// See the module docs.
@@ -83,7 +74,7 @@ impl Flights {
     /// Hands each buffer whose records are all on disk, oldest first, to
     /// `landed` with the file bytes it added. Stops at the first failure and
     /// returns it, every later record counted lost.
-    pub(crate) fn credit(&mut self, mut landed: impl FnMut(Books, u64)) -> Option<Failed> {
+    pub(crate) fn credit(&mut self, mut landed: impl FnMut(Books, u64)) -> Option<WriteError> {
         loop {
             let front = self.queue.front()?;
             match &front.result {
@@ -102,8 +93,10 @@ impl Flights {
         }
     }
 
-    /// Gives up on every write not credited (call once nothing is in flight).
-    fn fail(&mut self) -> Failed {
+    /// Gives up on every write not credited (call once nothing is in flight):
+    /// the error, the file length that keeps only whole records, and the
+    /// records that are not on disk.
+    fn fail(&mut self) -> WriteError {
         let error = self
             .queue
             .iter_mut()
@@ -113,9 +106,9 @@ impl Flights {
             })
             .unwrap_or_else(|| io::Error::other("write failed"));
         let lost_records = self.queue.drain(..).map(|f| f.books.records).sum();
-        Failed {
+        WriteError {
             error,
-            keep_len: self.durable_end,
+            kept_bytes: self.durable_end,
             lost_records,
         }
     }
@@ -132,7 +125,7 @@ mod tests {
         }
     }
 
-    fn credited(flights: &mut Flights) -> (Vec<(u64, u64)>, Option<Failed>) {
+    fn credited(flights: &mut Flights) -> (Vec<(u64, u64)>, Option<WriteError>) {
         let mut got = Vec::new();
         let failed = flights.credit(|b, bytes| got.push((b.records, bytes)));
         (got, failed)
@@ -179,7 +172,7 @@ mod tests {
         assert_eq!(landed, vec![]);
         let failed = failed.expect("a failure");
         assert_eq!(failed.error.raw_os_error(), Some(libc::ENOSPC));
-        assert_eq!((failed.keep_len, failed.lost_records), (0, 15));
+        assert_eq!((failed.kept_bytes, failed.lost_records), (0, 15));
     }
 
     #[test]
@@ -192,6 +185,6 @@ mod tests {
         let (landed, failed) = credited(&mut f);
         assert_eq!(landed, vec![(4, 10_000)]);
         let failed = failed.unwrap();
-        assert_eq!((failed.keep_len, failed.lost_records), (10_000, 5));
+        assert_eq!((failed.kept_bytes, failed.lost_records), (10_000, 5));
     }
 }

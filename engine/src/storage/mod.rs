@@ -14,7 +14,7 @@ mod sink;
 pub(crate) use budget::Budget;
 pub use budget::{parse_size, DiskBudget};
 pub use self_test::{run_storage_test, StorageTest, StorageTestReport};
-pub(crate) use sink::{FileSink, WriteError};
+pub(crate) use sink::FileSink;
 
 /// How files are written (`--io`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,6 +93,23 @@ impl Books {
         self.bytes = 0;
         self.wire = 0;
         self.rx_ticks.clear();
+    }
+}
+
+/// A write that failed: the records it lost are not on disk and will not be.
+#[derive(Debug)]
+pub(crate) struct WriteError {
+    pub(crate) error: std::io::Error,
+    pub(crate) lost_records: u64,
+    /// The file's length, cut back to its last whole record.
+    pub(crate) kept_bytes: u64,
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+pub(crate) fn directory_of(path: &std::path::Path) -> &std::path::Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
     }
 }
 

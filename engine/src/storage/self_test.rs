@@ -89,7 +89,11 @@ pub fn run_storage_test(
     let frame: Vec<u8> = (0..test.frame_bytes).map(|i| i as u8).collect();
     let cpu_at_start = ThreadCpu::of_current_thread();
     let began = Instant::now();
-    let (mut records, mut file_bytes, mut waited) = (0u64, 0u64, Duration::ZERO);
+    let (mut records, mut file_bytes) = (0u64, 0u64);
+    let mut count = |books: &super::Books, bytes: u64| {
+        records += books.records;
+        file_bytes += bytes;
+    };
     let mut result = Ok(());
     'outer: while began.elapsed() < test.duration && !stop() {
         for n in 0..4096u64 {
@@ -109,20 +113,14 @@ pub fn run_storage_test(
                 }
             }
         }
-        sink.take_landed(|books, bytes| {
-            records += books.records;
-            file_bytes += bytes;
-        });
+        sink.take_landed(&mut count);
     }
     if result.is_ok() {
         result = sink.flush();
     }
-    sink.take_landed(|books, bytes| {
-        records += books.records;
-        file_bytes += bytes;
-    });
+    sink.take_landed(&mut count);
     let seconds = began.elapsed().as_secs_f64();
-    waited += sink.take_storage_wait();
+    let waited = sink.take_storage_wait();
     let io_mode = sink.spec().mode;
     drop(sink);
     if !test.keep {

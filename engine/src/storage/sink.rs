@@ -7,20 +7,12 @@
 use super::aligned::RESERVE;
 use super::buffered::Buffered;
 use super::direct::{Direct, Upto};
-use super::{Books, IoMode, Landed, SinkSpec, BUFFERED_WRITE_BYTES, DIRECT_WRITE_BYTES};
+use super::{directory_of, Books, IoMode, Landed, SinkSpec, WriteError};
+use super::{BUFFERED_WRITE_BYTES, DIRECT_WRITE_BYTES};
 use crate::dpdk::fs_stats;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// A write that failed: the records it lost are not on disk and will not be.
-#[derive(Debug)]
-pub(crate) struct WriteError {
-    pub(crate) error: io::Error,
-    pub(crate) lost_records: u64,
-    /// The file's length, cut back to its last whole record.
-    pub(crate) kept_bytes: u64,
-}
 
 enum Backend {
     Buffered(Buffered),
@@ -162,7 +154,7 @@ impl FileSink {
         match &mut self.backend {
             Backend::Direct(direct) if !self.failed => {
                 let polled = direct.poll(&mut self.landed);
-                polled.map_err(|f| self.fail(f.error, f.lost_records, f.keep_len))
+                polled.map_err(|err| self.fail(err))
             }
             _ => Ok(()),
         }
@@ -194,7 +186,7 @@ impl FileSink {
             Backend::Direct(direct) if !failed => direct.poll_end(landed)?,
             _ => return Some(Ok(())),
         };
-        Some(result.map_err(|f| self.fail(f.error, f.lost_records, f.keep_len)))
+        Some(result.map_err(|err| self.fail(err)))
     }
 
     /// After [`FileSink::start_close`]: waits until the file is exact.
@@ -204,7 +196,7 @@ impl FileSink {
             Backend::Direct(direct) if !failed => direct.wait_end(wait, landed),
             _ => return Ok(()),
         };
-        result.map_err(|f| self.fail(f.error, f.lost_records, f.keep_len))
+        result.map_err(|err| self.fail(err))
     }
 
     fn write_out(&mut self, upto: Upto) -> Result<(), WriteError> {
@@ -213,9 +205,11 @@ impl FileSink {
         let books = std::mem::replace(&mut self.books, fresh);
         if self.failed {
             self.buf.truncate(self.start);
-            let kept_bytes = self.total_bytes();
-            let error = io::Error::other("an earlier write to this file failed");
-            return Err(self.lost(error, books.records, kept_bytes));
+            return Err(WriteError {
+                error: io::Error::other("an earlier write to this file failed"),
+                lost_records: books.records,
+                kept_bytes: self.total_bytes(),
+            });
         }
         let result = match &mut self.backend {
             Backend::Buffered(file) => {
@@ -223,33 +217,24 @@ impl FileSink {
                 let result = write_buffered(file, &self.buf, books, &mut self.landed);
                 self.storage_wait += began.elapsed();
                 self.buf.clear();
-                result.map_err(|(error, lost)| (error, lost, file.committed()))
+                result
             }
             Backend::Direct(direct) => {
                 let wait = &mut self.storage_wait;
                 let (buf, start) = (&mut self.buf, &mut self.start);
-                direct
-                    .write(buf, start, books, upto, wait, &mut self.landed)
-                    .map_err(|f| (f.error, f.lost_records, f.keep_len))
+                direct.write(buf, start, books, upto, wait, &mut self.landed)
             }
         };
-        result.map_err(|(error, lost, kept)| self.fail(error, lost, kept))
+        result.map_err(|err| self.fail(err))
     }
 
-    /// The file failed: every later record is lost, without a write.
-    fn fail(&mut self, error: io::Error, lost_records: u64, kept_bytes: u64) -> WriteError {
+    /// A direct file that failed takes nothing more: every later record is
+    /// lost without a write. (A buffered one was cut back and may go on.)
+    fn fail(&mut self, err: WriteError) -> WriteError {
         if let Backend::Direct(_) = self.backend {
             self.failed = true;
         }
-        self.lost(error, lost_records, kept_bytes)
-    }
-
-    fn lost(&self, error: io::Error, lost_records: u64, kept_bytes: u64) -> WriteError {
-        WriteError {
-            error,
-            lost_records,
-            kept_bytes,
-        }
+        err
     }
 
     /// Hands each buffer's books, once its records are on disk, to `landed`
@@ -262,6 +247,12 @@ impl FileSink {
         }
     }
 
+    /// True if books or waiting time are there for [`FileSink::take_landed`]
+    /// and [`FileSink::take_storage_wait`].
+    pub(crate) fn has_news(&self) -> bool {
+        !self.landed.is_empty() || !self.storage_wait.is_zero()
+    }
+
     /// Time spent waiting on storage since the last call.
     pub(crate) fn take_storage_wait(&mut self) -> Duration {
         std::mem::take(&mut self.storage_wait)
@@ -270,11 +261,7 @@ impl FileSink {
 
 /// True if `path`'s directory is on tmpfs.
 fn on_tmpfs(path: &Path) -> bool {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    fs_stats(dir).is_ok_and(|s| s.is_tmpfs)
+    fs_stats(directory_of(path)).is_ok_and(|s| s.is_tmpfs)
 }
 
 /// write(2) of a whole buffer: landed at once, or all of it lost. Time in
@@ -284,7 +271,7 @@ fn write_buffered(
     bytes: &[u8],
     books: Books,
     landed: &mut Vec<Landed>,
-) -> Result<(), (io::Error, u64)> {
+) -> Result<(), WriteError> {
     if bytes.is_empty() {
         return Ok(());
     }
@@ -294,7 +281,11 @@ fn write_buffered(
             landed.push(Landed { books, file_bytes });
             Ok(())
         }
-        Err(error) => Err((error, books.records)),
+        Err(error) => Err(WriteError {
+            error,
+            lost_records: books.records,
+            kept_bytes: file.committed(),
+        }),
     }
 }
 
