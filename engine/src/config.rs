@@ -320,6 +320,9 @@ pub struct CaptureConfig {
     /// packet unencoded, counted as writer drops, so a run measures the poll
     /// loops, the rings and the pool's round trip without the encoder.
     pub hand_off_only: bool,
+    /// Write an index beside every file (`--index`/`--no-index`); `None`:
+    /// only when rotating.
+    pub index: Option<bool>,
 }
 
 impl CaptureConfig {
@@ -353,7 +356,13 @@ impl CaptureConfig {
             latency_log: None,
             latency_plot: None,
             hand_off_only: false,
+            index: None,
         }
+    }
+
+    /// True when every file gets an index beside it.
+    pub fn indexes(&self) -> bool {
+        self.index.unwrap_or_else(|| self.rotation.rotates())
     }
 
     /// Checks every value that needs neither DPDK nor the file system.

@@ -10,8 +10,19 @@ use zcap_tests::*;
 const LIMIT: Duration = Duration::from_secs(120);
 const T0: u64 = 1_700_000_000_000_000_000;
 
-/// Files in `dir` whose names start with `prefix`, sorted by name.
+/// Capture files in `dir` whose names start with `prefix`, sorted by name
+/// (the indexes beside them left out).
 fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = all_files(dir, prefix)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".zidx"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Every file in `dir` whose name starts with `prefix`, sorted by name.
+fn all_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .flatten()
@@ -110,6 +121,17 @@ fn a_ring_of_w_files_keeps_the_newest() {
     rotate(&dir, &input, "out.pcap", &["-C", "0.5", "-W", "3"]);
     let parts = files(dir.path("").as_path(), "out-");
     assert_eq!(parts.len(), 3, "{parts:?}");
+    // Rotating indexes every file, and -W removes an index with its file.
+    let indexes: Vec<String> = parts
+        .iter()
+        .map(|p| format!("{}.zidx", p.display()))
+        .collect();
+    let everything: Vec<String> = all_files(dir.path("").as_path(), "out-")
+        .iter()
+        .map(|p| p.display().to_string())
+        .filter(|p| p.ends_with(".zidx"))
+        .collect();
+    assert_eq!(everything, indexes);
     let kept = concatenated(&parts);
     assert!(!kept.is_empty());
     assert_eq!(

@@ -100,6 +100,13 @@ struct Cli {
     /// volume (e.g. 80%), removing the oldest closed ones. Needs -C or -G.
     #[arg(long = "max-disk", value_name = "SIZE|PCT")]
     max_disk: Option<String>,
+    /// Write an index beside every file (FILE.zidx) for zcap-extract; the
+    /// default when rotating (-C or -G).
+    #[arg(long = "index", conflicts_with = "no_index")]
+    index: bool,
+    /// Write no index, even when rotating.
+    #[arg(long = "no-index")]
+    no_index: bool,
 }
 
 /// `--io`, `--buffer-size`, `--buffers`, `--volumes`, `--max-disk`.
@@ -166,6 +173,11 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.rotation.post_rotate = cli.post_rotate.clone();
     config.latency_log = cli.latency_log.clone();
     config.latency_plot = cli.latency_plot.clone();
+    config.index = match (cli.index, cli.no_index) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
     storage_from(cli, &mut config)?;
     Ok(config)
 }

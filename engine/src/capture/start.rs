@@ -12,10 +12,10 @@ use crate::dpdk::fs_stats;
 use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};
 use crate::error::{Field, ZcapError};
 use crate::format::pcapng::Interface as PcapngInterface;
-use crate::format::Encoder;
+use crate::format::{Encoder, LINKTYPE_ETHERNET};
 use crate::monitor::{Monitor, QueueWatch};
-use crate::output::Rotation;
 use crate::output::SharedBudget;
+use crate::output::{IndexSpec, Rotation};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
 use crate::pipeline::poll::{IdlePolicy, PollLoop, PoolGuard, RingFullPolicy};
@@ -174,6 +174,11 @@ fn start_writers(
             idle: spec.idle,
             hand_off_only: config.hand_off_only,
             budget: spec.budget,
+            index: config.indexes().then(|| IndexSpec {
+                ethernet: (0..interfaces)
+                    .map(|i| encoder.link_type(i) == LINKTYPE_ETHERNET)
+                    .collect(),
+            }),
         };
         let started = spawn_writer(index, spec.cpu, writer, &common.control, &mut writers)?;
         writers.push(started);

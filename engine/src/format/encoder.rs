@@ -43,6 +43,16 @@ impl Encoder {
         }
     }
 
+    /// The `LINKTYPE_*` of interface `interface`'s records.
+    pub(crate) fn link_type(&self, interface: usize) -> u16 {
+        match self {
+            Encoder::Pcap(p) => p.link_type(),
+            Encoder::Pcapng(_, interfaces) => interfaces
+                .get(interface)
+                .map_or(LINKTYPE_ETHERNET, |i| i.link_type),
+        }
+    }
+
     /// Appends what starts a file.
     pub(crate) fn file_header(&self, buf: &mut Vec<u8>) {
         match self {

@@ -33,6 +33,11 @@ impl PcapEncoder {
         PcapEncoder { link_type, ..self }
     }
 
+    /// The `LINKTYPE_*` of every record.
+    pub(crate) fn link_type(&self) -> u16 {
+        self.link_type
+    }
+
     /// Appends the file header.
     pub(crate) fn file_header(&self, buf: &mut Vec<u8>) {
         let magic = match self.precision {

@@ -2,8 +2,10 @@
 //! of the ones after it (`-C`, `-G`, SIGHUP), `-W`'s removals, `-z`, and each
 //! file's pcapng statistics. No DPDK: the writer hands it encoded bytes.
 
+use super::index_file::{IndexFile, IndexSpec};
 use super::post_rotate::PostRotate;
 use super::Rotation;
+use crate::archive::index::index_path;
 use crate::format::pcapng::InterfaceStats;
 use crate::format::Encoder;
 use crate::pipeline::clock::realtime_ns;
@@ -41,6 +43,9 @@ pub(crate) struct FileStream {
     paths: Vec<String>,
     /// `--max-disk`, shared by every writer of the capture.
     budget: Option<SharedBudget>,
+    /// Index every file (see [`IndexFile`]), and the current file's index.
+    index_spec: Option<IndexSpec>,
+    index: Option<IndexFile>,
 }
 
 /// The capture's disk budget, shared by its writers.
@@ -50,6 +55,8 @@ pub(crate) type SharedBudget = Arc<Mutex<Budget>>;
 pub(crate) struct ClosingFile {
     pub(crate) sink: FileSink,
     pub(crate) path: PathBuf,
+    /// The size of its index, finished already.
+    pub(crate) index_bytes: u64,
 }
 
 /// Closed files removed (`-W`, `--max-disk`) at a file boundary.
@@ -82,7 +89,15 @@ impl FileStream {
             post_rotate,
             paths: Vec::new(),
             budget: None,
+            index_spec: None,
+            index: None,
         }
+    }
+
+    /// Writes an index beside every file.
+    pub(crate) fn with_index(mut self, spec: Option<IndexSpec>) -> Self {
+        self.index_spec = spec;
+        self
     }
 
     /// Keeps this stream's closed files within `budget`.
@@ -94,6 +109,40 @@ impl FileStream {
     /// Writes the first file's header.
     pub(crate) fn start(&mut self, encoder: &Encoder) {
         encoder.file_header(self.sink.buffer());
+        self.index = self.open_index();
+    }
+
+    /// The index of the current file, its header written.
+    fn open_index(&self) -> Option<IndexFile> {
+        let spec = self.index_spec.as_ref()?;
+        Some(IndexFile::create(
+            self.sink.path(),
+            self.sink.total_bytes(),
+            spec,
+        ))
+    }
+
+    /// Indexes the record of `record_len` bytes just encoded, whose captured
+    /// bytes start with `frame`.
+    #[inline(always)]
+    pub(crate) fn index_record(
+        &mut self,
+        interface: u32,
+        ts_ns: u64,
+        record_len: usize,
+        frame: &[u8],
+    ) {
+        if let Some(index) = &mut self.index {
+            index.add(interface, ts_ns, record_len, frame);
+        }
+    }
+
+    /// Finishes the current file's index; returns its size.
+    fn finish_index(&mut self) -> u64 {
+        self.index.as_mut().map_or(0, |index| {
+            index.finish();
+            index.bytes()
+        })
     }
 
     /// The file being written.
@@ -187,15 +236,21 @@ impl FileStream {
     /// Returns the old file, to hand to [`FileStream::finished`] once it is
     /// all on disk.
     pub(crate) fn switch_to(&mut self, next: FileSink, encoder: &Encoder) -> ClosingFile {
+        let index_bytes = self.finish_index();
         let path = self.sink.path().to_owned();
         let path = self.renumber_first(path);
         let sink = std::mem::replace(&mut self.sink, next);
         encoder.file_header(self.sink.buffer());
+        self.index = self.open_index();
         self.poll_start = self.poll_end.clone();
         self.opened_ns = realtime_ns();
         self.delivered.iter_mut().for_each(|d| *d = 0);
         self.dropped.iter_mut().for_each(|d| *d = 0);
-        ClosingFile { sink, path }
+        ClosingFile {
+            sink,
+            path,
+            index_bytes,
+        }
     }
 
     /// A closed file of `size` bytes is all on disk: lists it, runs `-z` on
@@ -212,7 +267,7 @@ impl FileStream {
     /// The last file is closed and on disk (see [`FileStream::finished`]).
     pub(crate) fn finished_last(&mut self) -> Removed {
         let path = self.sink.path().to_owned();
-        let size = self.sink.total_bytes();
+        let size = self.sink.total_bytes() + self.finish_index();
         self.finished(path, size, true)
     }
 
@@ -232,6 +287,11 @@ impl FileStream {
         for old in old {
             removed.files += 1;
             removed.bytes += old.metadata().map_or(0, |m| m.len());
+            let index = index_path(&old);
+            if let Ok(meta) = index.metadata() {
+                removed.bytes += meta.len();
+                let _ = std::fs::remove_file(&index);
+            }
             self.paths.retain(|p| Path::new(p) != old);
             // After its -z command, which runs in order on the same thread.
             match &self.post_rotate {
@@ -248,7 +308,12 @@ impl FileStream {
     /// [`Rotation::renumbered_first`]); it stays as it is if the rename fails.
     fn renumber_first(&mut self, path: PathBuf) -> PathBuf {
         match self.rotation.renumbered_first(&path) {
-            Some(numbered) if std::fs::rename(&path, &numbered).is_ok() => numbered,
+            Some(numbered) if std::fs::rename(&path, &numbered).is_ok() => {
+                if let Some(index) = &mut self.index {
+                    index.rename_with(&numbered);
+                }
+                numbered
+            }
             _ => path,
         }
     }
@@ -263,10 +328,14 @@ impl FileStream {
         let empty_path = self.sink.path().to_owned();
         self.rotation.discard_last(&empty_path);
         let _ = std::fs::remove_file(&empty_path);
+        if let Some(index) = self.index.take() {
+            let _ = std::fs::remove_file(index.path());
+        }
         let next = self.open_next(ts_ns)?;
         // The empty file's buffered header goes to the unlinked file.
         drop(std::mem::replace(&mut self.sink, next));
         encoder.file_header(self.sink.buffer());
+        self.index = self.open_index();
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use super::poll::{Backoff, IdlePolicy};
 use super::MAX_BURST;
 use crate::dpdk::{HomePool, ReceivedFree, RingConsumer, StampedBurst, ThreadRegistration};
 use crate::format::Encoder;
-use crate::output::{FileStream, Rotation, SharedBudget};
+use crate::output::{FileStream, IndexSpec, Rotation, SharedBudget};
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::{QueueShared, ThreadCpu, WriterCounters};
 use crate::storage::{FileSink, IoMode};
@@ -73,6 +73,8 @@ pub(crate) struct Writer {
     pub hand_off_only: bool,
     /// `--max-disk`, shared by every writer.
     pub budget: Option<SharedBudget>,
+    /// Index every file.
+    pub index: Option<IndexSpec>,
 }
 
 /// What a finished writer hands back.
@@ -168,7 +170,8 @@ impl Writer {
             self.interfaces,
             self.start_ns,
         )
-        .with_budget(self.budget);
+        .with_budget(self.budget)
+        .with_index(self.index);
         stream.start(&self.encoder);
         let out = RecordWriter {
             stream,

@@ -75,10 +75,15 @@ impl RecordWriter {
         };
         let buffer = self.stream.sink().buffer();
         // A plain packet's bytes are read without its mbuf header.
-        match packet.contiguous() {
-            Some(bytes) => self.encoder.record_contiguous(buffer, &meta, bytes),
-            None => self.encoder.record(buffer, &meta, packet.mbuf().segments()),
+        let (len, frame) = match packet.contiguous() {
+            Some(bytes) => (self.encoder.record_contiguous(buffer, &meta, bytes), bytes),
+            None => {
+                let mut segments = packet.mbuf().segments();
+                let len = self.encoder.record(buffer, &meta, packet.mbuf().segments());
+                (len, segments.next().unwrap_or(&[]))
+            }
         };
+        self.stream.index_record(interface, ts_ns, len, frame);
         // The same bookkeeping as a burst's, for one record.
         let mut tally = Tally::default();
         let rx_tick = packet.rx_tick();
@@ -127,7 +132,8 @@ impl RecordWriter {
                 rss_hash: packet.rss_hash(),
             };
             let buffer = self.stream.sink().buffer();
-            self.encoder.record_contiguous(buffer, &meta, bytes);
+            let len = self.encoder.record_contiguous(buffer, &meta, bytes);
+            self.stream.index_record(interface, meta.ts_ns, len, bytes);
             let rx_ticks = &mut self.stream.sink().books().rx_ticks;
             tally.add(meta.orig_len, self.snaplen, packet.rx_tick(), rx_ticks);
             self.free.push(packet);
@@ -283,7 +289,7 @@ impl RecordWriter {
             if let Some(err) = self.book(&mut closed.sink, result) {
                 self.write_failed(closed.sink.path(), err);
             }
-            let size = closed.sink.total_bytes();
+            let size = closed.sink.total_bytes() + closed.index_bytes;
             let removed = self.stream.finished(closed.path, size, false);
             self.count_removed(removed);
         }

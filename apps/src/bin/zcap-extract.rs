@@ -1,0 +1,111 @@
+//! `zcap-extract`: the packets of a capture's files in a time window that
+//! match a pcap-filter expression, as one file in time order.
+#![forbid(unsafe_code)]
+
+#[path = "../common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use clap::Parser;
+use common::{fail, parse_args};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use zcap::archive::{extract, parse_time, ExtractSpec};
+use zcap::format::{FileFormat, TsPrecision};
+use zcap::ZcapError;
+
+/// Extracts packets by time and filter from capture files and their indexes.
+///
+/// Exit status: 0 done (an empty selection too), 1 a capture file is damaged
+/// (the records before the damage are extracted) or the output cannot be
+/// written, 2 bad arguments.
+#[derive(Debug, Parser)]
+#[command(name = "zcap-extract", version)]
+struct Cli {
+    /// Capture files, and directories of them (rotated, per-queue and
+    /// per-volume files; their FILE.zidx indexes are used where present).
+    #[arg(short = 'r', long = "read", value_name = "PATH", num_args = 1.., required = true)]
+    read: Vec<PathBuf>,
+    /// Start of the window (inclusive): RFC 3339 (2026-12-01T10:02:13Z, or
+    /// with an offset) or epoch seconds (1796119333.25).
+    #[arg(long = "from", value_name = "TIME")]
+    from: Option<String>,
+    /// End of the window (exclusive), as --from.
+    #[arg(long = "to", value_name = "TIME")]
+    to: Option<String>,
+    /// Output file, or - for standard output (the default).
+    #[arg(short = 'w', long = "write", value_name = "OUT", default_value = "-")]
+    write: String,
+    /// Output format: pcap or pcapng (default: from OUT's name; pcap for -).
+    #[arg(short = 'F', value_name = "FORMAT")]
+    format: Option<String>,
+    /// pcap timestamps: micro or nano (default: micro if every input is a
+    /// microsecond pcap file, else nano).
+    #[arg(long = "time-stamp-precision", value_name = "PRECISION")]
+    precision: Option<String>,
+    /// Print what was read and written on stderr.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// A pcap-filter expression, as tcpdump takes it.
+    #[arg(value_name = "EXPRESSION", trailing_var_arg = true)]
+    expression: Vec<String>,
+}
+
+fn spec_from(cli: &Cli) -> Result<ExtractSpec, ZcapError> {
+    let time = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(|e| ZcapError::usage(format!("{flag}: {e}")))
+    };
+    let output = (cli.write != "-").then(|| PathBuf::from(&cli.write));
+    if output.is_none() && std::io::stdout().is_terminal() {
+        return Err(ZcapError::usage(
+            "standard output is a terminal: give -w FILE, or pipe it (| tcpdump -r -)",
+        ));
+    }
+    let format = match &cli.format {
+        Some(name) => FileFormat::parse(name).ok_or_else(|| {
+            ZcapError::usage(format!("-F: unknown format {name:?} (pcap or pcapng)"))
+        })?,
+        None => FileFormat::from_path(&cli.write),
+    };
+    let precision = match cli.precision.as_deref() {
+        None => None,
+        Some("micro") => Some(TsPrecision::Micro),
+        Some("nano") => Some(TsPrecision::Nano),
+        Some(other) => {
+            return Err(ZcapError::usage(format!(
+                "--time-stamp-precision: expected micro or nano, not {other:?}"
+            )))
+        }
+    };
+    let expression = cli.expression.join(" ");
+    Ok(ExtractSpec {
+        inputs: cli.read.clone(),
+        from_ns: time("--from", &cli.from)?,
+        to_ns: time("--to", &cli.to)?,
+        expression: (!expression.trim().is_empty()).then_some(expression),
+        output,
+        format,
+        precision,
+    })
+}
+
+fn main() {
+    let cli: Cli = parse_args("zcap-extract");
+    let spec = spec_from(&cli).unwrap_or_else(|e| fail("zcap-extract", &e));
+    let summary = extract(&spec).unwrap_or_else(|e| fail("zcap-extract", &e));
+    for line in summary.warnings.iter().chain(&summary.damaged) {
+        eprintln!("zcap-extract: {line}");
+    }
+    if cli.verbose {
+        eprintln!(
+            "zcap-extract: {} files ({} indexed), {} records read, {} written",
+            summary.files, summary.indexed, summary.records_read, summary.written
+        );
+    }
+    if !summary.damaged.is_empty() {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,384 @@
+//! `zcap-extract`: the packets of many capture files that fall in a time
+//! window and match an expression, merged into one file in time order.
+
+use super::index::{index_path, SUFFIX};
+use super::plan::read_plan;
+use super::query::Query;
+use super::reader::{CaptureReader, Packet};
+use super::source::{FileSource, Judge};
+use crate::dpdk::ClassicFilter;
+use crate::format::pcapng::Interface as OutInterface;
+use crate::format::{Encoder, FileFormat, RecordMeta, TsPrecision};
+use crate::ZcapError;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What to extract, and where to.
+#[derive(Debug, Clone)]
+pub struct ExtractSpec {
+    /// Capture files, and directories of them.
+    pub inputs: Vec<PathBuf>,
+    /// The window `[from, to)`, ns since the epoch.
+    pub from_ns: Option<u64>,
+    pub to_ns: Option<u64>,
+    /// A pcap-filter expression.
+    pub expression: Option<String>,
+    /// The output file; `None` is standard output.
+    pub output: Option<PathBuf>,
+    pub format: FileFormat,
+    /// pcap's precision; `None`: microseconds if every input is a
+    /// microsecond pcap file, else nanoseconds.
+    pub precision: Option<TsPrecision>,
+}
+
+/// What an extraction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractSummary {
+    /// Capture files read.
+    pub files: usize,
+    /// Of them, those read through their index.
+    pub indexed: usize,
+    /// Records read from the capture files.
+    pub records_read: u64,
+    /// Records written.
+    pub written: u64,
+    /// One line per file that stopped at damage (the exit status is 1).
+    pub damaged: Vec<String>,
+    /// One line per warning (no index, a damaged index).
+    pub warnings: Vec<String>,
+}
+
+/// Runs an extraction. Usage errors (exit 2) come before anything is
+/// written; damage found while reading is in the summary.
+pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
+    let (from, to) = (spec.from_ns.unwrap_or(0), spec.to_ns.unwrap_or(u64::MAX));
+    if from >= to {
+        return Err(ZcapError::usage("--from must be before --to"));
+    }
+    let expression = spec.expression.clone().filter(|e| !e.trim().is_empty());
+    let mut judge = Matcher::new(expression.clone(), from, to)?;
+    let mut summary = ExtractSummary::default();
+    let paths = capture_files(&spec.inputs, spec.output.as_deref())?;
+    let query = expression
+        .as_deref()
+        .map_or_else(Query::everything, Query::parse);
+    let mut sources = Vec::new();
+    for path in &paths {
+        match CaptureReader::open(path) {
+            Ok(reader) => {
+                let index = read_plan(&index_path(path), reader.len(), reader.header_end());
+                sources.push(FileSource::new(path, reader, index, query.clone()));
+            }
+            Err(why) => summary.damaged.push(format!("{}: {why}", path.display())),
+        }
+    }
+    for source in &sources {
+        for iface in source.reader().interfaces() {
+            judge.filter_for(iface.link_type)?;
+        }
+    }
+    summary.files = sources.len();
+    summary.indexed = sources.iter().filter(|s| s.indexed()).count();
+    let unindexed = summary.files - summary.indexed;
+    if unindexed > 0 {
+        summary.warnings.push(format!(
+            "{unindexed} of {} files have no usable index; they are scanned whole",
+            summary.files
+        ));
+    }
+    let out = Output::plan(spec, &sources)?;
+    let sink: Box<dyn Write> = match &spec.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| ZcapError::usage(format!("cannot create {}: {e}", path.display())))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let written = merge(&mut sources, &mut judge, &out, &mut writer, &mut summary);
+    let flushed = written.and_then(|()| writer.flush());
+    for source in &sources {
+        summary.records_read += source.counts.read;
+        summary.warnings.extend(source.warning.clone());
+    }
+    match flushed {
+        Ok(()) => Ok(summary),
+        // A reader that stopped reading (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(summary),
+        Err(e) => Err(ZcapError::runtime(format!(
+            "cannot write {}: {e}",
+            out.name
+        ))),
+    }
+}
+
+/// The capture files named by `inputs`: files as given, directories'
+/// files that start like a capture (sorted by name, indexes left out).
+fn capture_files(inputs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathBuf>, ZcapError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input)
+            .map_err(|e| ZcapError::usage(format!("{}: {e}", input.display())))?;
+        if !meta.is_dir() {
+            files.push(input.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(input)
+            .map_err(|e| ZcapError::usage(format!("{}: {e}", input.display())))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file() && !p.to_string_lossy().ends_with(SUFFIX) && looks_like_capture(p)
+            })
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    if let Some(out) = output {
+        let same = |p: &PathBuf| std::fs::canonicalize(p).ok() == std::fs::canonicalize(out).ok();
+        if out.exists() && files.iter().any(same) {
+            return Err(ZcapError::usage(format!(
+                "{} is both an input and the output",
+                out.display()
+            )));
+        }
+    }
+    Ok(files)
+}
+
+/// True if the file starts with a pcap or pcapng magic number.
+fn looks_like_capture(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    read.is_ok()
+        && [0xa1b2_c3d4u32, 0xa1b2_3c4d, 0x0a0d_0d0a]
+            .iter()
+            .any(|m| magic == m.to_le_bytes() || magic == m.to_be_bytes())
+}
+
+/// The window and the expression, compiled per link type.
+struct Matcher {
+    expression: Option<String>,
+    from: u64,
+    to: u64,
+    filters: HashMap<u16, ClassicFilter>,
+}
+
+impl Matcher {
+    fn new(expression: Option<String>, from: u64, to: u64) -> Result<Self, ZcapError> {
+        let mut matcher = Matcher {
+            expression,
+            from,
+            to,
+            filters: HashMap::new(),
+        };
+        // An expression is checked even when there is nothing to read.
+        matcher.filter_for(1)?;
+        Ok(matcher)
+    }
+
+    /// Compiles the expression for `link_type` once.
+    fn filter_for(&mut self, link_type: u16) -> Result<(), ZcapError> {
+        let Some(expression) = &self.expression else {
+            return Ok(());
+        };
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.filters.entry(link_type) {
+            let filter = ClassicFilter::compile_for(expression, 262_144, dlt_of(link_type))
+                .map_err(|e| ZcapError::usage(format!("bad expression {expression:?}: {e}")))?;
+            slot.insert(filter);
+        }
+        Ok(())
+    }
+}
+
+/// libpcap's `DLT_*` for a file's `LINKTYPE_*`: the same number but for
+/// the few that differ (pcap-common.c).
+fn dlt_of(link_type: u16) -> i32 {
+    match link_type {
+        100 => 11,
+        101 => 12,
+        102 => 15,
+        103 => 16,
+        other => i32::from(other),
+    }
+}
+
+impl Judge for Matcher {
+    fn window(&self) -> (u64, u64) {
+        (self.from, self.to)
+    }
+
+    fn accepts(&mut self, link_type: u16, packet: &Packet) -> bool {
+        if packet.ts_ns < self.from || packet.ts_ns >= self.to {
+            return false;
+        }
+        if self.expression.is_none() {
+            return true;
+        }
+        // An interface first seen inside the file, of a new link type.
+        if self.filter_for(link_type).is_err() {
+            return false;
+        }
+        self.filters[&link_type].matches(&packet.data, packet.orig_len)
+    }
+}
+
+/// The output's encoder, and where each source's interfaces go in it.
+struct Output {
+    encoder: Encoder,
+    /// Per source, per interface of it: the output interface.
+    interfaces: Vec<Vec<u32>>,
+    name: String,
+}
+
+impl Output {
+    fn plan(spec: &ExtractSpec, sources: &[FileSource]) -> Result<Self, ZcapError> {
+        let mut out_ifaces: Vec<OutInterface> = Vec::new();
+        let mut map = Vec::new();
+        let mut snaplen = 0u32;
+        for source in sources {
+            let mut mine = Vec::new();
+            for iface in source.reader().interfaces() {
+                snaplen = snaplen.max(iface.snaplen);
+                let at = out_ifaces.iter().position(|o| {
+                    o.name == iface.name
+                        && o.link_type == iface.link_type
+                        && o.description == iface.description
+                });
+                let at = at.unwrap_or_else(|| {
+                    out_ifaces.push(OutInterface {
+                        name: iface.name.clone(),
+                        description: iface.description.clone(),
+                        link_type: iface.link_type,
+                    });
+                    out_ifaces.len() - 1
+                });
+                mine.push(at as u32);
+            }
+            map.push(mine);
+        }
+        if spec.format == FileFormat::Pcap {
+            let mut types: Vec<u16> = out_ifaces.iter().map(|i| i.link_type).collect();
+            types.dedup();
+            if types.len() > 1 {
+                return Err(ZcapError::usage(format!("the inputs hold link types {types:?}: pcap holds one; write pcapng (-F pcapng)")));
+            }
+        }
+        let all_micro = !sources.is_empty() && sources.iter().all(|s| s.reader().is_micro_pcap());
+        let precision = spec.precision.unwrap_or(if all_micro {
+            TsPrecision::Micro
+        } else {
+            TsPrecision::Nano
+        });
+        let snaplen = if snaplen == 0 { 262_144 } else { snaplen };
+        if out_ifaces.is_empty() {
+            out_ifaces.push(OutInterface {
+                name: String::new(),
+                description: String::new(),
+                link_type: 1,
+            });
+        }
+        let name = spec
+            .output
+            .as_ref()
+            .map_or("standard output".to_owned(), |p| p.display().to_string());
+        Ok(Output {
+            encoder: Encoder::new(spec.format, precision, snaplen, out_ifaces),
+            interfaces: map,
+            name,
+        })
+    }
+}
+
+/// A source's next packet, ordered for the merge: earliest first, then by
+/// source, then by arrival within the source.
+struct Head {
+    ts_ns: u64,
+    source: usize,
+    seq: u64,
+    packet: Packet,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key().cmp(&self.key())
+    }
+}
+impl Head {
+    fn key(&self) -> (u64, usize, u64) {
+        (self.ts_ns, self.source, self.seq)
+    }
+}
+
+/// Merges every source's matches into `out`, in time order.
+fn merge(
+    sources: &mut [FileSource],
+    judge: &mut Matcher,
+    out: &Output,
+    writer: &mut dyn Write,
+    summary: &mut ExtractSummary,
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1 << 16);
+    out.encoder.file_header(&mut buf);
+    let mut heap = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut pull = |i: usize,
+                    sources: &mut [FileSource],
+                    heap: &mut BinaryHeap<Head>,
+                    summary: &mut ExtractSummary| {
+        match sources[i].next_match(judge) {
+            Ok(Some(packet)) => {
+                seq += 1;
+                heap.push(Head {
+                    ts_ns: packet.ts_ns,
+                    source: i,
+                    seq,
+                    packet,
+                });
+            }
+            Ok(None) => {}
+            Err(damage) => summary.damaged.push(format!(
+                "{}: {damage}; the records before it are extracted",
+                sources[i].path.display()
+            )),
+        }
+    };
+    for i in 0..sources.len() {
+        pull(i, sources, &mut heap, summary);
+    }
+    while let Some(head) = heap.pop() {
+        let p = &head.packet;
+        let meta = RecordMeta {
+            ts_ns: p.ts_ns,
+            orig_len: p.orig_len,
+            interface: out.interfaces[head.source]
+                .get(p.interface as usize)
+                .copied()
+                .unwrap_or(0),
+            queue: p.queue.unwrap_or(0),
+            rss_hash: p.rss_hash,
+        };
+        out.encoder.record(&mut buf, &meta, [&p.data[..]]);
+        summary.written += 1;
+        if buf.len() >= 1 << 16 {
+            writer.write_all(&buf)?;
+            buf.clear();
+        }
+        pull(head.source, sources, &mut heap, summary);
+    }
+    out.encoder.file_trailer(&mut buf, &[]);
+    writer.write_all(&buf)
+}

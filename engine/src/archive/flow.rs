@@ -1,0 +1,358 @@
+//! The flow key of one packet: what the index keeps about it so that a
+//! pcap-filter expression's host, net, port, proto and vlan terms can be
+//! answered without reading the packet. Parsing reads Ethernet frames, looks
+//! inside up to two VLAN tags (one 802.1Q tag or a QinQ pair), and records
+//! every field it could not read as unknown, never as a guess.
+
+use super::wire::Cursor;
+
+/// Tag protocol identifiers libpcap's `vlan` recognises.
+const TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+pub(crate) const ETHERTYPE_IPV4: u16 = 0x0800;
+pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// Tags looked inside; a frame with more is [`Tags::Deep`].
+const MAX_TAGS: usize = 2;
+
+/// The VLAN tags in front of the network header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Tags {
+    /// `count` tags (0, 1 or 2), outermost first.
+    Known { count: u8, ids: [u16; MAX_TAGS] },
+    /// More tags than are looked inside, or a frame cut inside its tags.
+    Deep,
+}
+
+/// The transport part of an IP flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Ports {
+    /// TCP, UDP or SCTP ports of an unfragmented packet or a first fragment.
+    Known { src: u16, dst: u16 },
+    /// No ports: another protocol, or an IPv4 fragment after the first.
+    Absent,
+    /// The packet was cut before its ports.
+    Unknown,
+}
+
+/// The network part of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Net {
+    /// IPv4: addresses, protocol, ports.
+    V4 {
+        src: [u8; 4],
+        dst: [u8; 4],
+        proto: u8,
+        ports: Ports,
+    },
+    /// IPv6: addresses, the first next-header value, ports.
+    V6 {
+        src: [u8; 16],
+        dst: [u8; 16],
+        next: u8,
+        ports: Ports,
+    },
+    /// Another ethertype, whole.
+    Other { ethertype: u16 },
+    /// The frame was cut before its network header could be read, or the
+    /// link type is not Ethernet.
+    Unknown,
+}
+
+/// See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct FlowKey {
+    pub(crate) tags: Tags,
+    pub(crate) net: Net,
+}
+
+impl FlowKey {
+    /// A key that answers every question "maybe".
+    pub(crate) const UNKNOWN: FlowKey = FlowKey {
+        tags: Tags::Deep,
+        net: Net::Unknown,
+    };
+
+    /// The key of an Ethernet frame's captured bytes.
+    #[inline]
+    pub(crate) fn of_ethernet(frame: &[u8]) -> FlowKey {
+        let mut at = 12;
+        let mut ids = [0u16; MAX_TAGS];
+        let mut count = 0usize;
+        loop {
+            let Some(ethertype) = be16(frame, at) else {
+                return FlowKey::UNKNOWN;
+            };
+            if !TPIDS.contains(&ethertype) {
+                let tags = Tags::Known {
+                    count: count as u8,
+                    ids,
+                };
+                let net = network(ethertype, frame.get(at + 2..).unwrap_or(&[]));
+                return FlowKey { tags, net };
+            }
+            if count == MAX_TAGS {
+                return FlowKey::UNKNOWN;
+            }
+            match be16(frame, at + 2) {
+                Some(tci) => ids[count] = tci & 0x0fff,
+                None => return FlowKey::UNKNOWN,
+            }
+            count += 1;
+            at += 4;
+        }
+    }
+}
+
+fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+    let b = bytes.get(at..at + 2)?;
+    Some(u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// The network part of a packet whose header starts `l3`.
+#[inline]
+fn network(ethertype: u16, l3: &[u8]) -> Net {
+    match ethertype {
+        ETHERTYPE_IPV4 => ipv4(l3),
+        ETHERTYPE_IPV6 => ipv6(l3),
+        ethertype => Net::Other { ethertype },
+    }
+}
+
+fn ipv4(ip: &[u8]) -> Net {
+    if ip.len() < 20 {
+        return Net::Unknown;
+    }
+    let header_len = usize::from(ip[0] & 0x0f) * 4;
+    let proto = ip[9];
+    let fragment_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
+    let ports = if fragment_offset != 0 {
+        Ports::Absent
+    } else {
+        ports(proto, ip.get(header_len..).unwrap_or(&[]))
+    };
+    Net::V4 {
+        src: ip[12..16].try_into().expect("4 bytes"),
+        dst: ip[16..20].try_into().expect("4 bytes"),
+        proto,
+        ports,
+    }
+}
+
+fn ipv6(ip: &[u8]) -> Net {
+    if ip.len() < 40 {
+        return Net::Unknown;
+    }
+    let next = ip[6];
+    Net::V6 {
+        src: ip[8..24].try_into().expect("16 bytes"),
+        dst: ip[24..40].try_into().expect("16 bytes"),
+        next,
+        ports: ports(next, &ip[40..]),
+    }
+}
+
+/// Whether `proto` carries ports (TCP, UDP, SCTP), as libpcap's `port` asks.
+pub(crate) fn has_ports(proto: u8) -> bool {
+    matches!(proto, 6 | 17 | 132)
+}
+
+fn ports(proto: u8, l4: &[u8]) -> Ports {
+    if !has_ports(proto) {
+        return Ports::Absent;
+    }
+    match (be16(l4, 0), be16(l4, 2)) {
+        (Some(src), Some(dst)) => Ports::Known { src, dst },
+        _ => Ports::Unknown,
+    }
+}
+
+/// Appends `key` to `out` in the index's encoding (docs/INDEX.md).
+pub(crate) fn encode(key: &FlowKey, out: &mut Vec<u8>) {
+    let (tag_bits, ids): (u8, &[u16]) = match &key.tags {
+        Tags::Known { count, ids } => (*count, &ids[..usize::from(*count)]),
+        Tags::Deep => (3, &[]),
+    };
+    let (net_kind, port_kind) = match key.net {
+        Net::V4 { ports, .. } => (1, port_kind(ports)),
+        Net::V6 { ports, .. } => (2, port_kind(ports)),
+        Net::Other { .. } => (3, 0),
+        Net::Unknown => (0, 0),
+    };
+    out.push(tag_bits | net_kind << 2 | port_kind << 4);
+    ids.iter()
+        .for_each(|id| out.extend_from_slice(&id.to_le_bytes()));
+    match key.net {
+        Net::V4 {
+            src,
+            dst,
+            proto,
+            ports,
+        } => {
+            out.push(proto);
+            out.extend_from_slice(&src);
+            out.extend_from_slice(&dst);
+            encode_ports(ports, out);
+        }
+        Net::V6 {
+            src,
+            dst,
+            next,
+            ports,
+        } => {
+            out.push(next);
+            out.extend_from_slice(&src);
+            out.extend_from_slice(&dst);
+            encode_ports(ports, out);
+        }
+        Net::Other { ethertype } => out.extend_from_slice(&ethertype.to_le_bytes()),
+        Net::Unknown => {}
+    }
+}
+
+fn port_kind(ports: Ports) -> u8 {
+    match ports {
+        Ports::Absent => 0,
+        Ports::Known { .. } => 1,
+        Ports::Unknown => 2,
+    }
+}
+
+fn encode_ports(ports: Ports, out: &mut Vec<u8>) {
+    if let Ports::Known { src, dst } = ports {
+        out.extend_from_slice(&src.to_le_bytes());
+        out.extend_from_slice(&dst.to_le_bytes());
+    }
+}
+
+/// Reads one key encoded by [`encode`]; `None` if the bytes are not one.
+pub(crate) fn decode(input: &mut Cursor<'_>) -> Option<FlowKey> {
+    let kind = input.u8()?;
+    let tags = match kind & 3 {
+        3 => Tags::Deep,
+        count => {
+            let mut ids = [0u16; MAX_TAGS];
+            for id in ids.iter_mut().take(usize::from(count)) {
+                *id = input.u16()?;
+            }
+            Tags::Known { count, ids }
+        }
+    };
+    let net = match (kind >> 2) & 3 {
+        0 => Net::Unknown,
+        1 => Net::V4 {
+            proto: input.u8()?,
+            src: input.array()?,
+            dst: input.array()?,
+            ports: decode_ports(kind >> 4, input)?,
+        },
+        2 => Net::V6 {
+            next: input.u8()?,
+            src: input.array()?,
+            dst: input.array()?,
+            ports: decode_ports(kind >> 4, input)?,
+        },
+        _ => Net::Other {
+            ethertype: input.u16()?,
+        },
+    };
+    Some(FlowKey { tags, net })
+}
+
+fn decode_ports(kind: u8, input: &mut Cursor<'_>) -> Option<Ports> {
+    match kind {
+        0 => Some(Ports::Absent),
+        1 => Some(Ports::Known {
+            src: input.u16()?,
+            dst: input.u16()?,
+        }),
+        2 => Some(Ports::Unknown),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp4(tags: &[u16], fragment_offset: u16, cut: usize) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        for id in tags {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&id.to_be_bytes());
+        }
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0]);
+        f.extend_from_slice(&fragment_offset.to_be_bytes());
+        f.extend_from_slice(&[64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend_from_slice(&[0x04, 0xd2, 0x00, 0x35, 0, 8, 0, 0]);
+        f.truncate(f.len() - cut);
+        f
+    }
+
+    #[test]
+    fn reads_addresses_ports_and_tags() {
+        let key = FlowKey::of_ethernet(&udp4(&[7, 300], 0, 0));
+        assert_eq!(
+            key.tags,
+            Tags::Known {
+                count: 2,
+                ids: [7, 300]
+            }
+        );
+        assert_eq!(
+            key.net,
+            Net::V4 {
+                src: [10, 0, 0, 1],
+                dst: [10, 0, 0, 2],
+                proto: 17,
+                ports: Ports::Known { src: 1234, dst: 53 }
+            }
+        );
+    }
+
+    #[test]
+    fn says_what_it_could_not_read() {
+        let later_fragment = FlowKey::of_ethernet(&udp4(&[], 5, 0));
+        assert!(matches!(
+            later_fragment.net,
+            Net::V4 {
+                ports: Ports::Absent,
+                ..
+            }
+        ));
+        let cut = FlowKey::of_ethernet(&udp4(&[], 0, 6));
+        assert!(matches!(
+            cut.net,
+            Net::V4 {
+                ports: Ports::Unknown,
+                ..
+            }
+        ));
+        assert_eq!(
+            FlowKey::of_ethernet(&udp4(&[1, 2, 3], 0, 0)),
+            FlowKey::UNKNOWN
+        );
+        assert_eq!(FlowKey::of_ethernet(&[0; 13]), FlowKey::UNKNOWN);
+        let arp = FlowKey::of_ethernet(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6]);
+        assert_eq!(arp.net, Net::Other { ethertype: 0x0806 });
+    }
+
+    #[test]
+    fn keys_survive_encoding() {
+        let mut frames = vec![udp4(&[], 0, 0), udp4(&[9], 0, 6), udp4(&[], 3, 0)];
+        frames.push(vec![0; 14]);
+        let mut v6 = vec![0u8; 12];
+        v6.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 8, 6, 64]);
+        v6.extend((0..32).map(|i| i as u8));
+        v6.extend_from_slice(&[0, 80, 1, 187]);
+        frames.push(v6);
+        let keys: Vec<FlowKey> = frames.iter().map(|f| FlowKey::of_ethernet(f)).collect();
+        let mut bytes = Vec::new();
+        keys.iter().for_each(|k| encode(k, &mut bytes));
+        encode(&FlowKey::UNKNOWN, &mut bytes);
+        let mut input = Cursor::new(&bytes);
+        for key in keys.iter().chain([&FlowKey::UNKNOWN]) {
+            assert_eq!(decode(&mut input).as_ref(), Some(key));
+        }
+        assert!(input.rest().is_empty());
+        assert_eq!(decode(&mut Cursor::new(&[0x01])), None, "a tag cut short");
+    }
+}

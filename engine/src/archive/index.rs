@@ -1,0 +1,368 @@
+//! The index beside a capture file (format: docs/INDEX.md). The writer feeds
+//! an [`IndexBuilder`] each record it encodes; every [`SEGMENT_RECORDS`]
+//! records the builder gives back one self-contained, checksummed segment:
+//! where its records lie in the capture file, their time range, a table of
+//! the flows they belong to and, per record, its flow and its length. The
+//! reader checks each segment on its own, so an index cut short still
+//! answers for the segments before the cut.
+
+use super::flow::{self, FlowKey};
+use super::wire::{put_varint, Cursor};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The first bytes of an index file.
+pub(crate) const FILE_MAGIC: &[u8; 8] = b"ZCAPIDX\0";
+pub(crate) const VERSION: u16 = 1;
+/// The file header: magic, version, flags (0), reserved (0).
+pub(crate) const FILE_HEADER_BYTES: usize = 16;
+const SEGMENT_MAGIC: &[u8; 4] = b"SEG1";
+const END_MAGIC: &[u8; 4] = b"END1";
+/// magic, body length, data start, data end, first ns, last ns, records,
+/// flows, the body's CRC-32, the header's own CRC-32 (so a search can
+/// trust a header whose body it skips).
+pub(crate) const SEGMENT_HEADER_BYTES: usize = 56;
+/// Records per segment: large enough that a flow table is shared by many
+/// records, small enough that a time window reads little beyond itself.
+pub(crate) const SEGMENT_RECORDS: u32 = 8192;
+/// The file name of the index of capture file `path`.
+pub(crate) const SUFFIX: &str = ".zidx";
+
+/// The header every index file starts with.
+pub(crate) fn file_header() -> [u8; FILE_HEADER_BYTES] {
+    let mut header = [0u8; FILE_HEADER_BYTES];
+    header[..8].copy_from_slice(FILE_MAGIC);
+    header[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    header
+}
+
+/// The index path beside capture file `path`.
+pub fn index_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(SUFFIX);
+    name.into()
+}
+
+/// A multiply-rotate hash (after FxHash): flow keys are hashed once per
+/// record, and SipHash's flood resistance buys nothing here.
+#[derive(Default)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    #[inline(always)]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline(always)]
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline(always)]
+    fn write_u8(&mut self, b: u8) {
+        self.write_u64(u64::from(b));
+    }
+
+    #[inline(always)]
+    fn write_u16(&mut self, b: u16) {
+        self.write_u64(u64::from(b));
+    }
+
+    #[inline(always)]
+    fn write_u32(&mut self, b: u32) {
+        self.write_u64(u64::from(b));
+    }
+
+    #[inline(always)]
+    fn write_usize(&mut self, b: usize) {
+        self.write_u64(b as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FlowIds = HashMap<FlowKey, u32, BuildHasherDefault<FastHasher>>;
+
+/// See the module docs.
+pub(crate) struct IndexBuilder {
+    flow_ids: FlowIds,
+    flow_bytes: Vec<u8>,
+    record_bytes: Vec<u8>,
+    records: u32,
+    data_start: u64,
+    next_offset: u64,
+    first_ns: u64,
+    last_ns: u64,
+    total_records: u64,
+}
+
+impl IndexBuilder {
+    /// A builder for a file whose first record starts at `offset`.
+    pub(crate) fn new(offset: u64) -> Self {
+        IndexBuilder {
+            flow_ids: FlowIds::default(),
+            flow_bytes: Vec::new(),
+            record_bytes: Vec::new(),
+            records: 0,
+            data_start: offset,
+            next_offset: offset,
+            first_ns: u64::MAX,
+            last_ns: 0,
+            total_records: 0,
+        }
+    }
+
+    /// Indexes one record of `record_len` bytes in the file, stamped `ts_ns`,
+    /// whose captured bytes are `frame`; `ethernet`: an Ethernet frame (the
+    /// flows of other link types are unknown: only time narrows a search
+    /// for them). Returns true when a segment is full (take it with
+    /// [`IndexBuilder::take_segment`]).
+    #[inline]
+    pub(crate) fn add(
+        &mut self,
+        ts_ns: u64,
+        record_len: usize,
+        frame: &[u8],
+        ethernet: bool,
+    ) -> bool {
+        let key = if ethernet {
+            FlowKey::of_ethernet(frame)
+        } else {
+            FlowKey::UNKNOWN
+        };
+        let next_id = self.flow_ids.len() as u32;
+        let id = *self.flow_ids.entry(key).or_insert_with(|| {
+            flow::encode(&key, &mut self.flow_bytes);
+            next_id
+        });
+        put_varint(&mut self.record_bytes, u64::from(id));
+        put_varint(&mut self.record_bytes, record_len as u64);
+        self.records += 1;
+        self.next_offset += record_len as u64;
+        self.first_ns = self.first_ns.min(ts_ns);
+        self.last_ns = self.last_ns.max(ts_ns);
+        self.records >= SEGMENT_RECORDS
+    }
+
+    /// Appends the segment of the records added since the last one (nothing
+    /// if there were none) to `out`, and starts the next.
+    pub(crate) fn take_segment(&mut self, out: &mut Vec<u8>) {
+        if self.records == 0 {
+            return;
+        }
+        let start = out.len();
+        let body_len = self.flow_bytes.len() + self.record_bytes.len();
+        out.extend_from_slice(SEGMENT_MAGIC);
+        out.extend_from_slice(&(body_len as u32).to_le_bytes());
+        for word in [
+            self.data_start,
+            self.next_offset,
+            self.first_ns,
+            self.last_ns,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&self.records.to_le_bytes());
+        out.extend_from_slice(&(self.flow_ids.len() as u32).to_le_bytes());
+        let mut body_crc = crc32fast::Hasher::new();
+        body_crc.update(&self.flow_bytes);
+        body_crc.update(&self.record_bytes);
+        out.extend_from_slice(&body_crc.finalize().to_le_bytes());
+        seal(out, start);
+        out.extend_from_slice(&self.flow_bytes);
+        out.extend_from_slice(&self.record_bytes);
+        self.total_records += u64::from(self.records);
+        self.flow_ids.clear();
+        self.flow_bytes.clear();
+        self.record_bytes.clear();
+        self.records = 0;
+        self.data_start = self.next_offset;
+        self.first_ns = u64::MAX;
+        self.last_ns = 0;
+    }
+
+    /// Appends the last segment and the end marker, which says the index
+    /// covers every record of a closed file.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        self.take_segment(out);
+        let start = out.len();
+        out.extend_from_slice(END_MAGIC);
+        out.extend_from_slice(&0u32.to_le_bytes());
+        for word in [self.next_offset, self.next_offset, 0, 0] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.total_records as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&[]).to_le_bytes());
+        seal(out, start);
+    }
+}
+
+/// Appends the CRC-32 of the header begun at `start`.
+fn seal(out: &mut Vec<u8>, start: usize) {
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// A segment's header, as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    pub(crate) end_marker: bool,
+    pub(crate) body_len: u32,
+    pub(crate) data_start: u64,
+    pub(crate) data_end: u64,
+    pub(crate) first_ns: u64,
+    pub(crate) last_ns: u64,
+    pub(crate) records: u32,
+    pub(crate) flows: u32,
+    body_crc: u32,
+}
+
+impl SegmentHeader {
+    /// Parses a segment header; `None` if it is not one or its checksum
+    /// fails.
+    pub(crate) fn parse(bytes: &[u8; SEGMENT_HEADER_BYTES]) -> Option<Self> {
+        let (fields, crc) = bytes.split_at(SEGMENT_HEADER_BYTES - 4);
+        if crc32fast::hash(fields) != u32::from_le_bytes(crc.try_into().ok()?) {
+            return None;
+        }
+        let mut c = Cursor::new(bytes);
+        let end_marker = match c.take(4)? {
+            m if m == SEGMENT_MAGIC => false,
+            m if m == END_MAGIC => true,
+            _ => return None,
+        };
+        let header = SegmentHeader {
+            end_marker,
+            body_len: c.u32()?,
+            data_start: c.u64()?,
+            data_end: c.u64()?,
+            first_ns: c.u64()?,
+            last_ns: c.u64()?,
+            records: c.u32()?,
+            flows: c.u32()?,
+            body_crc: c.u32()?,
+        };
+        let sane = header.data_start <= header.data_end && header.flows <= header.records.max(1);
+        sane.then_some(header)
+    }
+
+    /// True when `body` carries the CRC it was sealed with.
+    pub(crate) fn checks(&self, body: &[u8]) -> bool {
+        crc32fast::hash(body) == self.body_crc
+    }
+}
+
+/// A segment's body, decoded: flows, and per record its flow and length.
+#[derive(Debug)]
+pub(crate) struct SegmentBody {
+    pub(crate) flows: Vec<FlowKey>,
+    /// `(flow id, record length)` per record, in file order.
+    pub(crate) records: Vec<(u32, u32)>,
+}
+
+impl SegmentBody {
+    /// Decodes a checked body; `None` if it does not add up to its header.
+    pub(crate) fn decode(header: &SegmentHeader, body: &[u8]) -> Option<Self> {
+        let mut c = Cursor::new(body);
+        let flows = (0..header.flows)
+            .map(|_| flow::decode(&mut c))
+            .collect::<Option<Vec<_>>>()?;
+        let mut records = Vec::with_capacity(header.records as usize);
+        let mut length = 0u64;
+        for _ in 0..header.records {
+            let id = u32::try_from(c.varint()?).ok()?;
+            let len = u32::try_from(c.varint()?).ok()?;
+            if id >= header.flows {
+                return None;
+            }
+            length += u64::from(len);
+            records.push((id, len));
+        }
+        let whole = c.rest().is_empty() && length == header.data_end - header.data_start;
+        whole.then_some(SegmentBody { flows, records })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(last_octet: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, last_octet, 0, 1, 0, 2]);
+        f
+    }
+
+    fn segments(bytes: &[u8]) -> Vec<(SegmentHeader, Option<SegmentBody>)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + SEGMENT_HEADER_BYTES <= bytes.len() {
+            let raw: [u8; SEGMENT_HEADER_BYTES] =
+                bytes[at..at + SEGMENT_HEADER_BYTES].try_into().unwrap();
+            let header = SegmentHeader::parse(&raw).expect("a header");
+            let body_at = at + SEGMENT_HEADER_BYTES;
+            let body = &bytes[body_at..body_at + header.body_len as usize];
+            let decoded = header
+                .checks(body)
+                .then(|| SegmentBody::decode(&header, body))
+                .flatten();
+            out.push((header, decoded));
+            at = body_at + header.body_len as usize;
+        }
+        out
+    }
+
+    #[test]
+    fn segments_hold_positions_flows_and_times() {
+        let mut builder = IndexBuilder::new(24);
+        let mut out = Vec::new();
+        for i in 0..SEGMENT_RECORDS + 3 {
+            let full = builder.add(1000 + u64::from(i), 100, &frame((i % 3) as u8), true);
+            if full {
+                builder.take_segment(&mut out);
+            }
+        }
+        builder.finish(&mut out);
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 3, "a full segment, the rest, the end");
+        let (first, body) = &segs[0];
+        assert_eq!(
+            (first.data_start, first.records, first.flows),
+            (24, SEGMENT_RECORDS, 3)
+        );
+        assert_eq!(first.data_end, 24 + 100 * u64::from(SEGMENT_RECORDS));
+        assert_eq!((first.first_ns, first.last_ns), (1000, 1000 + 8191));
+        let body = body.as_ref().expect("checks out");
+        assert_eq!(body.records[..4], [(0, 100), (1, 100), (2, 100), (0, 100)]);
+        let (second, _) = &segs[1];
+        assert_eq!((second.data_start, second.records), (first.data_end, 3));
+        let (end, _) = &segs[2];
+        assert!(end.end_marker);
+        assert_eq!(end.records, SEGMENT_RECORDS + 3);
+    }
+
+    #[test]
+    fn a_flipped_bit_fails_the_checksum() {
+        let mut builder = IndexBuilder::new(0);
+        builder.add(1, 60, &frame(1), true);
+        let mut out = Vec::new();
+        builder.take_segment(&mut out);
+        for bit in [0, 7 * 8 + 3, (out.len() - 1) * 8] {
+            let mut bad = out.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            let raw: [u8; SEGMENT_HEADER_BYTES] = bad[..SEGMENT_HEADER_BYTES].try_into().unwrap();
+            let ok =
+                SegmentHeader::parse(&raw).is_some_and(|h| h.checks(&bad[SEGMENT_HEADER_BYTES..]));
+            assert!(!ok, "bit {bit}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Reads an index file's segment headers into a plan for one capture file:
+//! which byte ranges the index answers for, and where scanning must take
+//! over. Bodies are read later, only for segments a search needs.
+
+use super::index::{
+    SegmentBody, SegmentHeader, FILE_HEADER_BYTES, FILE_MAGIC, SEGMENT_HEADER_BYTES, VERSION,
+};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// A segment of the plan: its header, and where its body is in the index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Segment {
+    pub(crate) header: SegmentHeader,
+    body_at: u64,
+}
+
+/// What an index can do for its capture file.
+pub(crate) enum IndexState {
+    /// There is no index file.
+    Missing,
+    /// The index is not one, or a checksum fails: scan the file.
+    Damaged(String),
+    Usable(IndexPlan),
+}
+
+/// See the module docs.
+pub(crate) struct IndexPlan {
+    file: BufReader<File>,
+    pub(crate) segments: Vec<Segment>,
+    /// Where the last usable segment ends: scanning starts here.
+    pub(crate) covered_end: u64,
+    /// The index ends with its end marker: the capture file was closed.
+    pub(crate) closed: bool,
+    /// The index ends inside a segment (cut short, or being written).
+    pub(crate) cut_short: bool,
+}
+
+impl IndexPlan {
+    /// Reads and checks the body of `segment`; `None` if it fails its checksum.
+    pub(crate) fn body(&mut self, segment: &Segment) -> io::Result<Option<SegmentBody>> {
+        self.file.seek(SeekFrom::Start(segment.body_at))?;
+        let mut body = vec![0u8; segment.header.body_len as usize];
+        self.file.read_exact(&mut body)?;
+        if !segment.header.checks(&body) {
+            return Ok(None);
+        }
+        Ok(SegmentBody::decode(&segment.header, &body))
+    }
+}
+
+/// Reads the index at `index_path` of a capture file of `data_len` bytes
+/// whose first record starts at or after `header_end`.
+pub(crate) fn read_plan(index_path: &Path, data_len: u64, header_end: u64) -> IndexState {
+    let file = match File::open(index_path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return IndexState::Missing,
+        Err(e) => return IndexState::Damaged(format!("cannot read it: {e}")),
+    };
+    let index_len = file.metadata().map_or(0, |m| m.len());
+    let mut file = BufReader::with_capacity(64 * 1024, file);
+    let mut head = [0u8; FILE_HEADER_BYTES];
+    if file.read_exact(&mut head).is_err()
+        || &head[..8] != FILE_MAGIC
+        || u16::from_le_bytes([head[8], head[9]]) != VERSION
+    {
+        return IndexState::Damaged("not a version 1 zcap index".into());
+    }
+    let mut plan = IndexPlan {
+        file,
+        segments: Vec::new(),
+        covered_end: header_end,
+        closed: false,
+        cut_short: false,
+    };
+    match walk(&mut plan, index_len, data_len, header_end) {
+        Ok(()) => IndexState::Usable(plan),
+        Err(why) => IndexState::Damaged(why),
+    }
+}
+
+/// Reads every segment header, seeking past the bodies.
+fn walk(
+    plan: &mut IndexPlan,
+    index_len: u64,
+    data_len: u64,
+    header_end: u64,
+) -> Result<(), String> {
+    let mut at = FILE_HEADER_BYTES as u64;
+    let mut expected_start: Option<u64> = None;
+    let mut beyond_data = false;
+    while at < index_len {
+        if index_len - at < SEGMENT_HEADER_BYTES as u64 {
+            plan.cut_short = true;
+            return Ok(());
+        }
+        let mut raw = [0u8; SEGMENT_HEADER_BYTES];
+        plan.file
+            .read_exact(&mut raw)
+            .map_err(|e| format!("cannot read it: {e}"))?;
+        let n = plan.segments.len();
+        let header = SegmentHeader::parse(&raw).ok_or(format!("segment {n} fails its checksum"))?;
+        let contiguous = match expected_start {
+            Some(end) => header.data_start == end,
+            None => header.data_start >= header_end,
+        };
+        if !contiguous {
+            return Err(format!("segment {n} does not follow the one before it"));
+        }
+        if header.end_marker {
+            plan.closed = true;
+            return Ok(());
+        }
+        let body_at = at + SEGMENT_HEADER_BYTES as u64;
+        at = body_at + u64::from(header.body_len);
+        if at > index_len {
+            plan.cut_short = true;
+            return Ok(());
+        }
+        plan.file
+            .seek_relative(i64::from(header.body_len))
+            .map_err(|e| format!("cannot read it: {e}"))?;
+        expected_start = Some(header.data_end);
+        // Records not yet on disk (the index is written ahead of them) are
+        // left to the scan.
+        beyond_data |= header.data_end > data_len;
+        if !beyond_data {
+            plan.covered_end = header.data_end;
+            plan.segments.push(Segment { header, body_at });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,469 @@
+//! Reads pcap and pcapng files record by record, from the start or from a
+//! position the index names. Only what extraction needs: packets with their
+//! time, lengths, interface, queue and hash; other pcapng blocks are skipped.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+const PCAP_MICRO: u32 = 0xa1b2_c3d4;
+const PCAP_NANO: u32 = 0xa1b2_3c4d;
+const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
+const PCAPNG_BYTE_ORDER: u32 = 0x1a2b_3c4d;
+const BLOCK_IDB: u32 = 1;
+const BLOCK_EPB: u32 = 6;
+const OPT_IF_NAME: u16 = 2;
+const OPT_IF_DESCRIPTION: u16 = 3;
+const OPT_IF_TSRESOL: u16 = 9;
+const OPT_EPB_HASH: u16 = 3;
+const OPT_EPB_QUEUE: u16 = 6;
+/// libpcap's largest snap length: a record claiming more is damage.
+const MAX_CAPLEN: u32 = 262_144;
+/// A pcapng block longer than this is damage, not a packet.
+const MAX_BLOCK: u32 = 16 << 20;
+const READ_BUFFER: usize = 256 * 1024;
+
+/// One interface of a capture file (a pcap file has one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Interface {
+    pub(crate) link_type: u16,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) snaplen: u32,
+    /// Units per second of its timestamps.
+    units_per_s: u64,
+}
+
+/// One packet read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Packet {
+    pub(crate) ts_ns: u64,
+    pub(crate) orig_len: u32,
+    /// Index into [`CaptureReader::interfaces`].
+    pub(crate) interface: u32,
+    pub(crate) queue: Option<u32>,
+    pub(crate) rss_hash: Option<u32>,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Why reading stopped before the end of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Damage {
+    /// The file ends inside a record (cut short, or still being written).
+    CutShort { at: u64 },
+    /// Bytes that are not a record.
+    Garbage { at: u64, what: String },
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::CutShort { at } => write!(f, "ends inside a record at byte {at}"),
+            Damage::Garbage { at, what } => write!(f, "{what} at byte {at}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Pcap { big: bool, nano: bool },
+    Pcapng { big: bool },
+}
+
+/// See the module docs.
+pub(crate) struct CaptureReader {
+    file: BufReader<File>,
+    /// Where the next read starts.
+    pos: u64,
+    len: u64,
+    layout: Layout,
+    interfaces: Vec<Interface>,
+    /// The first interface of the current pcapng section.
+    section_base: usize,
+    header_end: u64,
+}
+
+impl CaptureReader {
+    /// Opens a capture file and reads its header (pcapng: the section header
+    /// and the interface descriptions after it). An error says why the file
+    /// is not a capture.
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        let mut reader = CaptureReader {
+            file: BufReader::with_capacity(READ_BUFFER, file),
+            pos: 0,
+            len,
+            layout: Layout::Pcap {
+                big: false,
+                nano: false,
+            },
+            interfaces: Vec::new(),
+            section_base: 0,
+            header_end: 0,
+        };
+        reader.read_header().map_err(|d| match d {
+            Damage::CutShort { .. } => "cut short inside its header".to_owned(),
+            Damage::Garbage { what, .. } => what,
+        })?;
+        Ok(reader)
+    }
+
+    /// Where the first record (or, pcapng, the first block after the
+    /// interface descriptions) starts.
+    pub(crate) fn header_end(&self) -> u64 {
+        self.header_end
+    }
+
+    /// The file's length when it was opened.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(crate) fn interfaces(&self) -> &[Interface] {
+        &self.interfaces
+    }
+
+    /// True for pcap files of microsecond precision.
+    pub(crate) fn is_micro_pcap(&self) -> bool {
+        matches!(self.layout, Layout::Pcap { nano: false, .. })
+    }
+
+    /// The next read starts at `offset` (a record's start).
+    pub(crate) fn seek(&mut self, offset: u64) -> io::Result<()> {
+        let delta = offset as i64 - self.pos as i64;
+        self.file.seek_relative(delta)?;
+        self.pos = offset;
+        Ok(())
+    }
+
+    /// The next packet; `Ok(None)` at the end of the file.
+    pub(crate) fn next_packet(&mut self) -> Result<Option<Packet>, Damage> {
+        match self.layout {
+            Layout::Pcap { big, nano } => self.pcap_record(big, nano),
+            Layout::Pcapng { big } => loop {
+                match self.block(big)? {
+                    None => return Ok(None),
+                    Some(Some(packet)) => return Ok(Some(packet)),
+                    Some(None) => continue,
+                }
+            },
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes; false at a clean end of file (no
+    /// byte left), `CutShort` if the file ends part way.
+    fn fill(&mut self, buf: &mut [u8], start: u64) -> Result<bool, Damage> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.file.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Damage::Garbage {
+                        at: self.pos,
+                        what: format!("cannot read: {e}"),
+                    })
+                }
+            }
+        }
+        self.pos += got as u64;
+        match got {
+            0 if self.pos == start => Ok(false),
+            n if n == buf.len() => Ok(true),
+            _ => Err(Damage::CutShort { at: start }),
+        }
+    }
+
+    fn read_header(&mut self) -> Result<(), Damage> {
+        let mut magic = [0u8; 4];
+        if !self.fill(&mut magic, 0)? {
+            return Err(Damage::Garbage {
+                at: 0,
+                what: "an empty file".into(),
+            });
+        }
+        let (le, be) = (u32::from_le_bytes(magic), u32::from_be_bytes(magic));
+        if let Some((big, nano)) =
+            [(le, false), (be, true)]
+                .into_iter()
+                .find_map(|(m, big)| match m {
+                    PCAP_MICRO => Some((big, false)),
+                    PCAP_NANO => Some((big, true)),
+                    _ => None,
+                })
+        {
+            let mut rest = [0u8; 20];
+            self.fill(&mut rest, 4)?;
+            let word = |at: usize| u32_of(&rest[at..at + 4], big);
+            self.layout = Layout::Pcap { big, nano };
+            self.interfaces.push(Interface {
+                link_type: word(16) as u16,
+                name: String::new(),
+                description: String::new(),
+                snaplen: word(12),
+                units_per_s: if nano { 1_000_000_000 } else { 1_000_000 },
+            });
+            self.header_end = 24;
+            return Ok(());
+        }
+        if le != PCAPNG_SHB {
+            return Err(Damage::Garbage {
+                at: 0,
+                what: "neither pcap nor pcapng".into(),
+            });
+        }
+        self.seek(0).map_err(|e| Damage::Garbage {
+            at: 0,
+            what: e.to_string(),
+        })?;
+        self.layout = Layout::Pcapng { big: false };
+        self.read_pcapng_head()
+    }
+
+    /// The section header and the interface descriptions that follow it.
+    fn read_pcapng_head(&mut self) -> Result<(), Damage> {
+        let big = self.section(0)?;
+        loop {
+            let at = self.pos;
+            let mut head = [0u8; 8];
+            if !self.fill(&mut head, at)? || u32_of(&head[..4], big) != BLOCK_IDB {
+                self.header_end = at;
+                return self.seek(at).map_err(|e| Damage::Garbage {
+                    at,
+                    what: e.to_string(),
+                });
+            }
+            self.seek(at).map_err(|e| Damage::Garbage {
+                at,
+                what: e.to_string(),
+            })?;
+            self.block(big)?;
+        }
+    }
+
+    /// Reads a section header at the current position; returns its byte order.
+    fn section(&mut self, at: u64) -> Result<bool, Damage> {
+        let mut head = [0u8; 12];
+        self.fill(&mut head, at)?;
+        let big = match u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) {
+            PCAPNG_BYTE_ORDER => false,
+            m if m.swap_bytes() == PCAPNG_BYTE_ORDER => true,
+            _ => {
+                return Err(Damage::Garbage {
+                    at,
+                    what: "a pcapng section without its byte-order magic".into(),
+                })
+            }
+        };
+        let len = u32_of(&head[4..8], big);
+        if !(28..=MAX_BLOCK).contains(&len) || !len.is_multiple_of(4) {
+            return Err(Damage::Garbage {
+                at,
+                what: format!("a pcapng section header of length {len}"),
+            });
+        }
+        let mut rest = vec![0u8; len as usize - 12];
+        self.fill(&mut rest, at)?;
+        self.layout = Layout::Pcapng { big };
+        self.section_base = self.interfaces.len();
+        Ok(big)
+    }
+
+    /// One pcapng block: `Some(Some(packet))` for a packet, `Some(None)` for
+    /// any other block, `None` at the end of the file.
+    fn block(&mut self, big: bool) -> Result<Option<Option<Packet>>, Damage> {
+        let at = self.pos;
+        let mut head = [0u8; 8];
+        if !self.fill(&mut head, at)? {
+            return Ok(None);
+        }
+        let kind = u32_of(&head[..4], big);
+        if kind == PCAPNG_SHB {
+            self.seek(at).map_err(|e| Damage::Garbage {
+                at,
+                what: e.to_string(),
+            })?;
+            self.section(at)?;
+            return Ok(Some(None));
+        }
+        let len = u32_of(&head[4..8], big);
+        if !(12..=MAX_BLOCK).contains(&len) || !len.is_multiple_of(4) {
+            return Err(Damage::Garbage {
+                at,
+                what: format!("a pcapng block of length {len}"),
+            });
+        }
+        let mut body = vec![0u8; len as usize - 8];
+        self.fill(&mut body, at)?;
+        if u32_of(&body[body.len() - 4..], big) != len {
+            return Err(Damage::Garbage {
+                at,
+                what: "a pcapng block whose two lengths differ".into(),
+            });
+        }
+        let body = &body[..body.len() - 4];
+        let garbage = |what: &str| Damage::Garbage {
+            at,
+            what: what.to_owned(),
+        };
+        match kind {
+            BLOCK_IDB => {
+                let iface = interface(body, big)
+                    .ok_or_else(|| garbage("a broken interface description"))?;
+                self.interfaces.push(iface);
+                Ok(Some(None))
+            }
+            BLOCK_EPB => {
+                let packet = self
+                    .enhanced(body, big)
+                    .ok_or_else(|| garbage("a broken enhanced packet block"))?;
+                Ok(Some(Some(packet)))
+            }
+            _ => Ok(Some(None)),
+        }
+    }
+
+    fn enhanced(&self, body: &[u8], big: bool) -> Option<Packet> {
+        let word = |at: usize| body.get(at..at + 4).map(|b| u32_of(b, big));
+        let local = word(0)? as usize;
+        let interface = self.section_base + local;
+        let iface = self.interfaces.get(interface)?;
+        let units = (u64::from(word(4)?) << 32) | u64::from(word(8)?);
+        let caplen = word(12)?;
+        let orig_len = word(16)?;
+        let data_end = 20usize.checked_add(caplen as usize)?;
+        let data = body.get(20..data_end)?.to_vec();
+        let mut packet = Packet {
+            ts_ns: to_ns(units, iface.units_per_s),
+            orig_len,
+            interface: interface as u32,
+            queue: None,
+            rss_hash: None,
+            data,
+        };
+        for (code, value) in options(body.get(data_end.div_ceil(4) * 4..)?, big) {
+            match code {
+                OPT_EPB_QUEUE if value.len() == 4 => packet.queue = Some(u32_of(value, big)),
+                OPT_EPB_HASH if value.len() == 5 => {
+                    packet.rss_hash = Some(u32::from_be_bytes(value[1..5].try_into().ok()?));
+                }
+                _ => {}
+            }
+        }
+        Some(packet)
+    }
+
+    fn pcap_record(&mut self, big: bool, nano: bool) -> Result<Option<Packet>, Damage> {
+        let at = self.pos;
+        let mut head = [0u8; 16];
+        if !self.fill(&mut head, at)? {
+            return Ok(None);
+        }
+        let word = |i: usize| u32_of(&head[i * 4..i * 4 + 4], big);
+        let (secs, frac, caplen, orig_len) = (word(0), word(1), word(2), word(3));
+        let limit = if nano { 1_000_000_000 } else { 1_000_000 };
+        if caplen > MAX_CAPLEN.max(self.interfaces[0].snaplen) || frac >= limit {
+            return Err(Damage::Garbage {
+                at,
+                what: format!("a record header that is not one (caplen {caplen})"),
+            });
+        }
+        let mut data = vec![0u8; caplen as usize];
+        self.fill(&mut data, at)?;
+        let frac_ns = if nano {
+            u64::from(frac)
+        } else {
+            u64::from(frac) * 1000
+        };
+        Ok(Some(Packet {
+            ts_ns: u64::from(secs) * 1_000_000_000 + frac_ns,
+            orig_len,
+            interface: 0,
+            queue: None,
+            rss_hash: None,
+            data,
+        }))
+    }
+
+    /// Where the next read starts.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+}
+
+fn u32_of(bytes: &[u8], big: bool) -> u32 {
+    let b: [u8; 4] = bytes[..4].try_into().expect("4 bytes");
+    if big {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
+fn u16_of(bytes: &[u8], big: bool) -> u16 {
+    let b: [u8; 2] = bytes[..2].try_into().expect("2 bytes");
+    if big {
+        u16::from_be_bytes(b)
+    } else {
+        u16::from_le_bytes(b)
+    }
+}
+
+/// `units` at `units_per_s` in nanoseconds.
+fn to_ns(units: u64, units_per_s: u64) -> u64 {
+    match units_per_s {
+        1_000_000_000 => units,
+        1_000_000 => units.saturating_mul(1000),
+        n => (u128::from(units) * 1_000_000_000 / u128::from(n.max(1))).min(u128::from(u64::MAX))
+            as u64,
+    }
+}
+
+/// The options of a block, as (code, value) pairs, up to the end marker.
+fn options(mut bytes: &[u8], big: bool) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while bytes.len() >= 4 {
+        let code = u16_of(&bytes[..2], big);
+        let len = usize::from(u16_of(&bytes[2..4], big));
+        if code == 0 {
+            break;
+        }
+        let Some(value) = bytes.get(4..4 + len) else {
+            break;
+        };
+        out.push((code, value));
+        bytes = bytes.get(4 + len.div_ceil(4) * 4..).unwrap_or(&[]);
+    }
+    out
+}
+
+fn interface(body: &[u8], big: bool) -> Option<Interface> {
+    let link_type = u16_of(body.get(0..2)?, big);
+    let snaplen = u32_of(body.get(4..8)?, big);
+    let mut iface = Interface {
+        link_type,
+        name: String::new(),
+        description: String::new(),
+        snaplen,
+        units_per_s: 1_000_000,
+    };
+    for (code, value) in options(body.get(8..)?, big) {
+        let text = || String::from_utf8_lossy(value).into_owned();
+        match code {
+            OPT_IF_NAME => iface.name = text(),
+            OPT_IF_DESCRIPTION => iface.description = text(),
+            OPT_IF_TSRESOL if value.len() == 1 => {
+                let r = value[0];
+                iface.units_per_s = if r & 0x80 != 0 {
+                    1u64.checked_shl(u32::from(r & 0x7f))?
+                } else {
+                    10u64.checked_pow(u32::from(r))?
+                };
+            }
+            _ => {}
+        }
+    }
+    Some(iface)
+}

@@ -1,0 +1,243 @@
+//! One capture file as a source of matching packets, in file order: through
+//! its index where it has a usable one (only the segments in the window,
+//! only the records of flows the query does not rule out), by a scan where
+//! it has none or the index stops.
+
+use super::plan::{IndexPlan, IndexState, Segment};
+use super::query::{Query, Tri};
+use super::reader::{CaptureReader, Damage, Packet};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// What decides on a packet: the window and libpcap's matcher.
+pub(crate) trait Judge {
+    /// True if `packet` is in the window and the expression accepts it.
+    fn accepts(&mut self, link_type: u16, packet: &Packet) -> bool;
+    /// The window, to compare with a segment's times.
+    fn window(&self) -> (u64, u64);
+}
+
+/// How far a source has got.
+enum Stage {
+    /// Reading segment `next` of the plan onward.
+    Indexed {
+        next: usize,
+    },
+    /// Reading every record from the current position to `end` (`None`:
+    /// the end of the file), then going back to `then`.
+    Range {
+        end: Option<u64>,
+        then: Option<usize>,
+    },
+    Done,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SourceCounts {
+    /// Records read from the capture file.
+    pub(crate) read: u64,
+    /// Segments the index let the search skip.
+    pub(crate) segments_skipped: u64,
+}
+
+/// See the module docs.
+pub(crate) struct FileSource {
+    pub(crate) path: PathBuf,
+    reader: CaptureReader,
+    plan: Option<IndexPlan>,
+    query: Query,
+    stage: Stage,
+    /// Record offsets still to read in the current segment.
+    pending: VecDeque<u64>,
+    pub(crate) counts: SourceCounts,
+    /// A one-line warning about the index, said once.
+    pub(crate) warning: Option<String>,
+}
+
+impl FileSource {
+    /// A source over `reader`, whose index is `index`.
+    pub(crate) fn new(path: &Path, reader: CaptureReader, index: IndexState, query: Query) -> Self {
+        let (plan, warning) = match index {
+            IndexState::Usable(plan) => {
+                let warning = plan.cut_short.then(|| {
+                    format!(
+                        "{}: the index is cut short; the rest of the file is scanned",
+                        path.display()
+                    )
+                });
+                (Some(plan), warning)
+            }
+            IndexState::Damaged(why) => (
+                None,
+                Some(format!(
+                    "{}: damaged index ({why}); the file is scanned",
+                    path.display()
+                )),
+            ),
+            IndexState::Missing => (None, None),
+        };
+        let stage = match &plan {
+            Some(_) => Stage::Indexed { next: 0 },
+            None => Stage::Range {
+                end: None,
+                then: None,
+            },
+        };
+        let mut source = FileSource {
+            path: path.to_owned(),
+            reader,
+            plan,
+            query,
+            stage,
+            pending: VecDeque::new(),
+            counts: SourceCounts::default(),
+            warning,
+        };
+        let start = source.reader.header_end();
+        source.seek_or_stop(start);
+        source
+    }
+
+    /// True if the file has a usable index.
+    pub(crate) fn indexed(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// The file's interfaces' link types.
+    pub(crate) fn reader(&self) -> &CaptureReader {
+        &self.reader
+    }
+
+    /// True when a cut-short end of this file is damage, not a file still
+    /// being written: its index says it was closed, or it has no index.
+    fn end_must_be_whole(&self) -> bool {
+        self.plan.as_ref().is_none_or(|p| p.closed)
+    }
+
+    /// The next packet the judge accepts; `Ok(None)` at the end. A file cut
+    /// inside its last record while it is still being written ends cleanly.
+    pub(crate) fn next_match(&mut self, judge: &mut dyn Judge) -> Result<Option<Packet>, Damage> {
+        loop {
+            let packet = match self.next_candidate(judge) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return Ok(None),
+                Err(Damage::CutShort { .. }) if !self.end_must_be_whole() => {
+                    self.stage = Stage::Done;
+                    return Ok(None);
+                }
+                Err(damage) => {
+                    self.stage = Stage::Done;
+                    return Err(damage);
+                }
+            };
+            self.counts.read += 1;
+            let link_type = self
+                .reader
+                .interfaces()
+                .get(packet.interface as usize)
+                .map_or(1, |i| i.link_type);
+            if judge.accepts(link_type, &packet) {
+                return Ok(Some(packet));
+            }
+        }
+    }
+
+    /// The next packet the index does not rule out.
+    fn next_candidate(&mut self, judge: &mut dyn Judge) -> Result<Option<Packet>, Damage> {
+        loop {
+            if let Some(offset) = self.pending.pop_front() {
+                self.seek_or_stop(offset);
+                return self.reader.next_packet();
+            }
+            match self.stage {
+                Stage::Done => return Ok(None),
+                Stage::Range { end, then } => {
+                    if end.is_none_or(|end| self.reader.position() < end) {
+                        match self.reader.next_packet()? {
+                            Some(packet) => return Ok(Some(packet)),
+                            None => self.stage = Stage::Done,
+                        }
+                    } else {
+                        self.stage = then.map_or(Stage::Done, |next| Stage::Indexed { next });
+                    }
+                }
+                Stage::Indexed { next } => self.plan_segment(next, judge),
+            }
+        }
+    }
+
+    /// Plans segment `next`: skips it, queues its candidate records, or
+    /// reads it whole; past the last segment, scans what the index does not
+    /// cover.
+    fn plan_segment(&mut self, next: usize, judge: &mut dyn Judge) {
+        let plan = self.plan.as_mut().expect("an indexed stage has a plan");
+        let Some(segment) = plan.segments.get(next).copied() else {
+            let end = plan.covered_end;
+            self.seek_or_stop(end);
+            self.stage = Stage::Range {
+                end: None,
+                then: None,
+            };
+            return;
+        };
+        self.stage = Stage::Indexed { next: next + 1 };
+        let (from, to) = judge.window();
+        let h = &segment.header;
+        if h.last_ns < from || h.first_ns >= to {
+            self.counts.segments_skipped += 1;
+            return;
+        }
+        if !self.query.narrows() {
+            self.read_range(&segment, next);
+            return;
+        }
+        match plan.body(&segment) {
+            Ok(Some(body)) => {
+                let wanted: Vec<bool> = body
+                    .flows
+                    .iter()
+                    .map(|f| self.query.eval(f) != Tri::No)
+                    .collect();
+                if !wanted.contains(&true) {
+                    self.counts.segments_skipped += 1;
+                    return;
+                }
+                let mut offset = h.data_start;
+                for (flow, len) in body.records {
+                    if wanted[flow as usize] {
+                        self.pending.push_back(offset);
+                    }
+                    offset += u64::from(len);
+                }
+            }
+            _ => {
+                let why = format!("segment {next} fails its checksum");
+                self.warning = Some(format!(
+                    "{}: damaged index ({why}); the file is scanned from there",
+                    self.path.display()
+                ));
+                self.seek_or_stop(h.data_start);
+                self.stage = Stage::Range {
+                    end: None,
+                    then: None,
+                };
+            }
+        }
+    }
+
+    fn read_range(&mut self, segment: &Segment, index: usize) {
+        self.seek_or_stop(segment.header.data_start);
+        self.stage = Stage::Range {
+            end: Some(segment.header.data_end),
+            then: Some(index + 1),
+        };
+    }
+
+    fn seek_or_stop(&mut self, offset: u64) {
+        if self.reader.seek(offset).is_err() {
+            self.stage = Stage::Done;
+            self.pending.clear();
+        }
+    }
+}

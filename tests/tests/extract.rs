@@ -1,0 +1,389 @@
+//! Issue 14 (archive): `zcap-extract` over a rotated, per-queue capture
+//! returns exactly what `tcpdump -r` selects from the same files, merged in
+//! time order and cut to the same window; with the index, without it, with
+//! a damaged one, and from files still being written.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use zcap_tests::frames::varied;
+use zcap_tests::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const T0: u64 = 1_700_000_000_000_000_000;
+const PACKETS: u32 = 24_000;
+
+/// Runs zcap-extract (no EAL arguments).
+fn extract(args: &[&str]) -> Run {
+    let mut cmd = Command::new(bin_dir().join("zcap-extract"));
+    cmd.args(args);
+    run_with_limit(cmd, LIMIT)
+}
+
+/// A known replay over two queues, captured with `-C` rotation into `dir`
+/// (per-queue pcap files, or merged pcapng). Returns the capture files.
+fn capture(dir: &TempDir, name: &str, pcapng: bool) -> Vec<PathBuf> {
+    let records = varied(PACKETS, T0);
+    let (a, b): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let inputs = [
+        dir.path(&format!("{name}-a.pcap")),
+        dir.path(&format!("{name}-b.pcap")),
+    ];
+    for (path, half) in inputs.iter().zip([a, b]) {
+        let half: Vec<Record> = half.into_iter().map(|(_, r)| r).collect();
+        write_pcap(path, &half, false);
+    }
+    let out_dir = dir.path(name);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(if pcapng { "cap.pcapng" } else { "cap.pcap" });
+    let spec = format!(
+        "net_pcap0,rx_pcap={},rx_pcap={}",
+        inputs[0].display(),
+        inputs[1].display()
+    );
+    let mut args = vec!["-q", "-i", &spec, "-w", out.to_str().unwrap(), "-C", "0.5"];
+    if !pcapng {
+        args.extend(["--per-queue-files", "--time-stamp-precision", "micro"]);
+    }
+    zcap(&args, LIMIT).assert_ok();
+    let files = capture_files(&out_dir);
+    assert!(files.len() >= 4, "rotation made {} files", files.len());
+    for f in &files {
+        assert!(index_of(f).exists(), "{} has an index", f.display());
+    }
+    files
+}
+
+/// The index beside a capture file.
+fn index_of(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.zidx", path.display()))
+}
+
+/// Exit status 1, and of the lines on stderr exactly one names the damage
+/// (the others may say which files had no index).
+fn assert_damage(run: &Run, needles: &[&str]) {
+    assert_eq!(run.code, Some(1), "expected exit 1; stderr: {}", run.stderr);
+    let damage: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.contains("no usable index"))
+        .collect();
+    assert_eq!(damage.len(), 1, "one line: {damage:?}");
+    for needle in needles {
+        assert!(
+            damage[0].contains(needle),
+            "{needle:?} not in {}",
+            damage[0]
+        );
+    }
+}
+
+fn capture_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with(".zidx"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// What tcpdump selects from each file, merged in time order and cut to
+/// `[from, to)`.
+fn tcpdump_reference(
+    dir: &TempDir,
+    files: &[PathBuf],
+    expr: &str,
+    from: u64,
+    to: u64,
+) -> Vec<Record> {
+    let mut all = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let out = dir.path(&format!("ref-{i}.pcap"));
+        let mut args = vec!["-r", file.to_str().unwrap(), "-w", out.to_str().unwrap()];
+        if !expr.is_empty() {
+            args.push(expr);
+        }
+        tool("tcpdump", &args);
+        all.extend(read_pcap(&out).1);
+    }
+    all.retain(|r| r.ts_ns >= from && r.ts_ns < to);
+    all.sort_by_key(|r| r.ts_ns);
+    all
+}
+
+fn same_records(got: &[Record], want: &[Record], what: &str) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: {} records, tcpdump {}",
+        got.len(),
+        want.len()
+    );
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(
+            (g.ts_ns, g.orig_len, &g.data),
+            (w.ts_ns, w.orig_len, &w.data),
+            "{what}: record {i} differs"
+        );
+    }
+}
+
+/// Seconds since the epoch, as --from/--to take them.
+fn secs(ns: u64) -> String {
+    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+/// The packets of the capture are 1 µs apart from T0.
+fn at(packet: u32) -> u64 {
+    T0 + u64::from(packet) * 1_000
+}
+
+const CASES: &[(&str, u32, u32)] = &[
+    ("", 0, PACKETS),
+    ("", 10_000, 12_400),
+    ("host 10.0.1.3", 0, PACKETS),
+    ("host 10.0.1.3 and host 192.168.2.5", 0, PACKETS),
+    ("host 10.0.1.3 and host 192.168.2.5", 12_000, 14_400),
+    ("net 192.168.1.0/24", 3_000, 20_000),
+    ("src net 10.0.2.0/24 and dst port 443", 0, PACKETS),
+    ("portrange 1000-1999", 0, PACKETS),
+    ("tcp dst portrange 50-500", 0, PACKETS),
+    ("port 53 or 80", 5_000, 9_000),
+    ("vlan 105", 0, PACKETS),
+    ("vlan and udp port 9", 0, PACKETS),
+    ("ip6", 0, PACKETS),
+    ("udp or ip6", 0, PACKETS),
+    ("not tcp", 0, PACKETS),
+    ("not host 10.0.1.3 and not vlan", 1_000, 2_000),
+    ("tcp[tcpflags] & tcp-syn != 0", 0, PACKETS),
+    ("host 10.9.9.9", 0, PACKETS),
+];
+
+fn check_cases(dir: &TempDir, files: &[PathBuf], out_name: &str, format: &[&str]) {
+    let capture_dir = files[0].parent().unwrap();
+    for (i, &(expr, from, to)) in CASES.iter().enumerate() {
+        let out = dir.path(&format!("{out_name}-{i}"));
+        let (from_s, to_s) = (secs(at(from)), secs(at(to)));
+        let mut args = vec![
+            "-r",
+            capture_dir.to_str().unwrap(),
+            "--from",
+            &from_s,
+            "--to",
+            &to_s,
+            "-w",
+            out.to_str().unwrap(),
+            "-v",
+        ];
+        args.extend(format);
+        if !expr.is_empty() {
+            args.push(expr);
+        }
+        let run = extract(&args).assert_ok();
+        let got = if format.contains(&"pcapng") {
+            read_pcapng(&out).records
+        } else {
+            read_pcap(&out).1
+        };
+        let want = tcpdump_reference(dir, files, expr, at(from), at(to));
+        same_records(&got, &want, &format!("{expr:?} [{from}, {to})"));
+        if expr == "host 10.0.1.3 and host 192.168.2.5" && from == 0 {
+            let read = records_read(&run.stderr);
+            assert!(
+                read < u64::from(PACKETS) / 4,
+                "the index narrowed the pair to {read} records read of {PACKETS}"
+            );
+        }
+    }
+}
+
+/// The "N records read" of `-v`.
+fn records_read(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("records read"))
+        .expect("the -v line");
+    let before = line.split(" records read").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn per_queue_pcap_files_extract_as_tcpdump_selects() {
+    let dir = TempDir::new("extract-pcap");
+    let files = capture(&dir, "q", false);
+    check_cases(&dir, &files, "out", &[]);
+}
+
+#[test]
+fn merged_pcapng_files_extract_as_tcpdump_selects() {
+    let dir = TempDir::new("extract-pcapng");
+    let files = capture(&dir, "m", true);
+    check_cases(&dir, &files, "out", &["-F", "pcap"]);
+    // pcapng out keeps the interface and the queue, and tshark reads it.
+    let out = dir.path("all.pcapng");
+    extract(&[
+        "-r",
+        files[0].parent().unwrap().to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+    ])
+    .assert_ok();
+    let read = read_pcapng(&out);
+    assert_eq!(read.records.len(), PACKETS as usize);
+    assert_eq!(read.interfaces, vec!["net_pcap0".to_owned()]);
+    let queues: std::collections::BTreeSet<_> =
+        read.queues.iter().map(|q| q.expect("epb_queue")).collect();
+    assert_eq!(queues.into_iter().collect::<Vec<_>>(), vec![0, 1]);
+    if have_tool("capinfos") {
+        let (info, _) = tool("capinfos", &["-c", "-M", out.to_str().unwrap()]);
+        assert!(info.contains(&PACKETS.to_string()), "{info}");
+    }
+}
+
+#[test]
+fn missing_damaged_and_cut_indexes_give_the_same_answer() {
+    let dir = TempDir::new("extract-damaged");
+    let files = capture(&dir, "d", false);
+    let expr = "host 10.0.1.3 or vlan 105";
+    let want = tcpdump_reference(&dir, &files, expr, 0, u64::MAX);
+    let index = |i: usize| index_of(&files[i]);
+    std::fs::remove_file(index(0)).unwrap();
+    let mut bytes = std::fs::read(index(1)).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(index(1), &bytes).unwrap();
+    let cut = std::fs::read(index(2)).unwrap();
+    std::fs::write(index(2), &cut[..cut.len() * 2 / 3]).unwrap();
+    std::fs::write(index(3), b"not an index at all").unwrap();
+    let out = dir.path("out.pcap");
+    let dir_arg = files[0].parent().unwrap().to_str().unwrap().to_owned();
+    let run = extract(&["-r", &dir_arg, "-w", out.to_str().unwrap(), expr]).assert_ok();
+    same_records(&read_pcap(&out).1, &want, expr);
+    assert!(
+        run.stderr.contains("have no usable index"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{}: damaged index", files[1].display())),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{}: damaged index", files[3].display())),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{}: the index is cut short", files[2].display())),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The complete records at the front of a pcap file's first `len` bytes.
+fn whole_records(path: &Path, len: usize) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let (mut at, mut n) = (24, 0);
+    while at + 16 <= len {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        if at + 16 + caplen > len {
+            break;
+        }
+        at += 16 + caplen;
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_file_still_being_written_extracts_to_its_last_whole_record() {
+    let dir = TempDir::new("extract-live");
+    let files = capture(&dir, "l", false);
+    let file = &files[0];
+    let full = read_pcap(file).1;
+    let len = std::fs::metadata(file).unwrap().len() as usize;
+    // As a writer leaves it: the data cut inside a record, and an index
+    // written ahead of the data, without its end marker.
+    let cut = len * 3 / 5 + 7;
+    let bytes = std::fs::read(file).unwrap();
+    let live = dir.path("live.pcap");
+    std::fs::write(&live, &bytes[..cut]).unwrap();
+    let index = std::fs::read(index_of(file)).unwrap();
+    std::fs::write(index_of(&live), &index[..index.len() - 56]).unwrap();
+    let out = dir.path("out.pcap");
+    let run = extract(&["-r", live.to_str().unwrap(), "-w", out.to_str().unwrap()]).assert_ok();
+    let n = whole_records(&live, cut);
+    assert!(n > 0 && n < full.len());
+    same_records(&read_pcap(&out).1, &full[..n], "live");
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    // The same file, closed (its index has its end marker) but cut: damage.
+    std::fs::write(index_of(&live), &index).unwrap();
+    let run = extract(&["-r", live.to_str().unwrap(), "-w", out.to_str().unwrap()]);
+    run.assert_runtime_error(&["live.pcap", "ends inside a record"]);
+    same_records(&read_pcap(&out).1, &full[..n], "cut");
+}
+
+#[test]
+fn bad_input_gets_one_line_and_its_exit_status() {
+    let dir = TempDir::new("extract-bad");
+    let input = dir.path("in.pcap");
+    let records = varied(50, T0);
+    write_pcap(&input, &records, false);
+    let out = dir.path("out.pcap");
+    let (i, o) = (input.to_str().unwrap(), out.to_str().unwrap());
+    extract(&["-r", i, "-w", o, "--from", "yesterday"]).assert_usage_error("--from");
+    extract(&[
+        "-r",
+        i,
+        "-w",
+        o,
+        "--from",
+        "2026-12-01T10:00:00Z",
+        "--to",
+        "2026-12-01T09:00:00Z",
+    ])
+    .assert_usage_error("--from must be before --to");
+    extract(&["-r", i, "-w", o, "host"]).assert_usage_error("bad expression");
+    extract(&[
+        "-r",
+        &dir.path("nothing-here").display().to_string(),
+        "-w",
+        o,
+    ])
+    .assert_usage_error("nothing-here");
+    extract(&["-r", i, "-w", i]).assert_usage_error("both an input and the output");
+    // An empty selection is a valid empty file.
+    extract(&["-r", i, "-w", o, "host 1.2.3.4"]).assert_ok();
+    assert!(read_pcap(&out).1.is_empty());
+    // Garbage after 20 records: those 20, one line, exit status 1.
+    let bytes = std::fs::read(&input).unwrap();
+    let twenty = 24
+        + records[..20]
+            .iter()
+            .map(|r| 16 + r.data.len())
+            .sum::<usize>();
+    let mut damaged = bytes[..twenty].to_vec();
+    damaged.extend_from_slice(&[0xff; 64]);
+    let bad = dir.path("bad.pcap");
+    std::fs::write(&bad, &damaged).unwrap();
+    let run = extract(&["-r", bad.to_str().unwrap(), "-w", o]);
+    assert_damage(&run, &["bad.pcap", "records before it are extracted"]);
+    assert_eq!(read_pcap(&out).1.len(), 20);
+    let garbage = dir.path("garbage.pcap");
+    std::fs::write(&garbage, b"this is not a capture file").unwrap();
+    let run = extract(&["-r", garbage.to_str().unwrap(), i, "-w", o]);
+    assert_damage(&run, &["garbage.pcap", "neither pcap nor pcapng"]);
+    assert_eq!(
+        read_pcap(&out).1.len(),
+        50,
+        "the good file is still extracted"
+    );
+}
