@@ -19,6 +19,9 @@
 #           stats   - zcap capture rate with --stats-interval 1 vs 0.1
 #           storage - fio, dd, zcap --io buffered/direct and dumpcap on the
 #                     VM's disk and a RAM-backed ext4 (scripts/bench-storage.sh)
+#           archive - index size and cost, zcap-extract against tcpdump -r
+#                     from a cold cache, scaling with the file count
+#                     (scripts/bench-archive.sh)
 # Prints one table per section, with ratios. Needs hugepages (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +67,9 @@ trap 'rm -f "$TMPFS"/zcap-warm.bin "$TMPFS"/zcap-dd.bin "$TMPFS"/zcap-bench.pcap
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.3f}' if b else 'n/a')" "$1" "$2"; }
 mpps() { python3 -c "import sys; print(f'{float(sys.argv[1])/1e6:.2f}')" "$1"; }
 
+if [[ " $SECTIONS " == *" archive "* ]]; then
+    BIN=$BIN bash scripts/bench-archive.sh
+fi
 if [[ " $SECTIONS " == *" storage "* ]]; then
     BIN=$BIN bash scripts/bench-storage.sh
 fi

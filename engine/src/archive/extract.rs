@@ -151,7 +151,12 @@ fn capture_files(inputs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathBu
 fn looks_like_capture(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    // Without the advice, this read leaves the kernel primed to read
+    // megabytes ahead when the file is opened again.
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        crate::dpdk::advise_reads(&f, crate::dpdk::ReadPattern::Scattered);
+        f.read_exact(&mut magic)
+    });
     read.is_ok()
         && [0xa1b2_c3d4u32, 0xa1b2_3c4d, 0x0a0d_0d0a]
             .iter()

@@ -9,7 +9,7 @@
 use super::flow::{self, FlowKey};
 use super::wire::{put_varint, Cursor};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// The first bytes of an index file.
 pub(crate) const FILE_MAGIC: &[u8; 8] = b"ZCAPIDX\0";
@@ -88,11 +88,37 @@ impl Hasher for FastHasher {
     }
 }
 
-type FlowIds = HashMap<FlowKey, u32, BuildHasherDefault<FastHasher>>;
+type FlowIds = HashMap<Packed, u32, BuildHasherDefault<FastHasher>>;
+
+/// A [`FlowKey::packed`] key, hashed word by word and compared without a
+/// call to memcmp: the writer looks one up per record.
+#[derive(Clone, Copy, Eq)]
+struct Packed([u64; 6]);
+
+impl PartialEq for Packed {
+    #[inline(always)]
+    fn eq(&self, other: &Self) -> bool {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .fold(0, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl Hash for Packed {
+    #[inline(always)]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.iter().for_each(|&w| state.write_u64(w));
+    }
+}
 
 /// See the module docs.
 pub(crate) struct IndexBuilder {
     flow_ids: FlowIds,
+    /// The last record's flow: runs of one flow skip the map.
+    last_key: Packed,
+    last_id: u32,
     flow_bytes: Vec<u8>,
     record_bytes: Vec<u8>,
     records: u32,
@@ -108,6 +134,8 @@ impl IndexBuilder {
     pub(crate) fn new(offset: u64) -> Self {
         IndexBuilder {
             flow_ids: FlowIds::default(),
+            last_key: Packed([u64::MAX; 6]),
+            last_id: 0,
             flow_bytes: Vec::new(),
             record_bytes: Vec::new(),
             records: 0,
@@ -132,16 +160,27 @@ impl IndexBuilder {
         frame: &[u8],
         ethernet: bool,
     ) -> bool {
-        let key = if ethernet {
-            FlowKey::of_ethernet(frame)
+        let packed = Packed(if ethernet {
+            FlowKey::packed_of_ethernet(frame)
         } else {
-            FlowKey::UNKNOWN
-        };
-        let next_id = self.flow_ids.len() as u32;
-        let id = *self.flow_ids.entry(key).or_insert_with(|| {
-            flow::encode(&key, &mut self.flow_bytes);
-            next_id
+            FlowKey::UNKNOWN.packed()
         });
+        let id = if packed == self.last_key {
+            self.last_id
+        } else {
+            let next_id = self.flow_ids.len() as u32;
+            let id = *self.flow_ids.entry(packed).or_insert_with(|| {
+                let key = if ethernet {
+                    FlowKey::of_ethernet(frame)
+                } else {
+                    FlowKey::UNKNOWN
+                };
+                flow::encode(&key, &mut self.flow_bytes);
+                next_id
+            });
+            (self.last_key, self.last_id) = (packed, id);
+            id
+        };
         put_varint(&mut self.record_bytes, u64::from(id));
         put_varint(&mut self.record_bytes, record_len as u64);
         self.records += 1;
@@ -180,6 +219,7 @@ impl IndexBuilder {
         out.extend_from_slice(&self.record_bytes);
         self.total_records += u64::from(self.records);
         self.flow_ids.clear();
+        self.last_key = Packed([u64::MAX; 6]);
         self.flow_bytes.clear();
         self.record_bytes.clear();
         self.records = 0;

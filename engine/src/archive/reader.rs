@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 const PCAP_MICRO: u32 = 0xa1b2_c3d4;
@@ -21,7 +22,8 @@ const OPT_EPB_QUEUE: u16 = 6;
 const MAX_CAPLEN: u32 = 262_144;
 /// A pcapng block longer than this is damage, not a packet.
 const MAX_BLOCK: u32 = 16 << 20;
-const READ_BUFFER: usize = 256 * 1024;
+/// Bytes per read of a scan (the kernel reads ahead of it).
+const READ_BUFFER: usize = 64 * 1024;
 
 /// One interface of a capture file (a pcap file has one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub(crate) struct CaptureReader {
     /// The first interface of the current pcapng section.
     section_base: usize,
     header_end: u64,
+    /// Bytes read at a position the index named: `(offset, bytes)`.
+    span: (u64, Vec<u8>),
 }
 
 impl CaptureReader {
@@ -89,6 +93,9 @@ impl CaptureReader {
     /// is not a capture.
     pub(crate) fn open(path: &Path) -> Result<Self, String> {
         let file = File::open(path).map_err(|e| e.to_string())?;
+        // Opening a file to read its header, or to search it through its
+        // index, must not read megabytes ahead.
+        crate::dpdk::advise_reads(&file, crate::dpdk::ReadPattern::Scattered);
         let len = file.metadata().map_err(|e| e.to_string())?.len();
         let mut reader = CaptureReader {
             file: BufReader::with_capacity(READ_BUFFER, file),
@@ -101,6 +108,7 @@ impl CaptureReader {
             interfaces: Vec::new(),
             section_base: 0,
             header_end: 0,
+            span: (0, Vec::new()),
         };
         reader.read_header().map_err(|d| match d {
             Damage::CutShort { .. } => "cut short inside its header".to_owned(),
@@ -135,6 +143,80 @@ impl CaptureReader {
         self.file.seek_relative(delta)?;
         self.pos = offset;
         Ok(())
+    }
+
+    /// From now on the file is read front to back (a scan): read ahead.
+    /// Until then, reads pull in only what they ask for.
+    pub(crate) fn expect_sequential_reads(&self) {
+        crate::dpdk::advise_reads(self.file.get_ref(), crate::dpdk::ReadPattern::Sequential);
+    }
+
+    /// The bytes `offset..end` will be read soon: their reads start now.
+    pub(crate) fn will_need(&self, offset: u64, end: u64) {
+        crate::dpdk::advise_willneed(self.file.get_ref(), offset, end.saturating_sub(offset));
+    }
+
+    /// The record of `len` bytes at `offset`, as the index names it. One
+    /// read fetches `offset..span_end` (the records close after it too),
+    /// and later calls inside that span read nothing.
+    pub(crate) fn packet_at(
+        &mut self,
+        offset: u64,
+        len: u32,
+        span_end: u64,
+    ) -> Result<Packet, Damage> {
+        let end = offset + u64::from(len);
+        let (start, bytes) = &self.span;
+        if offset < *start || end > start + bytes.len() as u64 {
+            let mut fetched = vec![0u8; (span_end.max(end) - offset) as usize];
+            let got = read_at_most(self.file.get_ref(), &mut fetched, offset).map_err(|e| {
+                Damage::Garbage {
+                    at: offset,
+                    what: format!("cannot read: {e}"),
+                }
+            })?;
+            fetched.truncate(got);
+            self.span = (offset, fetched);
+        }
+        let (start, bytes) = &self.span;
+        let from = (offset - start) as usize;
+        let record = bytes
+            .get(from..from + len as usize)
+            .ok_or(Damage::CutShort { at: offset })?;
+        self.decode_record(record, offset)
+    }
+
+    /// A whole record (pcap) or packet block (pcapng) in `bytes`.
+    fn decode_record(&self, bytes: &[u8], at: u64) -> Result<Packet, Damage> {
+        let not_one = || Damage::Garbage {
+            at,
+            what: "the index names a record that is not one".into(),
+        };
+        match self.layout {
+            Layout::Pcap { big, nano } => {
+                let head: [u8; 16] = bytes
+                    .get(..16)
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or_else(not_one)?;
+                let caplen = u32_of(&head[8..12], big) as usize;
+                if bytes.len() != 16 + caplen {
+                    return Err(not_one());
+                }
+                self.pcap_packet(&head, big, nano, bytes[16..].to_vec(), at)
+            }
+            Layout::Pcapng { big } => {
+                let word = |i: usize| bytes.get(i..i + 4).map(|b| u32_of(b, big));
+                let whole = word(0) == Some(BLOCK_EPB)
+                    && word(4) == Some(bytes.len() as u32)
+                    && bytes.len() >= 12
+                    && word(bytes.len() - 4) == Some(bytes.len() as u32);
+                if !whole {
+                    return Err(not_one());
+                }
+                self.enhanced(&bytes[8..bytes.len() - 4], big)
+                    .ok_or_else(not_one)
+            }
+        }
     }
 
     /// The next packet; `Ok(None)` at the end of the file.
@@ -361,10 +443,8 @@ impl CaptureReader {
         if !self.fill(&mut head, at)? {
             return Ok(None);
         }
-        let word = |i: usize| u32_of(&head[i * 4..i * 4 + 4], big);
-        let (secs, frac, caplen, orig_len) = (word(0), word(1), word(2), word(3));
-        let limit = if nano { 1_000_000_000 } else { 1_000_000 };
-        if caplen > MAX_CAPLEN.max(self.interfaces[0].snaplen) || frac >= limit {
+        let caplen = u32_of(&head[8..12], big);
+        if caplen > MAX_CAPLEN.max(self.interfaces[0].snaplen) {
             return Err(Damage::Garbage {
                 at,
                 what: format!("a record header that is not one (caplen {caplen})"),
@@ -372,25 +452,61 @@ impl CaptureReader {
         }
         let mut data = vec![0u8; caplen as usize];
         self.fill(&mut data, at)?;
+        self.pcap_packet(&head, big, nano, data, at).map(Some)
+    }
+
+    /// The packet of pcap record header `head` and its bytes.
+    fn pcap_packet(
+        &self,
+        head: &[u8; 16],
+        big: bool,
+        nano: bool,
+        data: Vec<u8>,
+        at: u64,
+    ) -> Result<Packet, Damage> {
+        let word = |i: usize| u32_of(&head[i * 4..i * 4 + 4], big);
+        let (secs, frac, orig_len) = (word(0), word(1), word(3));
+        let limit = if nano { 1_000_000_000 } else { 1_000_000 };
+        if frac >= limit {
+            return Err(Damage::Garbage {
+                at,
+                what: format!("a record header that is not one (fraction {frac})"),
+            });
+        }
         let frac_ns = if nano {
             u64::from(frac)
         } else {
             u64::from(frac) * 1000
         };
-        Ok(Some(Packet {
+        Ok(Packet {
             ts_ns: u64::from(secs) * 1_000_000_000 + frac_ns,
             orig_len,
             interface: 0,
             queue: None,
             rss_hash: None,
             data,
-        }))
+        })
     }
 
     /// Where the next read starts.
     pub(crate) fn position(&self) -> u64 {
         self.pos
     }
+}
+
+/// Reads into `buf` at `offset` until it is full or the file ends; returns
+/// how many bytes it read.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 fn u32_of(bytes: &[u8], big: bool) -> u32 {

@@ -9,6 +9,12 @@ use super::reader::{CaptureReader, Damage, Packet};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+/// Scattered reads kept in flight: about what a disk queue takes.
+const READS_AHEAD: usize = 128;
+
+/// The widest gap between two records read as one (see `start_reads`).
+const READ_GAP: u64 = 64 * 1024;
+
 /// What decides on a packet: the window and libpcap's matcher.
 pub(crate) trait Judge {
     /// True if `packet` is in the window and the expression accepts it.
@@ -48,8 +54,10 @@ pub(crate) struct FileSource {
     plan: Option<IndexPlan>,
     query: Query,
     stage: Stage,
-    /// Record offsets still to read in the current segment.
-    pending: VecDeque<u64>,
+    /// Records still to read in the current segment: offset and length.
+    pending: VecDeque<(u64, u32)>,
+    /// How many of the first `pending` records' reads have been started.
+    started: usize,
     pub(crate) counts: SourceCounts,
     /// A one-line warning about the index, said once.
     pub(crate) warning: Option<String>,
@@ -79,10 +87,13 @@ impl FileSource {
         };
         let stage = match &plan {
             Some(_) => Stage::Indexed { next: 0 },
-            None => Stage::Range {
-                end: None,
-                then: None,
-            },
+            None => {
+                reader.expect_sequential_reads();
+                Stage::Range {
+                    end: None,
+                    then: None,
+                }
+            }
         };
         let mut source = FileSource {
             path: path.to_owned(),
@@ -91,6 +102,7 @@ impl FileSource {
             query,
             stage,
             pending: VecDeque::new(),
+            started: 0,
             counts: SourceCounts::default(),
             warning,
         };
@@ -146,9 +158,11 @@ impl FileSource {
     /// The next packet the index does not rule out.
     fn next_candidate(&mut self, judge: &mut dyn Judge) -> Result<Option<Packet>, Damage> {
         loop {
-            if let Some(offset) = self.pending.pop_front() {
-                self.seek_or_stop(offset);
-                return self.reader.next_packet();
+            if let Some((offset, len)) = self.pending.pop_front() {
+                self.started = self.started.saturating_sub(1);
+                self.start_reads();
+                let span_end = self.span_end(offset + u64::from(len));
+                return self.reader.packet_at(offset, len, span_end).map(Some);
             }
             match self.stage {
                 Stage::Done => return Ok(None),
@@ -174,11 +188,7 @@ impl FileSource {
         let plan = self.plan.as_mut().expect("an indexed stage has a plan");
         let Some(segment) = plan.segments.get(next).copied() else {
             let end = plan.covered_end;
-            self.seek_or_stop(end);
-            self.stage = Stage::Range {
-                end: None,
-                then: None,
-            };
+            self.scan_from(end);
             return;
         };
         self.stage = Stage::Indexed { next: next + 1 };
@@ -206,7 +216,7 @@ impl FileSource {
                 let mut offset = h.data_start;
                 for (flow, len) in body.records {
                     if wanted[flow as usize] {
-                        self.pending.push_back(offset);
+                        self.pending.push_back((offset, len));
                     }
                     offset += u64::from(len);
                 }
@@ -217,16 +227,60 @@ impl FileSource {
                     "{}: damaged index ({why}); the file is scanned from there",
                     self.path.display()
                 ));
-                self.seek_or_stop(h.data_start);
-                self.stage = Stage::Range {
-                    end: None,
-                    then: None,
-                };
+                self.scan_from(h.data_start);
             }
         }
     }
 
+    /// Where one read starting with a record that ends at `end` should stop:
+    /// past the pending records that follow closely (as [`start_reads`]
+    /// asked the kernel for them), at most a few MB on.
+    fn span_end(&self, mut end: u64) -> u64 {
+        const GAP: u64 = READ_GAP;
+        const MOST: u64 = 4 << 20;
+        let start = end;
+        for &(offset, len) in &self.pending {
+            if offset > end + GAP || offset + u64::from(len) > start + MOST {
+                break;
+            }
+            end = offset + u64::from(len);
+        }
+        end
+    }
+
+    /// Keeps the reads of the next [`READS_AHEAD`] pending records in
+    /// flight: scattered reads one at a time would wait on the disk for each.
+    /// Records closer than [`READ_GAP`] go in one read, gap and all: the disk
+    /// serves fewer, larger reads faster than many small ones.
+    fn start_reads(&mut self) {
+        let limit = self.pending.len().min(READS_AHEAD);
+        while self.started < limit {
+            let (offset, len) = self.pending[self.started];
+            let mut end = offset + u64::from(len);
+            self.started += 1;
+            while let Some(&(next, next_len)) = self.pending.get(self.started) {
+                if next > end + READ_GAP {
+                    break;
+                }
+                end = next + u64::from(next_len);
+                self.started += 1;
+            }
+            self.reader.will_need(offset, end);
+        }
+    }
+
+    /// Reads every record from `offset` to the end of the file.
+    fn scan_from(&mut self, offset: u64) {
+        self.reader.expect_sequential_reads();
+        self.seek_or_stop(offset);
+        self.stage = Stage::Range {
+            end: None,
+            then: None,
+        };
+    }
+
     fn read_range(&mut self, segment: &Segment, index: usize) {
+        self.reader.expect_sequential_reads();
         self.seek_or_stop(segment.header.data_start);
         self.stage = Stage::Range {
             end: Some(segment.header.data_end),
@@ -238,6 +292,7 @@ impl FileSource {
         if self.reader.seek(offset).is_err() {
             self.stage = Stage::Done;
             self.pending.clear();
+            self.started = 0;
         }
     }
 }

@@ -37,6 +37,43 @@ pub(crate) fn fs_stats(path: &Path) -> io::Result<FsStats> {
     })
 }
 
+/// How a file will be read, for the kernel's readahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadPattern {
+    /// At scattered positions: a read pulls in no pages after it (an index's
+    /// search reads few records, and the disk's readahead is megabytes).
+    Scattered,
+    /// Front to back: read well ahead.
+    Sequential,
+}
+
+/// Tells the kernel how `file` will be read.
+pub(crate) fn advise_reads(file: &std::fs::File, pattern: ReadPattern) {
+    use std::os::fd::AsRawFd;
+    let advice = match pattern {
+        ReadPattern::Scattered => libc::POSIX_FADV_RANDOM,
+        ReadPattern::Sequential => libc::POSIX_FADV_SEQUENTIAL,
+    };
+    // SAFETY: posix_fadvise only reads its arguments; an open descriptor, and
+    // advice is a hint whose failure costs nothing but speed.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, advice);
+    }
+}
+
+/// Asks the kernel to start reading `len` bytes at `offset` of `file` now,
+/// without waiting: a search keeps many reads in flight this way.
+pub(crate) fn advise_willneed(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: as in advise_reads: plain integer arguments, a hint only.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

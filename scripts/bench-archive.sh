@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The archive section of scripts/bench.sh (`bash scripts/bench.sh archive`):
+# index size, the cost of indexing, and zcap-extract against tcpdump -r over
+# the same files from a cold page cache.
+#
+#   bash scripts/bench.sh archive
+#   ARCHIVE_GB=1 ROUNDS=2 bash scripts/bench.sh archive     # smaller, quicker
+#
+# The traffic is scripts/lib/mix.py (about 2,000 flows, frames averaging
+# about 500 B, one host pair with 2% of the packets) replayed by net_pcap with
+# infinite_rx. The capture goes to the VM's disk (a directory in /var/tmp);
+# the cost of indexing is measured on tmpfs, where the writer, not the disk,
+# sets the pace. Cold cache: sync and drop_caches before every timed read.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+CORES=${CORES:-0,1}
+POLL_CORE=${CORES#*,}
+BIN=${BIN:-target/release}
+ARCHIVE_GB=${ARCHIVE_GB:-2}
+DIR=${ARCHIVE_DIR:-/var/tmp/zcap-bench-archive}
+SHM=/dev/shm/zcap-bench-archive
+PAIR="host 10.1.1.1 and host 10.2.2.2"
+MIX_PACKETS=100000
+
+cleanup() { rm -rf "$DIR" "$SHM"; }
+trap cleanup EXIT
+cleanup
+mkdir -p "$DIR" "$SHM"
+
+py() { python3 -c "$@"; }
+cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# timed CMD...: "seconds MB-read-from-disk" of CMD and its children.
+timed() {
+    local out; out=$(mktemp)
+    /usr/bin/time -o "$out" -f "%e %I" "$@" >/dev/null 2>&1 || true
+    awk '{printf "%s %.0f\n", $1, $2 * 512 / 1e6}' "$out"
+    rm -f "$out"
+}
+sum_bytes() { find "$1" -name "$2" -printf '%s\n' | awk '{s+=$1} END{print s+0}'; }
+
+replay() { echo "net_pcap0,rx_pcap=$1,infinite_rx=1"; }
+# capture MIX OUT_DIR PACKETS -C [ARGS...]: zcap stops after PACKETS written.
+capture() {
+    local mix=$1 out=$2 packets=$3 size=$4; shift 4
+    "$BIN/zcap" -q -i "$(replay "$mix")" -l "$POLL_CORE" --mbufs 131071 -w "$out/c.pcap" \
+        -C "$size" -c "$packets" "$@" >/dev/null
+}
+
+python3 scripts/lib/mix.py "$SHM/mix.pcap" "$MIX_PACKETS" 1
+MIX_SIZE=64 python3 scripts/lib/mix.py "$SHM/mix64.pcap" "$MIX_PACKETS" 2
+avg=$(capinfos -z "$SHM/mix.pcap" | awk -F: '/Average packet size/{print $2+0}')
+
+echo "### Index size"
+echo
+echo "| traffic | pcap bytes | index bytes | index / pcap |"
+echo "|---|---|---|---|"
+for mix in mix mix64; do
+    mkdir -p "$DIR/size-$mix"
+    capture "$SHM/$mix.pcap" "$DIR/size-$mix" 2000000 100
+    data=$(sum_bytes "$DIR/size-$mix" '*.pcap')
+    index=$(sum_bytes "$DIR/size-$mix" '*.zidx')
+    label=$([ "$mix" = mix ] && echo "mix, ${avg} B average" || echo "mix, 64 B frames")
+    echo "| $label | $data | $index | $(py "print(f'{$index/$data*100:.2f}%')") |"
+    rm -rf "$DIR/size-$mix"
+done
+echo
+
+echo "### The cost of indexing (-C 100 -W 3, 3 M packets written, alternating)"
+echo
+echo "| round | where | written Mpps, no index | written Mpps, index | index / no index |"
+echo "|---|---|---|---|---|"
+# written_mpps DIR [ARGS]: zcap's written rate into DIR.
+written_mpps() {
+    local out=$1 json="$SHM/s.json"; shift
+    mkdir -p "$out/out"
+    capture "$SHM/mix.pcap" "$out/out" 3000000 100 -W 3 --stats-json "$json" "$@"
+    tail -1 "$json" | py "import json,sys; d=json.load(sys.stdin); print(f\"{d['packets_written']/d['duration_s']/1e6:.3f}\")"
+    rm -rf "$out/out" "$json"
+}
+for r in $(seq 1 "$ROUNDS"); do
+    for where in tmpfs disk; do
+        d=$([ "$where" = tmpfs ] && echo "$SHM" || echo "$DIR")
+        plain=$(written_mpps "$d" --no-index)
+        indexed=$(written_mpps "$d")
+        echo "| $r | $where | $plain | $indexed | $(py "print(f'{$indexed/$plain:.2f}')") |"
+    done
+done
+echo
+
+packets=$(py "print(int($ARCHIVE_GB * 1e9 / $avg))")
+mkdir -p "$DIR/a"
+capture "$SHM/mix.pcap" "$DIR/a" "$packets" 100
+files=("$DIR"/a/*.pcap)
+stored=$(sum_bytes "$DIR/a" '*.pcap')
+first=$(capinfos -T -r -S -a "${files[0]}" | cut -f2)
+last=$(capinfos -T -r -S -e "${files[-1]}" | cut -f2)
+# The middle tenth of the capture's time.
+from=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.45:.6f}')")
+to=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.55:.6f}')")
+
+# Each file's selection to its own file under $SHM/t (tcpdump writes one
+# pcap per run); count_dir adds them up.
+tcpdump_all() { local i=0; for f in "${files[@]}"; do tcpdump -r "$f" -w "$SHM/t/$((i++)).pcap" "$PAIR" 2>/dev/null; done; }
+# What a tcpdump user who knows each file's time range does: read only the
+# files that meet the window (chosen here, untimed; the window is not cut).
+window_files=()
+for f in "${files[@]}"; do
+    read -r a b < <(capinfos -T -r -S -a -e "$f" | cut -f2,3)
+    if py "import sys; sys.exit(0 if $b >= $from and $a < $to else 1)"; then window_files+=("$f"); fi
+done
+tcpdump_window_files() { local i=0; for f in "${window_files[@]}"; do tcpdump -r "$f" -w "$SHM/t/$((i++)).pcap" "$PAIR" 2>/dev/null; done; }
+count() { capinfos -c -M "$@" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); s+=$2} END{print s+0}'; }
+
+echo "### Extraction: ${#files[@]} files, $(py "print(f'{$stored/1e9:.2f}')") GB, cold cache"
+echo
+echo "| round | query | zcap-extract s (MB read) | tcpdump -r s (MB read) | tcpdump / zcap-extract | packets |"
+echo "|---|---|---|---|---|---|"
+for r in $(seq 1 "$ROUNDS"); do
+    cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" -w "$SHM/z.pcap" $PAIR)
+    rm -rf "$SHM/t"; mkdir -p "$SHM/t"
+    cold; t=$(timed bash -c "$(declare -p files PAIR SHM); $(declare -f tcpdump_all); tcpdump_all")
+    n=$(count "$SHM/z.pcap"); [ "$n" = "$(count "$SHM"/t/*.pcap)" ] || echo "MISMATCH: $n vs $(count "$SHM"/t/*.pcap)"
+    echo "| $r | pair, whole capture | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
+    cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" --from "$from" --to "$to" -w "$SHM/z.pcap" $PAIR)
+    n=$(count "$SHM/z.pcap")
+    echo "| $r | pair, 10% window | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
+    rm -rf "$SHM/t"; mkdir -p "$SHM/t"
+    cold; w=$(timed bash -c "$(declare -p window_files PAIR SHM); $(declare -f tcpdump_window_files); tcpdump_window_files")
+    echo "| $r | pair, 10% window, tcpdump on the ${#window_files[@]} files that meet it | ${z% *} (${z#* }) | ${w% *} (${w#* }) | $(py "print(f'{${w% *}/max(${z% *},0.001):.1f}x')") | $n |"
+done
+echo
+
+echo "### Scaling with the file count: the pair in 1% of the time, cold cache"
+echo
+echo "| archive | files | zcap-extract s (MB read) | vs 1x |"
+echo "|---|---|---|---|"
+narrow_from=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.495:.6f}')")
+narrow_to=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.505:.6f}')")
+base=""
+for scale in 1 10 100; do
+    d="$DIR/s$scale"; mkdir -p "$d"
+    capture "$SHM/mix.pcap" "$d" "$packets" "$(py "print(1000/$scale)")"
+    first_s=$(capinfos -T -r -S -a "$(ls "$d"/*.pcap | head -1)" | cut -f2)
+    last_s=$(capinfos -T -r -S -e "$(ls "$d"/*.pcap | tail -1)" | cut -f2)
+    f=$(py "a,b=$first_s,$last_s; print(f'{a+(b-a)*0.495:.6f}')")
+    t=$(py "a,b=$first_s,$last_s; print(f'{a+(b-a)*0.505:.6f}')")
+    best=""
+    for r in $(seq 1 "$ROUNDS"); do
+        cold; z=$(timed "$BIN/zcap-extract" -r "$d" --from "$f" --to "$t" -w "$SHM/z.pcap" $PAIR)
+        best=$(py "import sys; a='$best'; b='$z'; print(b if not a or float(b.split()[0]) < float(a.split()[0]) else a)")
+    done
+    base=${base:-${best% *}}
+    echo "| ${scale}x | $(ls "$d"/*.pcap | wc -l) | ${best% *} (${best#* }) | $(py "print(f'{${best% *}/$base:.2f}')") |"
+    rm -rf "$d"
+done
