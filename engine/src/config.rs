@@ -323,6 +323,8 @@ pub struct CaptureConfig {
     /// Write an index beside every file (`--index`/`--no-index`); `None`:
     /// only when rotating.
     pub index: Option<bool>,
+    /// `--compress zstd:LEVEL`: files are `.zst`, one zstd frame per write.
+    pub compress: Option<i32>,
 }
 
 impl CaptureConfig {
@@ -357,6 +359,7 @@ impl CaptureConfig {
             latency_plot: None,
             hand_off_only: false,
             index: None,
+            compress: None,
         }
     }
 
@@ -430,6 +433,7 @@ impl CaptureConfig {
             buffer_bytes: self.buffer_bytes,
             buffers: self.buffers,
             flush_interval: self.flush_interval,
+            zstd_level: self.compress,
         }
     }
 }

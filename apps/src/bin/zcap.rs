@@ -107,6 +107,10 @@ struct Cli {
     /// Write no index, even when rotating.
     #[arg(long = "no-index")]
     no_index: bool,
+    /// Compress every file as zstd frames, one per write: FILE.zst (e.g.
+    /// zstd or zstd:3; levels 1 to 19).
+    #[arg(long = "compress", value_name = "zstd[:LEVEL]")]
+    compress: Option<String>,
 }
 
 /// `--io`, `--buffer-size`, `--buffers`, `--volumes`, `--max-disk`.
@@ -173,6 +177,14 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.rotation.post_rotate = cli.post_rotate.clone();
     config.latency_log = cli.latency_log.clone();
     config.latency_plot = cli.latency_plot.clone();
+    if let Some(text) = &cli.compress {
+        let level = zcap::storage::parse_compression(text)
+            .map_err(|e| ZcapError::usage(format!("--compress: {e}")))?;
+        config.compress = Some(level);
+        if !config.output.to_string_lossy().ends_with(".zst") {
+            config.output = PathBuf::from(format!("{}.zst", config.output.display()));
+        }
+    }
     config.index = match (cli.index, cli.no_index) {
         (true, _) => Some(true),
         (_, true) => Some(false),

@@ -158,9 +158,10 @@ fn looks_like_capture(path: &Path) -> bool {
         f.read_exact(&mut magic)
     });
     read.is_ok()
-        && [0xa1b2_c3d4u32, 0xa1b2_3c4d, 0x0a0d_0d0a]
+        && ([0xa1b2_c3d4u32, 0xa1b2_3c4d, 0x0a0d_0d0a]
             .iter()
             .any(|m| magic == m.to_le_bytes() || magic == m.to_be_bytes())
+            || magic == super::stream::ZSTD_MAGIC)
 }
 
 /// The window and the expression, compiled per link type.

@@ -14,25 +14,30 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 /// The first bytes of an index file.
 pub(crate) const FILE_MAGIC: &[u8; 8] = b"ZCAPIDX\0";
 pub(crate) const VERSION: u16 = 1;
-/// The file header: magic, version, flags (0), reserved (0).
+/// The file header: magic, version, flags, reserved (0).
 pub(crate) const FILE_HEADER_BYTES: usize = 16;
+/// File header flag: the capture file is a sequence of zstd frames, and
+/// each segment is one frame.
+pub(crate) const FLAG_FRAMED: u16 = 1;
 const SEGMENT_MAGIC: &[u8; 4] = b"SEG1";
 const END_MAGIC: &[u8; 4] = b"END1";
 /// magic, body length, data start, data end, first ns, last ns, records,
-/// flows, the body's CRC-32, the header's own CRC-32 (so a search can
+/// flows, skip, the body's CRC-32, the header's own CRC-32 (so a search can
 /// trust a header whose body it skips).
-pub(crate) const SEGMENT_HEADER_BYTES: usize = 56;
+pub(crate) const SEGMENT_HEADER_BYTES: usize = 60;
 /// Records per segment: large enough that a flow table is shared by many
 /// records, small enough that a time window reads little beyond itself.
 pub(crate) const SEGMENT_RECORDS: u32 = 8192;
 /// The file name of the index of capture file `path`.
 pub(crate) const SUFFIX: &str = ".zidx";
 
-/// The header every index file starts with.
-pub(crate) fn file_header() -> [u8; FILE_HEADER_BYTES] {
+/// The header every index file starts with; `framed`: of a compressed file.
+pub(crate) fn file_header(framed: bool) -> [u8; FILE_HEADER_BYTES] {
     let mut header = [0u8; FILE_HEADER_BYTES];
     header[..8].copy_from_slice(FILE_MAGIC);
     header[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    let flags = if framed { FLAG_FRAMED } else { 0 };
+    header[10..12].copy_from_slice(&flags.to_le_bytes());
     header
 }
 
@@ -127,11 +132,33 @@ pub(crate) struct IndexBuilder {
     first_ns: u64,
     last_ns: u64,
     total_records: u64,
+    /// Compressing: segments end where a write's frames end (see
+    /// [`IndexBuilder::frames_done`]).
+    framed: bool,
+    frames: FramedSegment,
+    /// Where the last segment's data ends (the end marker's position).
+    last_end: u64,
+}
+
+/// Compressing: the writes' frames the current segment spans so far.
+#[derive(Debug, Default)]
+struct FramedSegment {
+    /// File offsets of its first frame's start and its last frame's end.
+    start: Option<u64>,
+    end: u64,
+    /// Bytes its finished frames decompress to.
+    decompressed: u64,
+    /// Bytes before the first record in the frames being staged (the file
+    /// header, in the first).
+    lead: u64,
+    /// Where its first record starts in its decompressed bytes.
+    skip: Option<u64>,
 }
 
 impl IndexBuilder {
-    /// A builder for a file whose first record starts at `offset`.
-    pub(crate) fn new(offset: u64) -> Self {
+    /// A builder for a file whose first record starts at `offset` (framed:
+    /// that far into the first frame).
+    pub(crate) fn new(offset: u64, framed: bool) -> Self {
         IndexBuilder {
             flow_ids: FlowIds::default(),
             last_key: Packed([u64::MAX; 6]),
@@ -144,6 +171,12 @@ impl IndexBuilder {
             first_ns: u64::MAX,
             last_ns: 0,
             total_records: 0,
+            framed,
+            frames: FramedSegment {
+                lead: offset,
+                ..FramedSegment::default()
+            },
+            last_end: if framed { 0 } else { offset },
         }
     }
 
@@ -181,18 +214,57 @@ impl IndexBuilder {
             (self.last_key, self.last_id) = (packed, id);
             id
         };
+        if self.framed && self.frames.skip.is_none() {
+            self.frames.skip = Some(self.frames.decompressed + self.frames.lead);
+        }
         put_varint(&mut self.record_bytes, u64::from(id));
         put_varint(&mut self.record_bytes, record_len as u64);
         self.records += 1;
         self.next_offset += record_len as u64;
         self.first_ns = self.first_ns.min(ts_ns);
         self.last_ns = self.last_ns.max(ts_ns);
-        self.records >= SEGMENT_RECORDS
+        self.records >= SEGMENT_RECORDS && !self.framed
+    }
+
+    /// Compressing: the records added since the last call went out in the
+    /// frames of one write, `len` bytes at file offset `offset` that
+    /// decompress to `decompressed` bytes. A segment ends with the write in
+    /// which it reaches [`SEGMENT_RECORDS`]; it is appended to `out`.
+    pub(crate) fn frames_done(
+        &mut self,
+        offset: u64,
+        len: u64,
+        decompressed: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let f = &mut self.frames;
+        f.start.get_or_insert(offset);
+        f.end = offset + len;
+        f.decompressed += decompressed;
+        f.lead = 0;
+        if self.records >= SEGMENT_RECORDS {
+            self.emit_framed(out);
+        }
+    }
+
+    fn emit_framed(&mut self, out: &mut Vec<u8>) {
+        let f = std::mem::take(&mut self.frames);
+        if let (Some(start), Some(skip)) = (f.start, f.skip) {
+            self.emit(out, (start, f.end), skip);
+        }
     }
 
     /// Appends the segment of the records added since the last one (nothing
     /// if there were none) to `out`, and starts the next.
     pub(crate) fn take_segment(&mut self, out: &mut Vec<u8>) {
+        let range = (self.data_start, self.next_offset);
+        self.emit(out, range, 0);
+        self.data_start = self.next_offset;
+    }
+
+    /// Appends the segment of the records added since the last one, whose
+    /// data is `range` of the file, `skip` bytes into it.
+    fn emit(&mut self, out: &mut Vec<u8>, (data_start, data_end): (u64, u64), skip: u64) {
         if self.records == 0 {
             return;
         }
@@ -200,16 +272,12 @@ impl IndexBuilder {
         let body_len = self.flow_bytes.len() + self.record_bytes.len();
         out.extend_from_slice(SEGMENT_MAGIC);
         out.extend_from_slice(&(body_len as u32).to_le_bytes());
-        for word in [
-            self.data_start,
-            self.next_offset,
-            self.first_ns,
-            self.last_ns,
-        ] {
+        for word in [data_start, data_end, self.first_ns, self.last_ns] {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&self.records.to_le_bytes());
         out.extend_from_slice(&(self.flow_ids.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(skip as u32).to_le_bytes());
         let mut body_crc = crc32fast::Hasher::new();
         body_crc.update(&self.flow_bytes);
         body_crc.update(&self.record_bytes);
@@ -217,13 +285,13 @@ impl IndexBuilder {
         seal(out, start);
         out.extend_from_slice(&self.flow_bytes);
         out.extend_from_slice(&self.record_bytes);
+        self.last_end = data_end;
         self.total_records += u64::from(self.records);
         self.flow_ids.clear();
         self.last_key = Packed([u64::MAX; 6]);
         self.flow_bytes.clear();
         self.record_bytes.clear();
         self.records = 0;
-        self.data_start = self.next_offset;
         self.first_ns = u64::MAX;
         self.last_ns = 0;
     }
@@ -231,14 +299,20 @@ impl IndexBuilder {
     /// Appends the last segment and the end marker, which says the index
     /// covers every record of a closed file.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
-        self.take_segment(out);
+        if self.framed {
+            self.emit_framed(out);
+        } else {
+            self.take_segment(out);
+        }
         let start = out.len();
         out.extend_from_slice(END_MAGIC);
         out.extend_from_slice(&0u32.to_le_bytes());
-        for word in [self.next_offset, self.next_offset, 0, 0] {
+        let end = self.last_end;
+        for word in [end, end, 0, 0] {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&(self.total_records as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&[]).to_le_bytes());
         seal(out, start);
@@ -262,6 +336,8 @@ pub(crate) struct SegmentHeader {
     pub(crate) last_ns: u64,
     pub(crate) records: u32,
     pub(crate) flows: u32,
+    /// Framed: bytes of the decompressed frame before its first record.
+    pub(crate) skip: u32,
     body_crc: u32,
 }
 
@@ -288,6 +364,7 @@ impl SegmentHeader {
             last_ns: c.u64()?,
             records: c.u32()?,
             flows: c.u32()?,
+            skip: c.u32()?,
             body_crc: c.u32()?,
         };
         let sane = header.data_start <= header.data_end && header.flows <= header.records.max(1);
@@ -309,8 +386,10 @@ pub(crate) struct SegmentBody {
 }
 
 impl SegmentBody {
-    /// Decodes a checked body; `None` if it does not add up to its header.
-    pub(crate) fn decode(header: &SegmentHeader, body: &[u8]) -> Option<Self> {
+    /// Decodes a checked body; `None` if it does not add up to its header
+    /// (`framed`: its records' lengths are of the decompressed frame, which
+    /// the reader checks when it decompresses it).
+    pub(crate) fn decode(header: &SegmentHeader, body: &[u8], framed: bool) -> Option<Self> {
         let mut c = Cursor::new(body);
         let flows = (0..header.flows)
             .map(|_| flow::decode(&mut c))
@@ -326,7 +405,8 @@ impl SegmentBody {
             length += u64::from(len);
             records.push((id, len));
         }
-        let whole = c.rest().is_empty() && length == header.data_end - header.data_start;
+        let whole =
+            c.rest().is_empty() && (framed || length == header.data_end - header.data_start);
         whole.then_some(SegmentBody { flows, records })
     }
 }
@@ -353,7 +433,7 @@ mod tests {
             let body = &bytes[body_at..body_at + header.body_len as usize];
             let decoded = header
                 .checks(body)
-                .then(|| SegmentBody::decode(&header, body))
+                .then(|| SegmentBody::decode(&header, body, true))
                 .flatten();
             out.push((header, decoded));
             at = body_at + header.body_len as usize;
@@ -363,7 +443,7 @@ mod tests {
 
     #[test]
     fn segments_hold_positions_flows_and_times() {
-        let mut builder = IndexBuilder::new(24);
+        let mut builder = IndexBuilder::new(24, false);
         let mut out = Vec::new();
         for i in 0..SEGMENT_RECORDS + 3 {
             let full = builder.add(1000 + u64::from(i), 100, &frame((i % 3) as u8), true);
@@ -391,8 +471,46 @@ mod tests {
     }
 
     #[test]
+    fn framed_segments_span_writes_and_skip_the_header() {
+        let mut builder = IndexBuilder::new(24, true);
+        let mut out = Vec::new();
+        // A write of the header alone, then writes of records.
+        builder.frames_done(0, 40, 24, &mut out);
+        for i in 0..SEGMENT_RECORDS {
+            assert!(
+                !builder.add(u64::from(i), 100, &frame(1), true),
+                "writes, not counts, cut segments"
+            );
+            if i % 1000 == 999 {
+                builder.frames_done(40 + u64::from(i / 1000) * 500, 500, 100_000, &mut out);
+            }
+        }
+        builder.frames_done(4040, 30, 19_200, &mut out);
+        builder.add(7, 60, &frame(2), true);
+        builder.frames_done(4070, 200, 60, &mut out);
+        builder.finish(&mut out);
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 3, "two segments, the end");
+        let (first, body) = &segs[0];
+        assert_eq!(
+            (first.data_start, first.data_end, first.skip),
+            (0, 4070, 24)
+        );
+        assert_eq!(
+            body.as_ref().map(|b| b.records.len()),
+            Some(SEGMENT_RECORDS as usize)
+        );
+        assert_eq!(
+            (segs[1].0.data_start, segs[1].0.data_end, segs[1].0.skip),
+            (4070, 4270, 0)
+        );
+        assert!(segs[2].0.end_marker);
+        assert_eq!(segs[2].0.data_start, 4270);
+    }
+
+    #[test]
     fn a_flipped_bit_fails_the_checksum() {
-        let mut builder = IndexBuilder::new(0);
+        let mut builder = IndexBuilder::new(0, false);
         builder.add(1, 60, &frame(1), true);
         let mut out = Vec::new();
         builder.take_segment(&mut out);

@@ -10,6 +10,7 @@ mod plan;
 mod query;
 mod reader;
 mod source;
+mod stream;
 mod time;
 mod wire;
 

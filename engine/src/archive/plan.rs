@@ -3,7 +3,8 @@
 //! over. Bodies are read later, only for segments a search needs.
 
 use super::index::{
-    SegmentBody, SegmentHeader, FILE_HEADER_BYTES, FILE_MAGIC, SEGMENT_HEADER_BYTES, VERSION,
+    SegmentBody, SegmentHeader, FILE_HEADER_BYTES, FILE_MAGIC, FLAG_FRAMED, SEGMENT_HEADER_BYTES,
+    VERSION,
 };
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -35,6 +36,8 @@ pub(crate) struct IndexPlan {
     pub(crate) closed: bool,
     /// The index ends inside a segment (cut short, or being written).
     pub(crate) cut_short: bool,
+    /// The capture file is zstd frames, one per segment.
+    pub(crate) framed: bool,
 }
 
 impl IndexPlan {
@@ -46,7 +49,7 @@ impl IndexPlan {
         if !segment.header.checks(&body) {
             return Ok(None);
         }
-        Ok(SegmentBody::decode(&segment.header, &body))
+        Ok(SegmentBody::decode(&segment.header, &body, self.framed))
     }
 }
 
@@ -73,6 +76,7 @@ pub(crate) fn read_plan(index_path: &Path, data_len: u64, header_end: u64) -> In
         covered_end: header_end,
         closed: false,
         cut_short: false,
+        framed: u16::from_le_bytes([head[10], head[11]]) & FLAG_FRAMED != 0,
     };
     match walk(&mut plan, index_len, data_len, header_end) {
         Ok(()) => IndexState::Usable(plan),
@@ -101,8 +105,12 @@ fn walk(
             .map_err(|e| format!("cannot read it: {e}"))?;
         let n = plan.segments.len();
         let header = SegmentHeader::parse(&raw).ok_or(format!("segment {n} fails its checksum"))?;
+        // Frames without records (a header or trailer alone) have no
+        // segment: framed segments may leave gaps between them.
         let contiguous = match expected_start {
+            Some(end) if plan.framed => header.data_start >= end,
             Some(end) => header.data_start == end,
+            None if plan.framed => true,
             None => header.data_start >= header_end,
         };
         if !contiguous {

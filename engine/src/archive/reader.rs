@@ -2,8 +2,9 @@
 //! position the index names. Only what extraction needs: packets with their
 //! time, lengths, interface, queue and hash; other pcapng blocks are skipped.
 
+use super::stream::{read_frames, Stream};
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -22,8 +23,6 @@ const OPT_EPB_QUEUE: u16 = 6;
 const MAX_CAPLEN: u32 = 262_144;
 /// A pcapng block longer than this is damage, not a packet.
 const MAX_BLOCK: u32 = 16 << 20;
-/// Bytes per read of a scan (the kernel reads ahead of it).
-const READ_BUFFER: usize = 64 * 1024;
 
 /// One interface of a capture file (a pcap file has one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +52,8 @@ pub(crate) struct Packet {
 pub(crate) enum Damage {
     /// The file ends inside a record (cut short, or still being written).
     CutShort { at: u64 },
+    /// A compressed file ends inside a zstd frame (the same, compressed).
+    CutFrame,
     /// Bytes that are not a record.
     Garbage { at: u64, what: String },
 }
@@ -61,6 +62,7 @@ impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Damage::CutShort { at } => write!(f, "ends inside a record at byte {at}"),
+            Damage::CutFrame => write!(f, "ends inside a zstd frame"),
             Damage::Garbage { at, what } => write!(f, "{what} at byte {at}"),
         }
     }
@@ -74,7 +76,7 @@ enum Layout {
 
 /// See the module docs.
 pub(crate) struct CaptureReader {
-    file: BufReader<File>,
+    file: Stream,
     /// Where the next read starts.
     pos: u64,
     len: u64,
@@ -85,6 +87,11 @@ pub(crate) struct CaptureReader {
     header_end: u64,
     /// Bytes read at a position the index named: `(offset, bytes)`.
     span: (u64, Vec<u8>),
+    /// The decompressed frame read last: `(its file offset, its bytes)`.
+    frame: (u64, Vec<u8>),
+    /// Bytes read and given back ([`CaptureReader::unread`]): a compressed
+    /// stream cannot seek back.
+    pushback: Vec<u8>,
 }
 
 impl CaptureReader {
@@ -98,7 +105,7 @@ impl CaptureReader {
         crate::dpdk::advise_reads(&file, crate::dpdk::ReadPattern::Scattered);
         let len = file.metadata().map_err(|e| e.to_string())?.len();
         let mut reader = CaptureReader {
-            file: BufReader::with_capacity(READ_BUFFER, file),
+            file: Stream::open(file).map_err(|e| e.to_string())?,
             pos: 0,
             len,
             layout: Layout::Pcap {
@@ -109,9 +116,11 @@ impl CaptureReader {
             section_base: 0,
             header_end: 0,
             span: (0, Vec::new()),
+            frame: (u64::MAX, Vec::new()),
+            pushback: Vec::new(),
         };
         reader.read_header().map_err(|d| match d {
-            Damage::CutShort { .. } => "cut short inside its header".to_owned(),
+            Damage::CutShort { .. } | Damage::CutFrame => "cut short inside its header".to_owned(),
             Damage::Garbage { what, .. } => what,
         })?;
         Ok(reader)
@@ -138,22 +147,70 @@ impl CaptureReader {
     }
 
     /// The next read starts at `offset` (a record's start).
+    /// In a compressed file, `offset` is where a frame starts.
     pub(crate) fn seek(&mut self, offset: u64) -> io::Result<()> {
-        let delta = offset as i64 - self.pos as i64;
-        self.file.seek_relative(delta)?;
+        // Already there: what was given back is what comes next.
+        if offset == self.pos {
+            return Ok(());
+        }
+        let underlying = self.pos + self.pushback.len() as u64;
+        self.file.seek(underlying, offset)?;
+        self.pushback.clear();
         self.pos = offset;
         Ok(())
+    }
+
+    /// Gives back `bytes`, just read: the next read returns them again.
+    fn unread(&mut self, bytes: &[u8]) {
+        let mut back = bytes.to_vec();
+        back.append(&mut self.pushback);
+        self.pushback = back;
+        self.pos -= bytes.len() as u64;
+    }
+
+    /// True for a file of zstd frames.
+    pub(crate) fn is_compressed(&self) -> bool {
+        self.file.is_zstd()
+    }
+
+    /// A compressed file's record of `len` bytes, `at` bytes into what the
+    /// `frame_len` bytes of frames at file offset `frame_at` decompress to.
+    pub(crate) fn packet_in_frame(
+        &mut self,
+        (frame_at, frame_len): (u64, u64),
+        at: u64,
+        len: u32,
+    ) -> Result<Packet, Damage> {
+        if self.frame.0 != frame_at {
+            let bytes = read_frames(self.file.file(), frame_at, frame_len).map_err(|e| {
+                Damage::Garbage {
+                    at: frame_at,
+                    what: format!("the zstd frame the index names: {e}"),
+                }
+            })?;
+            self.frame = (frame_at, bytes);
+        }
+        let from = at as usize;
+        let record =
+            self.frame
+                .1
+                .get(from..from + len as usize)
+                .ok_or_else(|| Damage::Garbage {
+                    at: frame_at,
+                    what: "the index names a record past the end of its frame".into(),
+                })?;
+        self.decode_record(record, frame_at)
     }
 
     /// From now on the file is read front to back (a scan): read ahead.
     /// Until then, reads pull in only what they ask for.
     pub(crate) fn expect_sequential_reads(&self) {
-        crate::dpdk::advise_reads(self.file.get_ref(), crate::dpdk::ReadPattern::Sequential);
+        crate::dpdk::advise_reads(self.file.file(), crate::dpdk::ReadPattern::Sequential);
     }
 
     /// The bytes `offset..end` will be read soon: their reads start now.
     pub(crate) fn will_need(&self, offset: u64, end: u64) {
-        crate::dpdk::advise_willneed(self.file.get_ref(), offset, end.saturating_sub(offset));
+        crate::dpdk::advise_willneed(self.file.file(), offset, end.saturating_sub(offset));
     }
 
     /// The record of `len` bytes at `offset`, as the index names it. One
@@ -169,7 +226,7 @@ impl CaptureReader {
         let (start, bytes) = &self.span;
         if offset < *start || end > start + bytes.len() as u64 {
             let mut fetched = vec![0u8; (span_end.max(end) - offset) as usize];
-            let got = read_at_most(self.file.get_ref(), &mut fetched, offset).map_err(|e| {
+            let got = read_at_most(self.file.file(), &mut fetched, offset).map_err(|e| {
                 Damage::Garbage {
                     at: offset,
                     what: format!("cannot read: {e}"),
@@ -236,12 +293,16 @@ impl CaptureReader {
     /// Reads exactly `buf.len()` bytes; false at a clean end of file (no
     /// byte left), `CutShort` if the file ends part way.
     fn fill(&mut self, buf: &mut [u8], start: u64) -> Result<bool, Damage> {
-        let mut got = 0;
+        let mut got = self.pushback.len().min(buf.len());
+        buf[..got].copy_from_slice(&self.pushback[..got]);
+        self.pushback.drain(..got);
         while got < buf.len() {
             match self.file.read(&mut buf[got..]) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A zstd file cut inside a frame (or still being written).
+                Err(_) if self.file.is_zstd() => return Err(Damage::CutFrame),
                 Err(e) => {
                     return Err(Damage::Garbage {
                         at: self.pos,
@@ -296,10 +357,7 @@ impl CaptureReader {
                 what: "neither pcap nor pcapng".into(),
             });
         }
-        self.seek(0).map_err(|e| Damage::Garbage {
-            at: 0,
-            what: e.to_string(),
-        })?;
+        self.unread(&magic);
         self.layout = Layout::Pcapng { big: false };
         self.read_pcapng_head()
     }
@@ -310,17 +368,12 @@ impl CaptureReader {
         loop {
             let at = self.pos;
             let mut head = [0u8; 8];
-            if !self.fill(&mut head, at)? || u32_of(&head[..4], big) != BLOCK_IDB {
+            let whole = self.fill(&mut head, at)?;
+            self.unread(&head[..if whole { 8 } else { 0 }]);
+            if !whole || u32_of(&head[..4], big) != BLOCK_IDB {
                 self.header_end = at;
-                return self.seek(at).map_err(|e| Damage::Garbage {
-                    at,
-                    what: e.to_string(),
-                });
+                return Ok(());
             }
-            self.seek(at).map_err(|e| Damage::Garbage {
-                at,
-                what: e.to_string(),
-            })?;
             self.block(big)?;
         }
     }
@@ -363,10 +416,7 @@ impl CaptureReader {
         }
         let kind = u32_of(&head[..4], big);
         if kind == PCAPNG_SHB {
-            self.seek(at).map_err(|e| Damage::Garbage {
-                at,
-                what: e.to_string(),
-            })?;
+            self.unread(&head);
             self.section(at)?;
             return Ok(Some(None));
         }

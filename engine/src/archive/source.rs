@@ -56,6 +56,9 @@ pub(crate) struct FileSource {
     stage: Stage,
     /// Records still to read in the current segment: offset and length.
     pending: VecDeque<(u64, u32)>,
+    /// Compressing: the frame (file offset, length) `pending` is in; its
+    /// offsets are into the decompressed frame.
+    frame: Option<(u64, u64)>,
     /// How many of the first `pending` records' reads have been started.
     started: usize,
     pub(crate) counts: SourceCounts,
@@ -67,6 +70,14 @@ impl FileSource {
     /// A source over `reader`, whose index is `index`.
     pub(crate) fn new(path: &Path, reader: CaptureReader, index: IndexState, query: Query) -> Self {
         let (plan, warning) = match index {
+            IndexState::Usable(plan) if plan.framed != reader.is_compressed() => (
+                None,
+                Some(format!(
+                    "{}: damaged index (it is of a {} file); the file is scanned",
+                    path.display(),
+                    if plan.framed { "compressed" } else { "plain" }
+                )),
+            ),
             IndexState::Usable(plan) => {
                 let warning = plan.cut_short.then(|| {
                     format!(
@@ -102,6 +113,7 @@ impl FileSource {
             query,
             stage,
             pending: VecDeque::new(),
+            frame: None,
             started: 0,
             counts: SourceCounts::default(),
             warning,
@@ -134,7 +146,7 @@ impl FileSource {
             let packet = match self.next_candidate(judge) {
                 Ok(Some(packet)) => packet,
                 Ok(None) => return Ok(None),
-                Err(Damage::CutShort { .. }) if !self.end_must_be_whole() => {
+                Err(Damage::CutShort { .. } | Damage::CutFrame) if !self.end_must_be_whole() => {
                     self.stage = Stage::Done;
                     return Ok(None);
                 }
@@ -158,6 +170,11 @@ impl FileSource {
     /// The next packet the index does not rule out.
     fn next_candidate(&mut self, judge: &mut dyn Judge) -> Result<Option<Packet>, Damage> {
         loop {
+            if let (Some((offset, len)), Some(frame)) = (self.pending.front().copied(), self.frame)
+            {
+                self.pending.pop_front();
+                return self.reader.packet_in_frame(frame, offset, len).map(Some);
+            }
             if let Some((offset, len)) = self.pending.pop_front() {
                 self.started = self.started.saturating_sub(1);
                 self.start_reads();
@@ -198,7 +215,8 @@ impl FileSource {
             self.counts.segments_skipped += 1;
             return;
         }
-        if !self.query.narrows() {
+        let framed = plan.framed;
+        if !self.query.narrows() && !framed {
             self.read_range(&segment, next);
             return;
         }
@@ -214,6 +232,14 @@ impl FileSource {
                     return;
                 }
                 let mut offset = h.data_start;
+                self.frame = None;
+                if framed {
+                    // One frame holds the segment's records: read it whole.
+                    let frame = (h.data_start, h.data_end - h.data_start);
+                    self.reader.will_need(frame.0, h.data_end);
+                    self.frame = Some(frame);
+                    offset = u64::from(h.skip);
+                }
                 for (flow, len) in body.records {
                     if wanted[flow as usize] {
                         self.pending.push_back((offset, len));
@@ -253,6 +279,9 @@ impl FileSource {
     /// Records closer than [`READ_GAP`] go in one read, gap and all: the disk
     /// serves fewer, larger reads faster than many small ones.
     fn start_reads(&mut self) {
+        if self.frame.is_some() {
+            return;
+        }
         let limit = self.pending.len().min(READS_AHEAD);
         while self.started < limit {
             let (offset, len) = self.pending[self.started];
@@ -269,8 +298,13 @@ impl FileSource {
         }
     }
 
-    /// Reads every record from `offset` to the end of the file.
+    /// Reads every record from `offset` to the end of the file (as it was
+    /// when opened).
     fn scan_from(&mut self, offset: u64) {
+        if offset >= self.reader.len() {
+            self.stage = Stage::Done;
+            return;
+        }
         self.reader.expect_sequential_reads();
         self.seek_or_stop(offset);
         self.stage = Stage::Range {

@@ -23,9 +23,12 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
-    /// The format a file name implies: `.pcapng` is pcapng, anything else pcap.
+    /// The format a file name implies: `.pcapng` (or `.pcapng.zst`) is
+    /// pcapng, anything else pcap.
     pub fn from_path(path: &str) -> Self {
-        if path.to_ascii_lowercase().ends_with(".pcapng") {
+        let lower = path.to_ascii_lowercase();
+        let name = lower.strip_suffix(".zst").unwrap_or(&lower);
+        if name.ends_with(".pcapng") {
             FileFormat::Pcapng
         } else {
             FileFormat::Pcap

@@ -4,6 +4,7 @@
 //! line on stderr: the capture goes on, and extraction scans that file.
 
 use crate::archive::index::{self, IndexBuilder};
+use crate::storage::Frame;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,12 +27,13 @@ pub(crate) struct IndexFile {
 }
 
 impl IndexFile {
-    /// Creates the index of `capture`, whose first record starts at `offset`.
-    pub(crate) fn create(capture: &Path, offset: u64, spec: &IndexSpec) -> IndexFile {
+    /// Creates the index of `capture`, whose first record starts at `offset`
+    /// (`framed`: a compressed file; `offset` is into its first frame).
+    pub(crate) fn create(capture: &Path, offset: u64, spec: &IndexSpec, framed: bool) -> IndexFile {
         let path = index::index_path(capture);
         let mut index = IndexFile {
             file: None,
-            builder: IndexBuilder::new(offset),
+            builder: IndexBuilder::new(offset, framed),
             ethernet: spec.ethernet.clone(),
             out: Vec::with_capacity(64 * 1024),
             bytes: 0,
@@ -40,7 +42,7 @@ impl IndexFile {
         match File::create(&index.path) {
             Ok(file) => {
                 index.file = Some(file);
-                index.write(&index::file_header());
+                index.write(&index::file_header(framed));
             }
             Err(e) => index.give_up(&e),
         }
@@ -74,6 +76,18 @@ impl IndexFile {
     fn segment_full(&mut self) {
         let mut out = std::mem::take(&mut self.out);
         self.builder.take_segment(&mut out);
+        self.write(&out);
+        out.clear();
+        self.out = out;
+    }
+
+    /// Compressing: these frames went out with the records added so far.
+    pub(crate) fn frames_done(&mut self, frames: &[Frame]) {
+        let mut out = std::mem::take(&mut self.out);
+        for frame in frames {
+            self.builder
+                .frames_done(frame.offset, frame.len, frame.decompressed, &mut out);
+        }
         self.write(&out);
         out.clear();
         self.out = out;

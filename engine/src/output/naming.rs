@@ -51,8 +51,13 @@ pub(crate) fn strftime_utc(pattern: &str, unix_secs: u64) -> String {
 }
 
 /// Inserts `-NNNN` before the extension: `cap.pcap` → `cap-0003.pcap`, so
-/// rotated files keep the extension tools recognise.
+/// rotated files keep the extension tools recognise (`cap.pcap.zst` →
+/// `cap-0003.pcap.zst`).
 pub(crate) fn with_sequence(path: &Path, seq: u64) -> PathBuf {
+    if let Some(inner) = path.to_str().and_then(|p| p.strip_suffix(".zst")) {
+        let numbered = with_sequence(Path::new(inner), seq);
+        return PathBuf::from(format!("{}.zst", numbered.display()));
+    }
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -83,6 +88,10 @@ mod tests {
 
     #[test]
     fn sequence_goes_before_the_extension() {
+        assert_eq!(
+            with_sequence(Path::new("/d/cap.pcapng.zst"), 7),
+            PathBuf::from("/d/cap-0007.pcapng.zst")
+        );
         assert_eq!(
             with_sequence(Path::new("/d/cap.pcapng"), 7),
             PathBuf::from("/d/cap-0007.pcapng")

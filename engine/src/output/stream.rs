@@ -115,10 +115,12 @@ impl FileStream {
     /// The index of the current file, its header written.
     fn open_index(&self) -> Option<IndexFile> {
         let spec = self.index_spec.as_ref()?;
+        let offset = self.sink.next_record_offset();
         Some(IndexFile::create(
             self.sink.path(),
-            self.sink.total_bytes(),
+            offset,
             spec,
+            self.sink.is_framed(),
         ))
     }
 
@@ -134,6 +136,18 @@ impl FileStream {
     ) {
         if let Some(index) = &mut self.index {
             index.add(interface, ts_ns, record_len, frame);
+        }
+    }
+
+    /// Compressing: indexes the frames the current file's last writes made
+    /// (call after every flush).
+    pub(crate) fn index_frames(&mut self) {
+        if !self.sink.is_framed() {
+            return;
+        }
+        let frames = self.sink.take_frames();
+        if let (Some(index), false) = (&mut self.index, frames.is_empty()) {
+            index.frames_done(&frames);
         }
     }
 
@@ -394,6 +408,7 @@ mod tests {
             buffer_bytes: Some(1 << 16),
             buffers: 2,
             flush_interval: Duration::from_secs(1),
+            zstd_level: None,
         };
         let sink = FileSink::create(&first, &spec).unwrap();
         FileStream::new(sink, rotation, vec![(0, source)], 1, 0)

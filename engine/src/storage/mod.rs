@@ -6,6 +6,7 @@
 mod aligned;
 mod budget;
 mod buffered;
+mod compress;
 mod direct;
 mod flights;
 mod self_test;
@@ -13,6 +14,8 @@ mod sink;
 
 pub(crate) use budget::Budget;
 pub use budget::{parse_size, DiskBudget};
+pub use compress::parse_compression;
+pub(crate) use compress::Frame;
 pub use self_test::{run_storage_test, StorageTest, StorageTestReport};
 pub(crate) use sink::FileSink;
 
@@ -71,6 +74,8 @@ pub(crate) struct SinkSpec {
     pub(crate) buffers: usize,
     /// The longest a record may wait in a buffer.
     pub(crate) flush_interval: std::time::Duration,
+    /// `--compress zstd:LEVEL`: each write is one zstd frame.
+    pub(crate) zstd_level: Option<i32>,
 }
 
 /// What the records in one buffer add to the writer's counters once they are

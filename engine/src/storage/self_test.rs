@@ -76,6 +76,7 @@ pub fn run_storage_test(
         buffer_bytes: test.buffer_bytes,
         buffers: test.buffers,
         flush_interval: Duration::MAX,
+        zstd_level: None,
     };
     let fail = |field, e: String| ZcapError::config(field, e);
     let mut sink = FileSink::create(&test.path, &spec).map_err(|e| {

@@ -6,6 +6,7 @@
 
 use super::aligned::RESERVE;
 use super::buffered::Buffered;
+use super::compress::{Frame, Framer};
 use super::direct::{Direct, Upto};
 use super::{directory_of, Books, IoMode, Landed, SinkSpec, WriteError};
 use super::{BUFFERED_WRITE_BYTES, DIRECT_WRITE_BYTES};
@@ -40,6 +41,8 @@ pub(crate) struct FileSink {
     /// `--io auto` asked for direct I/O and the file system refused it.
     refused_direct: bool,
     backend: Backend,
+    /// `--compress`: records are staged here and each write is one frame.
+    framer: Option<Framer>,
 }
 
 impl FileSink {
@@ -80,6 +83,12 @@ impl FileSink {
             }
         };
         spec.buffer_bytes = Some(flush_bytes);
+        // A frame (at most its bound) fits in a direct buffer beside the
+        // carried tail: frames of half a write.
+        let framer = match spec.zstd_level {
+            Some(level) => Some(Framer::new(level, flush_bytes / 2)?),
+            None => None,
+        };
         Ok(FileSink {
             path: path.to_owned(),
             spec,
@@ -94,6 +103,7 @@ impl FileSink {
             failed: false,
             refused_direct,
             backend,
+            framer,
         })
     }
 
@@ -116,7 +126,31 @@ impl FileSink {
     /// The buffer to append encoded bytes to.
     #[inline(always)]
     pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
+        match &mut self.framer {
+            Some(framer) => &mut framer.staged,
+            None => &mut self.buf,
+        }
+    }
+
+    /// Where the next record starts: a file offset, or, compressing, an
+    /// offset into the frame being staged.
+    pub(crate) fn next_record_offset(&self) -> u64 {
+        match &self.framer {
+            Some(framer) => framer.staged.len() as u64,
+            None => self.total_bytes(),
+        }
+    }
+
+    /// True when records go out in zstd frames.
+    pub(crate) fn is_framed(&self) -> bool {
+        self.framer.is_some()
+    }
+
+    /// The frames written since the last call (compressing only).
+    pub(crate) fn take_frames(&mut self) -> Vec<Frame> {
+        self.framer
+            .as_mut()
+            .map_or_else(Vec::new, Framer::take_frames)
     }
 
     /// The books of the records appended to the buffer.
@@ -128,7 +162,9 @@ impl FileSink {
     /// Bytes on disk or in flight plus bytes buffered: the file's length
     /// once everything is written.
     pub(crate) fn total_bytes(&self) -> u64 {
-        let buffered = (self.buf.len() - self.start) as u64;
+        // Staged records count at their uncompressed size until framed.
+        let staged = self.framer.as_ref().map_or(0, |f| f.staged.len());
+        let buffered = (self.buf.len() - self.start + staged) as u64;
         match &self.backend {
             Backend::Buffered(b) => b.committed() + buffered,
             Backend::Direct(d) => d.base() + buffered,
@@ -138,7 +174,10 @@ impl FileSink {
     /// True once the buffer holds a write's worth.
     #[inline(always)]
     pub(crate) fn is_full(&self) -> bool {
-        self.buf.len() - self.start >= self.flush_bytes
+        match &self.framer {
+            Some(framer) => framer.staged.len() >= self.flush_bytes / 2,
+            None => self.buf.len() - self.start >= self.flush_bytes,
+        }
     }
 
     /// Writes the buffer out if it is full, or the records in it are older
@@ -148,7 +187,8 @@ impl FileSink {
             return self.write_out(Upto::WholeBlocks);
         }
         let waited = now.duration_since(self.last_flush) >= self.spec.flush_interval;
-        if waited && self.buf.len() > self.start {
+        let staged = self.framer.as_ref().is_some_and(|f| !f.staged.is_empty());
+        if waited && (self.buf.len() > self.start || staged) {
             return self.write_out(Upto::End);
         }
         match &mut self.backend {
@@ -201,10 +241,16 @@ impl FileSink {
 
     fn write_out(&mut self, upto: Upto) -> Result<(), WriteError> {
         self.last_flush = Instant::now();
+        if !self.failed {
+            self.frame_staged()?;
+        }
         let fresh = self.spare_books.pop().unwrap_or_default();
         let books = std::mem::replace(&mut self.books, fresh);
         if self.failed {
             self.buf.truncate(self.start);
+            if let Some(framer) = &mut self.framer {
+                framer.staged.clear();
+            }
             return Err(WriteError {
                 error: io::Error::other("an earlier write to this file failed"),
                 lost_records: books.records,
@@ -226,6 +272,22 @@ impl FileSink {
             }
         };
         result.map_err(|err| self.fail(err))
+    }
+
+    /// Compresses the staged records into a frame at the end of the buffer.
+    fn frame_staged(&mut self) -> Result<(), WriteError> {
+        let offset = self.total_bytes() - self.framer.as_ref().map_or(0, |f| f.staged.len() as u64);
+        let Some(framer) = &mut self.framer else {
+            return Ok(());
+        };
+        framer.frame_into(&mut self.buf, offset).map_err(|error| {
+            framer.staged.clear();
+            WriteError {
+                error,
+                lost_records: self.books.records,
+                kept_bytes: offset,
+            }
+        })
     }
 
     /// A direct file that failed takes nothing more: every later record is
@@ -314,6 +376,7 @@ mod tests {
             buffer_bytes: Some(bytes),
             buffers: 3,
             flush_interval: interval,
+            zstd_level: None,
         }
     }
 

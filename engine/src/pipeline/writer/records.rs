@@ -323,6 +323,7 @@ impl RecordWriter {
     /// ones a failed write lost (writer drops: the capture stops with the
     /// error).
     fn book_landed(&mut self, result: Result<(), WriteError>) {
+        self.stream.index_frames();
         let sink = self.stream.sink();
         if let Some(err) = book(
             sink,
