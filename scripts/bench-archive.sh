@@ -89,55 +89,88 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 echo
 
-packets=$(py "print(int($ARCHIVE_GB * 1e9 / $avg))")
-mkdir -p "$DIR/a"
-capture "$SHM/mix.pcap" "$DIR/a" "$packets" 100
-files=("$DIR"/a/*.pcap)
-stored=$(sum_bytes "$DIR/a" '*.pcap')
-first=$(capinfos -T -r -S -a "${files[0]}" | cut -f2)
-last=$(capinfos -T -r -S -e "${files[-1]}" | cut -f2)
-# The middle tenth of the capture's time.
-from=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.45:.6f}')")
-to=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.55:.6f}')")
-
-# Each file's selection to its own file under $SHM/t (tcpdump writes one
-# pcap per run); count_dir adds them up.
-tcpdump_all() { local i=0; for f in "${files[@]}"; do tcpdump -r "$f" -w "$SHM/t/$((i++)).pcap" "$PAIR" 2>/dev/null; done; }
-# What a tcpdump user who knows each file's time range does: read only the
-# files that meet the window (chosen here, untimed; the window is not cut).
-window_files=()
-for f in "${files[@]}"; do
-    read -r a b < <(capinfos -T -r -S -a -e "$f" | cut -f2,3)
-    if py "import sys; sys.exit(0 if $b >= $from and $a < $to else 1)"; then window_files+=("$f"); fi
-done
-tcpdump_window_files() { local i=0; for f in "${window_files[@]}"; do tcpdump -r "$f" -w "$SHM/t/$((i++)).pcap" "$PAIR" 2>/dev/null; done; }
-count() { capinfos -c -M "$@" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); s+=$2} END{print s+0}'; }
-
-echo "### Extraction: ${#files[@]} files, $(py "print(f'{$stored/1e9:.2f}')") GB, cold cache"
+echo "### Compression (--compress, -C 100 -W 3, 3 M packets written, alternating)"
 echo
-echo "| round | query | zcap-extract s (MB read) | tcpdump -r s (MB read) | tcpdump / zcap-extract | packets |"
-echo "|---|---|---|---|---|---|"
+echo "| round | where | written Mpps, none | zstd:1 | zstd:3 | zstd:1 / none | zstd:3 / none |"
+echo "|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$ROUNDS"); do
-    cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" -w "$SHM/z.pcap" $PAIR)
-    rm -rf "$SHM/t"; mkdir -p "$SHM/t"
-    cold; t=$(timed bash -c "$(declare -p files PAIR SHM); $(declare -f tcpdump_all); tcpdump_all")
-    n=$(count "$SHM/z.pcap"); [ "$n" = "$(count "$SHM"/t/*.pcap)" ] || echo "MISMATCH: $n vs $(count "$SHM"/t/*.pcap)"
-    echo "| $r | pair, whole capture | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
-    cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" --from "$from" --to "$to" -w "$SHM/z.pcap" $PAIR)
-    n=$(count "$SHM/z.pcap")
-    echo "| $r | pair, 10% window | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
-    rm -rf "$SHM/t"; mkdir -p "$SHM/t"
-    cold; w=$(timed bash -c "$(declare -p window_files PAIR SHM); $(declare -f tcpdump_window_files); tcpdump_window_files")
-    echo "| $r | pair, 10% window, tcpdump on the ${#window_files[@]} files that meet it | ${z% *} (${z#* }) | ${w% *} (${w#* }) | $(py "print(f'{${w% *}/max(${z% *},0.001):.1f}x')") | $n |"
+    for where in tmpfs disk; do
+        d=$([ "$where" = tmpfs ] && echo "$SHM" || echo "$DIR")
+        none=$(written_mpps "$d")
+        z1=$(written_mpps "$d" --compress zstd:1)
+        z3=$(written_mpps "$d" --compress zstd:3)
+        echo "| $r | $where | $none | $z1 | $z3 | $(py "print(f'{$z1/$none:.2f}')") | $(py "print(f'{$z3/$none:.2f}')") |"
+    done
 done
 echo
+echo "| level | pcap bytes | .zst bytes | ratio |"
+echo "|---|---|---|---|"
+for level in 1 3; do
+    mkdir -p "$SHM/z"
+    capture "$SHM/mix.pcap" "$SHM/z" 1000000 1000 --compress "zstd:$level" --no-index
+    zsize=$(sum_bytes "$SHM/z" '*.zst')
+    raw=$(for f in "$SHM"/z/*.zst; do zstd -q -dc "$f"; done | wc -c)
+    echo "| zstd:$level | $raw | $zsize | $(py "print(f'{$raw/$zsize:.2f}')") |"
+    rm -rf "$SHM/z"
+done
+echo
+
+packets=$(py "print(int($ARCHIVE_GB * 1e9 / $avg))")
+count() { capinfos -c -M "$@" 2>/dev/null | awk -F: '/Number of packets/{gsub(/ /,"",$2); s+=$2} END{print s+0}'; }
+# Each file's selection to its own file under $SHM/t (tcpdump writes one
+# pcap per run).
+tcpdump_all() { local i=0; for f in "${files[@]}"; do tcpdump -r "$f" -w "$SHM/t/$((i++)).pcap" "$PAIR" 2>/dev/null; done; }
+tcpdump_window_files() { local i=0; for f in "${window_files[@]}"; do tcpdump -r "$f" -w "$SHM/t/$((i++)).pcap" "$PAIR" 2>/dev/null; done; }
+
+# extraction NEEDLE: the extraction table on a capture of the mix whose pair
+# comes as NEEDLE (uniform or burst).
+extraction() {
+    NEEDLE=$1 python3 scripts/lib/mix.py "$SHM/needle.pcap" "$MIX_PACKETS" 3
+    rm -rf "$DIR/a"; mkdir -p "$DIR/a"
+    capture "$SHM/needle.pcap" "$DIR/a" "$packets" 100
+    files=("$DIR"/a/*.pcap)
+    local stored first last from to
+    stored=$(sum_bytes "$DIR/a" '*.pcap')
+    first=$(capinfos -T -r -S -a "${files[0]}" | cut -f2)
+    last=$(capinfos -T -r -S -e "${files[-1]}" | cut -f2)
+    # The middle tenth of the capture's time.
+    from=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.45:.6f}')")
+    to=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.55:.6f}')")
+    # What a tcpdump user who knows each file's time range does: read only
+    # the files that meet the window (chosen here, untimed; not cut).
+    window_files=()
+    for f in "${files[@]}"; do
+        read -r a b < <(capinfos -T -r -S -a -e "$f" | cut -f2,3)
+        if py "import sys; sys.exit(0 if $b >= $from and $a < $to else 1)"; then window_files+=("$f"); fi
+    done
+    echo "### Extraction, the pair's packets $1: ${#files[@]} files, $(py "print(f'{$stored/1e9:.2f}')") GB, cold cache"
+    echo
+    echo "| round | query | zcap-extract s (MB read) | tcpdump -r s (MB read) | tcpdump / zcap-extract | packets |"
+    echo "|---|---|---|---|---|---|"
+    local r z t w n
+    for r in $(seq 1 "$ROUNDS"); do
+        cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" -w "$SHM/z.pcap" $PAIR)
+        rm -rf "$SHM/t"; mkdir -p "$SHM/t"
+        cold; t=$(timed bash -c "$(declare -p files PAIR SHM); $(declare -f tcpdump_all); tcpdump_all")
+        n=$(count "$SHM/z.pcap"); [ "$n" = "$(count "$SHM"/t/*.pcap)" ] || echo "MISMATCH: $n vs $(count "$SHM"/t/*.pcap)"
+        echo "| $r | pair, whole capture | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
+        cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" --from "$from" --to "$to" -w "$SHM/z.pcap" $PAIR)
+        n=$(count "$SHM/z.pcap")
+        echo "| $r | pair, 10% window | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
+        rm -rf "$SHM/t"; mkdir -p "$SHM/t"
+        cold; w=$(timed bash -c "$(declare -p window_files PAIR SHM); $(declare -f tcpdump_window_files); tcpdump_window_files")
+        echo "| $r | pair, 10% window, tcpdump on the ${#window_files[@]} files that meet it | ${z% *} (${z#* }) | ${w% *} (${w#* }) | $(py "print(f'{${w% *}/max(${z% *},0.001):.1f}x')") | $n |"
+    done
+    echo
+    rm -rf "$DIR/a"
+}
+extraction uniform
+extraction burst
 
 echo "### Scaling with the file count: the pair in 1% of the time, cold cache"
 echo
 echo "| archive | files | zcap-extract s (MB read) | vs 1x |"
 echo "|---|---|---|---|"
-narrow_from=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.495:.6f}')")
-narrow_to=$(py "a,b=$first,$last; print(f'{a+(b-a)*0.505:.6f}')")
 base=""
 for scale in 1 10 100; do
     d="$DIR/s$scale"; mkdir -p "$d"

@@ -259,6 +259,12 @@ fn missing_damaged_and_cut_indexes_give_the_same_answer() {
     let cut = std::fs::read(index(2)).unwrap();
     std::fs::write(index(2), &cut[..cut.len() * 2 / 3]).unwrap();
     std::fs::write(index(3), b"not an index at all").unwrap();
+    // A closed index whose directory (at its end) is damaged is walked.
+    assert!(files.len() > 4);
+    let mut bytes = std::fs::read(index(4)).unwrap();
+    let in_directory = bytes.len() - 40;
+    bytes[in_directory] ^= 0x01;
+    std::fs::write(index(4), &bytes).unwrap();
     let out = dir.path("out.pcap");
     let dir_arg = files[0].parent().unwrap().to_str().unwrap().to_owned();
     let run = extract(&["-r", &dir_arg, "-w", out.to_str().unwrap(), expr]).assert_ok();
@@ -286,6 +292,8 @@ fn missing_damaged_and_cut_indexes_give_the_same_answer() {
         "{}",
         run.stderr
     );
+    let named = files[4].display().to_string();
+    assert!(!run.stderr.contains(&named), "{}", run.stderr);
 }
 
 /// The complete records at the front of a pcap file's first `len` bytes.
@@ -317,7 +325,11 @@ fn a_file_still_being_written_extracts_to_its_last_whole_record() {
     let live = dir.path("live.pcap");
     std::fs::write(&live, &bytes[..cut]).unwrap();
     let index = std::fs::read(index_of(file)).unwrap();
-    std::fs::write(index_of(&live), &index[..index.len() - 60]).unwrap();
+    // The end marker is the header before the directory the tail names.
+    let tail = &index[index.len() - 16..];
+    assert_eq!(&tail[8..], b"ZIDXTAIL");
+    let directory_at = u64::from_le_bytes(tail[..8].try_into().unwrap()) as usize;
+    std::fs::write(index_of(&live), &index[..directory_at - 60]).unwrap();
     let out = dir.path("out.pcap");
     let run = extract(&["-r", live.to_str().unwrap(), "-w", out.to_str().unwrap()]).assert_ok();
     let n = whole_records(&live, cut);

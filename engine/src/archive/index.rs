@@ -25,6 +25,15 @@ const END_MAGIC: &[u8; 4] = b"END1";
 /// flows, skip, the body's CRC-32, the header's own CRC-32 (so a search can
 /// trust a header whose body it skips).
 pub(crate) const SEGMENT_HEADER_BYTES: usize = 60;
+/// The directory of a closed index: every segment header, so a search of
+/// a closed file reads its headers without reading its bodies.
+const DIRECTORY_MAGIC: &[u8; 4] = b"DIR1";
+/// The last bytes of a closed index: the directory's offset, then this.
+pub(crate) const TAIL_MAGIC: &[u8; 8] = b"ZIDXTAIL";
+pub(crate) const TAIL_BYTES: usize = 16;
+/// A directory entry: the header's offset in the index, then the header.
+pub(crate) const DIRECTORY_ENTRY_BYTES: usize = 8 + SEGMENT_HEADER_BYTES;
+
 /// Records per segment: large enough that a flow table is shared by many
 /// records, small enough that a time window reads little beyond itself.
 pub(crate) const SEGMENT_RECORDS: u32 = 8192;
@@ -138,6 +147,11 @@ pub(crate) struct IndexBuilder {
     frames: FramedSegment,
     /// Where the last segment's data ends (the end marker's position).
     last_end: u64,
+    /// Bytes of the index so far (its header included): where the next
+    /// segment goes.
+    out_offset: u64,
+    /// Directory entries of the segments so far.
+    directory: Vec<u8>,
 }
 
 /// Compressing: the writes' frames the current segment spans so far.
@@ -177,6 +191,8 @@ impl IndexBuilder {
                 ..FramedSegment::default()
             },
             last_end: if framed { 0 } else { offset },
+            out_offset: FILE_HEADER_BYTES as u64,
+            directory: Vec::new(),
         }
     }
 
@@ -283,8 +299,10 @@ impl IndexBuilder {
         body_crc.update(&self.record_bytes);
         out.extend_from_slice(&body_crc.finalize().to_le_bytes());
         seal(out, start);
+        self.note_header(&out[start..]);
         out.extend_from_slice(&self.flow_bytes);
         out.extend_from_slice(&self.record_bytes);
+        self.out_offset += (out.len() - start) as u64;
         self.last_end = data_end;
         self.total_records += u64::from(self.records);
         self.flow_ids.clear();
@@ -316,6 +334,28 @@ impl IndexBuilder {
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&[]).to_le_bytes());
         seal(out, start);
+        self.note_header(&out[start..]);
+        self.out_offset += (out.len() - start) as u64;
+        // The directory, and the tail that finds it.
+        let directory_at = self.out_offset;
+        let block = out.len();
+        out.extend_from_slice(DIRECTORY_MAGIC);
+        let entries = self.directory.len() / DIRECTORY_ENTRY_BYTES;
+        out.extend_from_slice(&(entries as u32).to_le_bytes());
+        out.extend_from_slice(&self.directory);
+        let crc = crc32fast::hash(&out[block..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&directory_at.to_le_bytes());
+        out.extend_from_slice(TAIL_MAGIC);
+    }
+
+    /// Adds the segment header `header`, about to be written at
+    /// `out_offset`, to the directory.
+    fn note_header(&mut self, header: &[u8]) {
+        self.directory
+            .extend_from_slice(&self.out_offset.to_le_bytes());
+        self.directory
+            .extend_from_slice(&header[..SEGMENT_HEADER_BYTES]);
     }
 }
 
@@ -377,6 +417,24 @@ impl SegmentHeader {
     }
 }
 
+/// Reads a directory block (see [`IndexBuilder::finish`]): each entry's
+/// header offset and header bytes; `None` unless it checks out.
+pub(crate) fn parse_directory(block: &[u8]) -> Option<Vec<(u64, [u8; SEGMENT_HEADER_BYTES])>> {
+    let (content, crc) = block.split_at(block.len().checked_sub(4)?);
+    if crc32fast::hash(content) != u32::from_le_bytes(crc.try_into().ok()?) {
+        return None;
+    }
+    let mut c = Cursor::new(content);
+    if c.take(4)? != DIRECTORY_MAGIC {
+        return None;
+    }
+    let count = c.u32()? as usize;
+    let entries = (0..count)
+        .map(|_| Some((c.u64()?, c.array()?)))
+        .collect::<Option<Vec<_>>>()?;
+    c.rest().is_empty().then_some(entries)
+}
+
 /// A segment's body, decoded: flows, and per record its flow and length.
 #[derive(Debug)]
 pub(crate) struct SegmentBody {
@@ -425,7 +483,7 @@ mod tests {
     fn segments(bytes: &[u8]) -> Vec<(SegmentHeader, Option<SegmentBody>)> {
         let mut out = Vec::new();
         let mut at = 0;
-        while at + SEGMENT_HEADER_BYTES <= bytes.len() {
+        while at + SEGMENT_HEADER_BYTES <= bytes.len() && &bytes[at..at + 4] != DIRECTORY_MAGIC {
             let raw: [u8; SEGMENT_HEADER_BYTES] =
                 bytes[at..at + SEGMENT_HEADER_BYTES].try_into().unwrap();
             let header = SegmentHeader::parse(&raw).expect("a header");
@@ -468,6 +526,19 @@ mod tests {
         let (end, _) = &segs[2];
         assert!(end.end_marker);
         assert_eq!(end.records, SEGMENT_RECORDS + 3);
+        // The directory names every header where it is (the index's own
+        // 16-byte header comes first in the file).
+        let tail = &out[out.len() - TAIL_BYTES..];
+        assert_eq!(&tail[8..], TAIL_MAGIC);
+        let directory_at =
+            u64::from_le_bytes(tail[..8].try_into().unwrap()) as usize - FILE_HEADER_BYTES;
+        let entries =
+            parse_directory(&out[directory_at..out.len() - TAIL_BYTES]).expect("a directory");
+        assert_eq!(entries.len(), 3);
+        for (offset, header) in entries {
+            let at = offset as usize - FILE_HEADER_BYTES;
+            assert_eq!(&out[at..at + SEGMENT_HEADER_BYTES], &header[..]);
+        }
     }
 
     #[test]

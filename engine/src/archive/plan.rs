@@ -3,11 +3,12 @@
 //! over. Bodies are read later, only for segments a search needs.
 
 use super::index::{
-    SegmentBody, SegmentHeader, FILE_HEADER_BYTES, FILE_MAGIC, FLAG_FRAMED, SEGMENT_HEADER_BYTES,
-    VERSION,
+    parse_directory, SegmentBody, SegmentHeader, FILE_HEADER_BYTES, FILE_MAGIC, FLAG_FRAMED,
+    SEGMENT_HEADER_BYTES, TAIL_BYTES, TAIL_MAGIC, VERSION,
 };
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// A segment of the plan: its header, and where its body is in the index.
@@ -84,6 +85,87 @@ pub(crate) fn read_plan(index_path: &Path, data_len: u64, header_end: u64) -> In
     }
 }
 
+/// Where the segment headers read so far leave the plan.
+#[derive(Default)]
+struct Chain {
+    expected_start: Option<u64>,
+    beyond_data: bool,
+}
+
+impl Chain {
+    /// Takes the next header (its body at `body_at`); true at the end marker.
+    fn accept(
+        &mut self,
+        plan: &mut IndexPlan,
+        header: SegmentHeader,
+        body_at: u64,
+        (data_len, header_end): (u64, u64),
+    ) -> Result<bool, String> {
+        let n = plan.segments.len();
+        // Writes without records (a header or trailer alone) have no
+        // segment: framed segments may leave gaps between them.
+        let contiguous = match self.expected_start {
+            Some(end) if plan.framed => header.data_start >= end,
+            Some(end) => header.data_start == end,
+            None if plan.framed => true,
+            None => header.data_start >= header_end,
+        };
+        if !contiguous {
+            return Err(format!("segment {n} does not follow the one before it"));
+        }
+        if header.end_marker {
+            plan.closed = true;
+            return Ok(true);
+        }
+        self.expected_start = Some(header.data_end);
+        // Records not yet on disk (the index is written ahead of them) are
+        // left to the scan.
+        self.beyond_data |= header.data_end > data_len;
+        if !self.beyond_data {
+            plan.covered_end = header.data_end;
+            plan.segments.push(Segment { header, body_at });
+        }
+        Ok(false)
+    }
+}
+
+/// A closed index's directory, if it has one that checks out: every header
+/// without reading the bodies between them. `Ok(false)`: none (walk).
+fn from_directory(
+    plan: &mut IndexPlan,
+    index_len: u64,
+    bounds: (u64, u64),
+) -> Result<bool, String> {
+    let Some(tail_at) = index_len.checked_sub(TAIL_BYTES as u64) else {
+        return Ok(false);
+    };
+    let mut tail = [0u8; TAIL_BYTES];
+    let file = plan.file.get_ref();
+    if file.read_exact_at(&mut tail, tail_at).is_err() || &tail[8..] != TAIL_MAGIC {
+        return Ok(false);
+    }
+    let directory_at = u64::from_le_bytes(tail[..8].try_into().expect("8 bytes"));
+    let Some(len) = tail_at.checked_sub(directory_at).filter(|&l| l <= 64 << 20) else {
+        return Ok(false);
+    };
+    let mut block = vec![0u8; len as usize];
+    let Some(entries) = file
+        .read_exact_at(&mut block, directory_at)
+        .ok()
+        .and_then(|()| parse_directory(&block))
+    else {
+        return Ok(false);
+    };
+    let mut chain = Chain::default();
+    for (n, (at, raw)) in entries.iter().enumerate() {
+        let header = SegmentHeader::parse(raw).ok_or(format!("segment {n} fails its checksum"))?;
+        if chain.accept(plan, header, at + SEGMENT_HEADER_BYTES as u64, bounds)? {
+            return Ok(true);
+        }
+    }
+    Err("its directory has no end marker".into())
+}
+
 /// Reads every segment header, seeking past the bodies.
 fn walk(
     plan: &mut IndexPlan,
@@ -91,9 +173,11 @@ fn walk(
     data_len: u64,
     header_end: u64,
 ) -> Result<(), String> {
+    if from_directory(plan, index_len, (data_len, header_end))? {
+        return Ok(());
+    }
     let mut at = FILE_HEADER_BYTES as u64;
-    let mut expected_start: Option<u64> = None;
-    let mut beyond_data = false;
+    let mut chain = Chain::default();
     while at < index_len {
         if index_len - at < SEGMENT_HEADER_BYTES as u64 {
             plan.cut_short = true;
@@ -105,22 +189,11 @@ fn walk(
             .map_err(|e| format!("cannot read it: {e}"))?;
         let n = plan.segments.len();
         let header = SegmentHeader::parse(&raw).ok_or(format!("segment {n} fails its checksum"))?;
-        // Frames without records (a header or trailer alone) have no
-        // segment: framed segments may leave gaps between them.
-        let contiguous = match expected_start {
-            Some(end) if plan.framed => header.data_start >= end,
-            Some(end) => header.data_start == end,
-            None if plan.framed => true,
-            None => header.data_start >= header_end,
-        };
-        if !contiguous {
-            return Err(format!("segment {n} does not follow the one before it"));
-        }
+        let body_at = at + SEGMENT_HEADER_BYTES as u64;
         if header.end_marker {
-            plan.closed = true;
+            chain.accept(plan, header, body_at, (data_len, header_end))?;
             return Ok(());
         }
-        let body_at = at + SEGMENT_HEADER_BYTES as u64;
         at = body_at + u64::from(header.body_len);
         if at > index_len {
             plan.cut_short = true;
@@ -129,14 +202,7 @@ fn walk(
         plan.file
             .seek_relative(i64::from(header.body_len))
             .map_err(|e| format!("cannot read it: {e}"))?;
-        expected_start = Some(header.data_end);
-        // Records not yet on disk (the index is written ahead of them) are
-        // left to the scan.
-        beyond_data |= header.data_end > data_len;
-        if !beyond_data {
-            plan.covered_end = header.data_end;
-            plan.segments.push(Segment { header, body_at });
-        }
+        chain.accept(plan, header, body_at, (data_len, header_end))?;
     }
     Ok(())
 }
