@@ -507,3 +507,34 @@ fn compressed_files_extract_as_tcpdump_selects_and_wireshark_reads_them() {
     assert!(!got.is_empty() && got.len() < whole.len());
     same_records(&got, &whole[..got.len()], "the records before the cut");
 }
+
+/// Found by `scripts/fuzz.sh` (capture_reader): a pcap header of version
+/// 0.0 with a 4 GB snap length, and a record claiming nearly that much, made
+/// the reader allocate it. libpcap refuses such a file ("archaic"); now
+/// zcap-extract does too, and caps every record at libpcap's 256 KiB: one
+/// line, exit status 1, an empty valid output.
+const FUZZ_HUGE_CAPLEN: [u8; 75] = [
+    0xd4, 0xc3, 0xb2, 0xa1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf6, 0xf2,
+    0xf2, 0xf5, 0xfe, 0xff, 0xb7, 0x4f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x4f, 0x4f, 0x4f, 0x4f, 0x4f, 0x4f, 0x00, 0x00,
+    0x00, 0x4f, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00,
+];
+
+#[test]
+fn fuzzed_capture_files_are_damage_not_a_crash() {
+    let dir = TempDir::new("extract-fuzzed");
+    let input = dir.path("fuzzed.pcap");
+    std::fs::write(&input, FUZZ_HUGE_CAPLEN).unwrap();
+    let out = dir.path("out.pcap");
+    let run = extract(&["-r", input.to_str().unwrap(), "-w", out.to_str().unwrap()]);
+    assert_damage(&run, &["fuzzed.pcap", "version 0, not 2"]);
+    assert!(read_pcap(&out).1.is_empty());
+    // The same file as version 2.4: the records before the huge one.
+    let mut v2 = FUZZ_HUGE_CAPLEN;
+    v2[4..8].copy_from_slice(&[2, 0, 4, 0]);
+    std::fs::write(&input, v2).unwrap();
+    let run = extract(&["-r", input.to_str().unwrap(), "-w", out.to_str().unwrap()]);
+    assert_damage(&run, &["fuzzed.pcap", "caplen 4294594304"]);
+    assert_eq!(read_pcap(&out).1.len(), 2);
+}

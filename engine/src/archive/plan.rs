@@ -63,13 +63,21 @@ pub(crate) fn read_plan(index_path: &Path, data_len: u64, header_end: u64) -> In
         Err(e) => return IndexState::Damaged(format!("cannot read it: {e}")),
     };
     let index_len = file.metadata().map_or(0, |m| m.len());
-    let mut file = BufReader::with_capacity(64 * 1024, file);
+    // Reads come where the directory (or a walk) sends them, no further.
+    crate::dpdk::advise_reads(&file, crate::dpdk::ReadPattern::Scattered);
     let mut head = [0u8; FILE_HEADER_BYTES];
-    if file.read_exact(&mut head).is_err()
+    if file.read_exact_at(&mut head, 0).is_err()
         || &head[..8] != FILE_MAGIC
         || u16::from_le_bytes([head[8], head[9]]) != VERSION
     {
         return IndexState::Damaged("not a version 1 zcap index".into());
+    }
+    let mut file = BufReader::with_capacity(64 * 1024, file);
+    if file
+        .seek(SeekFrom::Start(FILE_HEADER_BYTES as u64))
+        .is_err()
+    {
+        return IndexState::Damaged("cannot read it".into());
     }
     let mut plan = IndexPlan {
         file,

@@ -19,7 +19,9 @@ const OPT_IF_DESCRIPTION: u16 = 3;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_EPB_HASH: u16 = 3;
 const OPT_EPB_QUEUE: u16 = 6;
-/// libpcap's largest snap length: a record claiming more is damage.
+/// libpcap's largest snap length: a record claiming more is damage, whatever
+/// the file header's snap length says (a fuzzed header said 4 GB, and the
+/// reader tried to allocate it).
 const MAX_CAPLEN: u32 = 262_144;
 /// A pcapng block longer than this is damage, not a packet.
 const MAX_BLOCK: u32 = 16 << 20;
@@ -204,8 +206,10 @@ impl CaptureReader {
 
     /// From now on the file is read front to back (a scan): read ahead.
     /// Until then, reads pull in only what they ask for.
-    pub(crate) fn expect_sequential_reads(&self) {
+    pub(crate) fn expect_sequential_reads(&mut self) {
         crate::dpdk::advise_reads(self.file.file(), crate::dpdk::ReadPattern::Sequential);
+        // Only a cost if it fails: reads stay small.
+        let _ = self.file.widen();
     }
 
     /// The bytes `offset..end` will be read soon: their reads start now.
@@ -340,6 +344,13 @@ impl CaptureReader {
             let mut rest = [0u8; 20];
             self.fill(&mut rest, 4)?;
             let word = |at: usize| u32_of(&rest[at..at + 4], big);
+            // libpcap reads version 2.x only (older is "archaic").
+            if u16_of(&rest[..2], big) != 2 {
+                return Err(Damage::Garbage {
+                    at: 4,
+                    what: format!("a pcap file of version {}, not 2", u16_of(&rest[..2], big)),
+                });
+            }
             self.layout = Layout::Pcap { big, nano };
             self.interfaces.push(Interface {
                 link_type: word(16) as u16,
@@ -494,7 +505,7 @@ impl CaptureReader {
             return Ok(None);
         }
         let caplen = u32_of(&head[8..12], big);
-        if caplen > MAX_CAPLEN.max(self.interfaces[0].snaplen) {
+        if caplen > MAX_CAPLEN {
             return Err(Damage::Garbage {
                 at,
                 what: format!("a record header that is not one (caplen {caplen})"),

@@ -68,7 +68,12 @@ pub(crate) struct FileSource {
 
 impl FileSource {
     /// A source over `reader`, whose index is `index`.
-    pub(crate) fn new(path: &Path, reader: CaptureReader, index: IndexState, query: Query) -> Self {
+    pub(crate) fn new(
+        path: &Path,
+        mut reader: CaptureReader,
+        index: IndexState,
+        query: Query,
+    ) -> Self {
         let (plan, warning) = match index {
             IndexState::Usable(plan) if plan.framed != reader.is_compressed() => (
                 None,

@@ -10,6 +10,9 @@ use std::os::unix::fs::FileExt;
 pub(crate) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// Bytes per read of a scan (the kernel reads ahead of it).
 const READ_BUFFER: usize = 64 * 1024;
+/// Bytes per read until a scan starts: a file opened for its header and
+/// searched through its index reads a page, not a scan's worth.
+const FIRST_READ: usize = 4096;
 
 type ZstdReader = zstd::stream::read::Decoder<'static, BufReader<File>>;
 
@@ -27,8 +30,22 @@ impl Stream {
         if zstd {
             Ok(Stream::Zstd(Box::new(decoder(file)?)))
         } else {
-            Ok(Stream::Plain(BufReader::with_capacity(READ_BUFFER, file)))
+            Ok(Stream::Plain(BufReader::with_capacity(FIRST_READ, file)))
         }
+    }
+
+    /// A scan starts: reads of a scan's size from here on.
+    pub(crate) fn widen(&mut self) -> io::Result<()> {
+        if let Stream::Plain(reader) = self {
+            if reader.capacity() < READ_BUFFER {
+                let at = reader.stream_position()?;
+                let placeholder = BufReader::with_capacity(0, reader.get_ref().try_clone()?);
+                let mut file = std::mem::replace(reader, placeholder).into_inner();
+                file.seek(SeekFrom::Start(at))?;
+                *reader = BufReader::with_capacity(READ_BUFFER, file);
+            }
+        }
+        Ok(())
     }
 
     /// True for a file of zstd frames.
@@ -78,10 +95,22 @@ impl Read for Stream {
     }
 }
 
+/// The most one segment's frames may decompress to: a segment is a few MB
+/// of records, and frames that claim more are damage (or a bomb).
+const MOST_DECOMPRESSED: u64 = 256 << 20;
+
 /// The decompressed bytes of the `len` bytes of zstd frames at `offset`
 /// of `file` (skippable frames decode to nothing).
 pub(crate) fn read_frames(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut compressed = vec![0u8; len as usize];
     file.read_exact_at(&mut compressed, offset)?;
-    zstd::stream::decode_all(&compressed[..])
+    let decoder = zstd::stream::read::Decoder::with_buffer(&compressed[..])?;
+    let mut out = Vec::new();
+    decoder.take(MOST_DECOMPRESSED + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MOST_DECOMPRESSED {
+        return Err(io::Error::other(
+            "frames that decompress to more than 256 MB",
+        ));
+    }
+    Ok(out)
 }
