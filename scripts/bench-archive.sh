@@ -31,11 +31,14 @@ mkdir -p "$DIR" "$SHM"
 
 py() { python3 -c "$@"; }
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-# timed CMD...: "seconds MB-read-from-disk" of CMD and its children.
+# timed CMD...: "seconds MB-read-from-disk" of CMD and its children (the
+# time to the millisecond: /usr/bin/time's own is in hundredths).
 timed() {
-    local out; out=$(mktemp)
-    /usr/bin/time -o "$out" -f "%e %I" "$@" >/dev/null 2>&1 || true
-    awk '{printf "%s %.0f\n", $1, $2 * 512 / 1e6}' "$out"
+    local out start end; out=$(mktemp)
+    start=$(date +%s.%N)
+    /usr/bin/time -o "$out" -f "%I" "$@" >/dev/null 2>&1 || true
+    end=$(date +%s.%N)
+    awk -v s="$start" -v e="$end" '{printf "%.3f %.0f\n", e - s, $1 * 512 / 1e6}' "$out"
     rm -f "$out"
 }
 sum_bytes() { find "$1" -name "$2" -printf '%s\n' | awk '{s+=$1} END{print s+0}'; }

@@ -4,7 +4,7 @@
 use super::index::{index_path, SUFFIX};
 use super::plan::read_plan;
 use super::query::Query;
-use super::reader::{CaptureReader, Packet};
+use super::reader::{CaptureReader, Packet, EMPTY, NOT_A_CAPTURE};
 use super::source::{FileSource, Judge};
 use crate::dpdk::ClassicFilter;
 use crate::format::pcapng::Interface as OutInterface;
@@ -64,12 +64,14 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
         .as_deref()
         .map_or_else(Query::everything, Query::parse);
     let mut sources = Vec::new();
-    for path in &paths {
+    for (path, named) in &paths {
         match CaptureReader::open(path) {
             Ok(reader) => {
                 let index = read_plan(&index_path(path), reader.len(), reader.header_end());
                 sources.push(FileSource::new(path, reader, index, query.clone()));
             }
+            // A directory's other files, and a capture file not yet begun.
+            Err(why) if !named && (why == NOT_A_CAPTURE || why == EMPTY) => {}
             Err(why) => summary.damaged.push(format!("{}: {why}", path.display())),
         }
     }
@@ -113,30 +115,34 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
     }
 }
 
-/// The capture files named by `inputs`: files as given, directories'
-/// files that start like a capture (sorted by name, indexes left out).
-fn capture_files(inputs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathBuf>, ZcapError> {
+/// The files named by `inputs`, each with whether it was named itself:
+/// files as given, then each directory's files by name, indexes left out
+/// (those that are no capture are passed over when opened).
+fn capture_files(
+    inputs: &[PathBuf],
+    output: Option<&Path>,
+) -> Result<Vec<(PathBuf, bool)>, ZcapError> {
     let mut files = Vec::new();
     for input in inputs {
         let meta = std::fs::metadata(input)
             .map_err(|e| ZcapError::usage(format!("{}: {e}", input.display())))?;
         if !meta.is_dir() {
-            files.push(input.clone());
+            files.push((input.clone(), true));
             continue;
         }
         let entries = std::fs::read_dir(input)
             .map_err(|e| ZcapError::usage(format!("{}: {e}", input.display())))?;
         let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file() && !p.to_string_lossy().ends_with(SUFFIX) && looks_like_capture(p)
-            })
+            .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(SUFFIX))
             .collect();
         found.sort();
-        files.extend(found);
+        files.extend(found.into_iter().map(|p| (p, false)));
     }
     if let Some(out) = output {
-        let same = |p: &PathBuf| std::fs::canonicalize(p).ok() == std::fs::canonicalize(out).ok();
+        let same = |(p, _): &(PathBuf, bool)| {
+            std::fs::canonicalize(p).ok() == std::fs::canonicalize(out).ok()
+        };
         if out.exists() && files.iter().any(same) {
             return Err(ZcapError::usage(format!(
                 "{} is both an input and the output",
@@ -145,23 +151,6 @@ fn capture_files(inputs: &[PathBuf], output: Option<&Path>) -> Result<Vec<PathBu
         }
     }
     Ok(files)
-}
-
-/// True if the file starts with a pcap or pcapng magic number.
-fn looks_like_capture(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    // Without the advice, this read leaves the kernel primed to read
-    // megabytes ahead when the file is opened again.
-    let read = std::fs::File::open(path).and_then(|mut f| {
-        crate::dpdk::advise_reads(&f, crate::dpdk::ReadPattern::Scattered);
-        f.read_exact(&mut magic)
-    });
-    read.is_ok()
-        && ([0xa1b2_c3d4u32, 0xa1b2_3c4d, 0x0a0d_0d0a]
-            .iter()
-            .any(|m| magic == m.to_le_bytes() || magic == m.to_be_bytes())
-            || magic == super::stream::ZSTD_MAGIC)
 }
 
 /// The window and the expression, compiled per link type.

@@ -26,6 +26,11 @@ const MAX_CAPLEN: u32 = 262_144;
 /// A pcapng block longer than this is damage, not a packet.
 const MAX_BLOCK: u32 = 16 << 20;
 
+/// Why [`CaptureReader::open`] refused a file that is no capture at all
+/// (as opposed to a capture with a damaged header).
+pub(crate) const NOT_A_CAPTURE: &str = "neither pcap nor pcapng";
+pub(crate) const EMPTY: &str = "an empty file";
+
 /// One interface of a capture file (a pcap file has one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Interface {
@@ -328,7 +333,7 @@ impl CaptureReader {
         if !self.fill(&mut magic, 0)? {
             return Err(Damage::Garbage {
                 at: 0,
-                what: "an empty file".into(),
+                what: EMPTY.into(),
             });
         }
         let (le, be) = (u32::from_le_bytes(magic), u32::from_be_bytes(magic));
@@ -365,7 +370,7 @@ impl CaptureReader {
         if le != PCAPNG_SHB {
             return Err(Damage::Garbage {
                 at: 0,
-                what: "neither pcap nor pcapng".into(),
+                what: NOT_A_CAPTURE.into(),
             });
         }
         self.unread(&magic);
