@@ -538,3 +538,57 @@ fn fuzzed_capture_files_are_damage_not_a_crash() {
     assert_damage(&run, &["fuzzed.pcap", "caplen 4294594304"]);
     assert_eq!(read_pcap(&out).1.len(), 2);
 }
+
+#[test]
+fn extraction_during_a_capture_reads_the_files_as_far_as_they_are_written() {
+    let dir = TempDir::new("extract-during");
+    let out_dir = dir.path("w");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join("c.pcap");
+    // A ring of 20 MB files (-W keeps the disk from filling), indexed.
+    let child = Command::new(bin_dir().join("zcap"))
+        .args([
+            "--no-huge",
+            "-q",
+            "-i",
+            "net_null0,size=60",
+            "-C",
+            "20",
+            "-W",
+            "4",
+        ])
+        .args(["--duration", "30", "-w", out.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while capture_files(&out_dir).len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "no rotation yet");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for round in 0..3 {
+        let got = dir.path(&format!("got-{round}.pcap"));
+        let run = extract(&["-r", out_dir.to_str().unwrap(), "-w", got.to_str().unwrap()]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let records = read_pcap(&got).1;
+        assert!(
+            records.len() > 100_000,
+            "round {round}: {} records",
+            records.len()
+        );
+        assert!(
+            records.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns),
+            "in time order"
+        );
+        assert!(records
+            .iter()
+            .all(|r| r.data.len() == 60 && r.orig_len == 60));
+    }
+    assert!(
+        matches!(child.0.try_wait(), Ok(None)),
+        "zcap was still writing"
+    );
+    signal(&child.0, "INT");
+    assert!(wait_with_limit(&mut child.0, LIMIT).success());
+}

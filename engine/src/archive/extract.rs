@@ -4,7 +4,7 @@
 use super::index::{index_path, SUFFIX};
 use super::plan::read_plan;
 use super::query::Query;
-use super::reader::{CaptureReader, Packet, EMPTY, NOT_A_CAPTURE};
+use super::reader::{CaptureReader, Packet, EMPTY, GONE, NOT_A_CAPTURE};
 use super::source::{FileSource, Judge};
 use crate::dpdk::ClassicFilter;
 use crate::format::pcapng::Interface as OutInterface;
@@ -70,8 +70,9 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
                 let index = read_plan(&index_path(path), reader.len(), reader.header_end());
                 sources.push(FileSource::new(path, reader, index, query.clone()));
             }
-            // A directory's other files, and a capture file not yet begun.
-            Err(why) if !named && (why == NOT_A_CAPTURE || why == EMPTY) => {}
+            // A directory's other files, a capture file not yet begun, one
+            // that a ring of files (-W) removed since the listing.
+            Err(why) if !named && [NOT_A_CAPTURE, EMPTY, GONE].contains(&why.as_str()) => {}
             Err(why) => summary.damaged.push(format!("{}: {why}", path.display())),
         }
     }

@@ -30,6 +30,8 @@ const MAX_BLOCK: u32 = 16 << 20;
 /// (as opposed to a capture with a damaged header).
 pub(crate) const NOT_A_CAPTURE: &str = "neither pcap nor pcapng";
 pub(crate) const EMPTY: &str = "an empty file";
+/// The file went between listing and opening (`-W` removed it).
+pub(crate) const GONE: &str = "removed before it could be read";
 
 /// One interface of a capture file (a pcap file has one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +108,10 @@ impl CaptureReader {
     /// and the interface descriptions after it). An error says why the file
     /// is not a capture.
     pub(crate) fn open(path: &Path) -> Result<Self, String> {
-        let file = File::open(path).map_err(|e| e.to_string())?;
+        let file = File::open(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => GONE.to_owned(),
+            _ => e.to_string(),
+        })?;
         // Opening a file to read its header, or to search it through its
         // index, must not read megabytes ahead.
         crate::dpdk::advise_reads(&file, crate::dpdk::ReadPattern::Scattered);
