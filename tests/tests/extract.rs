@@ -341,6 +341,12 @@ fn a_file_still_being_written_extracts_to_its_last_whole_record() {
     let run = extract(&["-r", live.to_str().unwrap(), "-w", out.to_str().unwrap()]);
     run.assert_runtime_error(&["live.pcap", "ends inside a record"]);
     same_records(&read_pcap(&out).1, &full[..n], "cut");
+    // Closed and cut on a record boundary: damage all the same.
+    let boundary = 24 + full[..n].iter().map(|r| 16 + r.data.len()).sum::<usize>();
+    std::fs::write(&live, &bytes[..boundary]).unwrap();
+    let run = extract(&["-r", live.to_str().unwrap(), "-w", out.to_str().unwrap()]);
+    run.assert_runtime_error(&["live.pcap", "shorter than its index says"]);
+    same_records(&read_pcap(&out).1, &full[..n], "cut on a boundary");
 }
 
 #[test]
@@ -591,4 +597,24 @@ fn extraction_during_a_capture_reads_the_files_as_far_as_they_are_written() {
     );
     signal(&child.0, "INT");
     assert!(wait_with_limit(&mut child.0, LIMIT).success());
+}
+
+#[test]
+fn a_capture_without_an_index_removes_the_one_an_earlier_capture_left() {
+    let dir = TempDir::new("extract-stale");
+    let input = dir.path("in.pcap");
+    write_pcap(&input, &varied(500, T0), false);
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let out = dir.path("c.pcap");
+    zcap(
+        &["-q", "-i", &spec, "-w", out.to_str().unwrap(), "--index"],
+        LIMIT,
+    )
+    .assert_ok();
+    assert!(index_of(&out).exists());
+    zcap(&["-q", "-i", &spec, "-w", out.to_str().unwrap()], LIMIT).assert_ok();
+    assert!(
+        !index_of(&out).exists(),
+        "the old index would describe another file"
+    );
 }

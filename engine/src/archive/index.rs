@@ -37,6 +37,8 @@ pub(crate) const DIRECTORY_ENTRY_BYTES: usize = 8 + SEGMENT_HEADER_BYTES;
 /// Records per segment: large enough that a flow table is shared by many
 /// records, small enough that a time window reads little beyond itself.
 pub(crate) const SEGMENT_RECORDS: u32 = 8192;
+/// Compressing: a segment ends once its writes decompress to this much.
+const FRAMED_SEGMENT_BYTES: u64 = 16 << 20;
 /// The file name of the index of capture file `path`.
 pub(crate) const SUFFIX: &str = ".zidx";
 
@@ -258,7 +260,9 @@ impl IndexBuilder {
         f.end = offset + len;
         f.decompressed += decompressed;
         f.lead = 0;
-        if self.records >= SEGMENT_RECORDS {
+        // Large records (jumbo frames) end a segment by their bytes, so a
+        // reader never decompresses more than a few writes for one.
+        if self.records >= SEGMENT_RECORDS || f.decompressed >= FRAMED_SEGMENT_BYTES {
             self.emit_framed(out);
         }
     }
@@ -452,6 +456,11 @@ impl SegmentBody {
         let flows = (0..header.flows)
             .map(|_| flow::decode(&mut c))
             .collect::<Option<Vec<_>>>()?;
+        // Two varints a record at least: a count the body cannot hold is
+        // not allocated for.
+        if header.records as usize > body.len() / 2 || header.flows as usize > body.len() {
+            return None;
+        }
         let mut records = Vec::with_capacity(header.records as usize);
         let mut length = 0u64;
         for _ in 0..header.records {

@@ -32,7 +32,11 @@ pub(crate) struct IndexPlan {
     file: BufReader<File>,
     pub(crate) segments: Vec<Segment>,
     /// Where the last usable segment ends: scanning starts here.
-    pub(crate) covered_end: u64,
+    /// `None`: no segment yet in a compressed file, whose scan goes on
+    /// from where its header ended (in its decompressed bytes).
+    pub(crate) covered_end: Option<u64>,
+    /// The end marker's data end: where a closed capture file ends.
+    pub(crate) end_data: Option<u64>,
     /// The index ends with its end marker: the capture file was closed.
     pub(crate) closed: bool,
     /// The index ends inside a segment (cut short, or being written).
@@ -82,11 +86,15 @@ pub(crate) fn read_plan(index_path: &Path, data_len: u64, header_end: u64) -> In
     let mut plan = IndexPlan {
         file,
         segments: Vec::new(),
-        covered_end: header_end,
+        covered_end: None,
+        end_data: None,
         closed: false,
         cut_short: false,
         framed: u16::from_le_bytes([head[10], head[11]]) & FLAG_FRAMED != 0,
     };
+    if !plan.framed {
+        plan.covered_end = Some(header_end);
+    }
     match walk(&mut plan, index_len, data_len, header_end) {
         Ok(()) => IndexState::Usable(plan),
         Err(why) => IndexState::Damaged(why),
@@ -123,6 +131,7 @@ impl Chain {
         }
         if header.end_marker {
             plan.closed = true;
+            plan.end_data = Some(header.data_end);
             return Ok(true);
         }
         self.expected_start = Some(header.data_end);
@@ -130,7 +139,7 @@ impl Chain {
         // left to the scan.
         self.beyond_data |= header.data_end > data_len;
         if !self.beyond_data {
-            plan.covered_end = header.data_end;
+            plan.covered_end = Some(header.data_end);
             plan.segments.push(Segment { header, body_at });
         }
         Ok(false)
@@ -167,6 +176,12 @@ fn from_directory(
     let mut chain = Chain::default();
     for (n, (at, raw)) in entries.iter().enumerate() {
         let header = SegmentHeader::parse(raw).ok_or(format!("segment {n} fails its checksum"))?;
+        let body_end = at
+            .checked_add(SEGMENT_HEADER_BYTES as u64 + u64::from(header.body_len))
+            .filter(|&end| end <= directory_at);
+        if body_end.is_none() {
+            return Err(format!("segment {n} lies past the index's end"));
+        }
         if chain.accept(plan, header, at + SEGMENT_HEADER_BYTES as u64, bounds)? {
             return Ok(true);
         }

@@ -149,6 +149,11 @@ impl CaptureReader {
         self.len
     }
 
+    /// The file's length now (it may be growing).
+    pub(crate) fn current_len(&self) -> u64 {
+        self.file.file().metadata().map_or(self.len, |m| m.len())
+    }
+
     pub(crate) fn interfaces(&self) -> &[Interface] {
         &self.interfaces
     }
@@ -161,8 +166,10 @@ impl CaptureReader {
     /// The next read starts at `offset` (a record's start).
     /// In a compressed file, `offset` is where a frame starts.
     pub(crate) fn seek(&mut self, offset: u64) -> io::Result<()> {
-        // Already there: what was given back is what comes next.
-        if offset == self.pos {
+        // Already there: what was given back is what comes next. (A
+        // compressed file's position counts decompressed bytes, `offset`
+        // the file's: it always starts again.)
+        if offset == self.pos && !self.file.is_zstd() {
             return Ok(());
         }
         let underlying = self.pos + self.pushback.len() as u64;
@@ -170,6 +177,17 @@ impl CaptureReader {
         self.pushback.clear();
         self.pos = offset;
         Ok(())
+    }
+
+    /// Reads `n` bytes and drops them.
+    pub(crate) fn discard(&mut self, n: u64) -> Result<(), Damage> {
+        let mut scratch = vec![0u8; n.min(1 << 20) as usize];
+        let at = self.pos;
+        if self.fill(&mut scratch, at)? || n == 0 {
+            Ok(())
+        } else {
+            Err(Damage::CutShort { at })
+        }
     }
 
     /// Gives back `bytes`, just read: the next read returns them again.

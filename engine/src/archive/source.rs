@@ -111,7 +111,7 @@ impl FileSource {
                 }
             }
         };
-        let mut source = FileSource {
+        let source = FileSource {
             path: path.to_owned(),
             reader,
             plan,
@@ -123,8 +123,7 @@ impl FileSource {
             counts: SourceCounts::default(),
             warning,
         };
-        let start = source.reader.header_end();
-        source.seek_or_stop(start);
+        // The reader stands where the header ended.
         source
     }
 
@@ -139,9 +138,15 @@ impl FileSource {
     }
 
     /// True when a cut-short end of this file is damage, not a file still
-    /// being written: its index says it was closed, or it has no index.
+    /// being written: it has no index, or its index says it was closed and
+    /// the file is (still, now) shorter than that. A file closed while it
+    /// was being read was merely being written.
     fn end_must_be_whole(&self) -> bool {
-        self.plan.as_ref().is_none_or(|p| p.closed)
+        match self.plan.as_ref().map(|p| p.end_data) {
+            None => true,
+            Some(None) => false,
+            Some(Some(end)) => self.reader.current_len() < end,
+        }
     }
 
     /// The next packet the judge accepts; `Ok(None)` at the end. A file cut
@@ -150,7 +155,7 @@ impl FileSource {
         loop {
             let packet = match self.next_candidate(judge) {
                 Ok(Some(packet)) => packet,
-                Ok(None) => return Ok(None),
+                Ok(None) => return self.check_whole(),
                 Err(Damage::CutShort { .. } | Damage::CutFrame) if !self.end_must_be_whole() => {
                     self.stage = Stage::Done;
                     return Ok(None);
@@ -170,6 +175,20 @@ impl FileSource {
                 return Ok(Some(packet));
             }
         }
+    }
+
+    /// At the end: a closed file (its index has its end marker) shorter than
+    /// its index says was cut, even on a record boundary.
+    fn check_whole(&mut self) -> Result<Option<Packet>, Damage> {
+        let closed = self.plan.as_ref().is_some_and(|p| p.end_data.is_some());
+        if closed && self.end_must_be_whole() {
+            self.plan = None;
+            return Err(Damage::Garbage {
+                at: self.reader.current_len(),
+                what: "the end of a file shorter than its index says (cut short)".into(),
+            });
+        }
+        Ok(None)
     }
 
     /// The next packet the index does not rule out.
@@ -209,8 +228,11 @@ impl FileSource {
     fn plan_segment(&mut self, next: usize, judge: &mut dyn Judge) {
         let plan = self.plan.as_mut().expect("an indexed stage has a plan");
         let Some(segment) = plan.segments.get(next).copied() else {
-            let end = plan.covered_end;
-            self.scan_from(end);
+            match plan.covered_end {
+                Some(end) => self.scan_from(end),
+                // Compressed, no segment yet: on from the header's end.
+                None => self.scan_on(),
+            }
             return;
         };
         self.stage = Stage::Indexed { next: next + 1 };
@@ -259,6 +281,11 @@ impl FileSource {
                     self.path.display()
                 ));
                 self.scan_from(h.data_start);
+                // A compressed segment's frames decompress to `skip` bytes
+                // (the file header) before its first record.
+                if framed && self.reader.discard(u64::from(h.skip)).is_err() {
+                    self.stage = Stage::Done;
+                }
             }
         }
     }
@@ -303,19 +330,27 @@ impl FileSource {
         }
     }
 
-    /// Reads every record from `offset` to the end of the file (as it was
-    /// when opened).
+    /// Reads every record from `offset` (a record's start, or in a
+    /// compressed file a write's first frame) to the end of the file (as it
+    /// was when opened).
     fn scan_from(&mut self, offset: u64) {
         if offset >= self.reader.len() {
             self.stage = Stage::Done;
             return;
         }
-        self.reader.expect_sequential_reads();
         self.seek_or_stop(offset);
-        self.stage = Stage::Range {
-            end: None,
-            then: None,
-        };
+        self.scan_on();
+    }
+
+    /// Reads every record from where the reader stands to the end.
+    fn scan_on(&mut self) {
+        self.reader.expect_sequential_reads();
+        if !matches!(self.stage, Stage::Done) {
+            self.stage = Stage::Range {
+                end: None,
+                then: None,
+            };
+        }
     }
 
     fn read_range(&mut self, segment: &Segment, index: usize) {

@@ -67,7 +67,6 @@ impl Stream {
     pub(crate) fn seek(&mut self, from: u64, to: u64) -> io::Result<()> {
         match self {
             Stream::Plain(reader) => reader.seek_relative(to as i64 - from as i64),
-            Stream::Zstd(_) if from == to => Ok(()),
             Stream::Zstd(decoder) => {
                 let mut file = decoder.get_ref().get_ref().try_clone()?;
                 file.seek(SeekFrom::Start(to))?;
@@ -102,6 +101,9 @@ const MOST_DECOMPRESSED: u64 = 256 << 20;
 /// The decompressed bytes of the `len` bytes of zstd frames at `offset`
 /// of `file` (skippable frames decode to nothing).
 pub(crate) fn read_frames(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    if len > MOST_DECOMPRESSED {
+        return Err(io::Error::other("a segment of more than 256 MB of frames"));
+    }
     let mut compressed = vec![0u8; len as usize];
     file.read_exact_at(&mut compressed, offset)?;
     let decoder = zstd::stream::read::Decoder::with_buffer(&compressed[..])?;

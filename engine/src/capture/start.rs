@@ -12,7 +12,7 @@ use crate::dpdk::fs_stats;
 use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};
 use crate::error::{Field, ZcapError};
 use crate::format::pcapng::Interface as PcapngInterface;
-use crate::format::{Encoder, LINKTYPE_ETHERNET};
+use crate::format::{Encoder, FileFormat, TsPrecision, LINKTYPE_ETHERNET};
 use crate::monitor::{Monitor, QueueWatch};
 use crate::output::SharedBudget;
 use crate::output::{IndexSpec, Rotation};
@@ -178,6 +178,7 @@ fn start_writers(
                 ethernet: (0..interfaces)
                     .map(|i| encoder.link_type(i) == LINKTYPE_ETHERNET)
                     .collect(),
+                micro: config.format == FileFormat::Pcap && config.precision == TsPrecision::Micro,
             }),
         };
         let started = spawn_writer(index, spec.cpu, writer, &common.control, &mut writers)?;

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IndexSpec {
     pub(crate) ethernet: Vec<bool>,
+    /// Microsecond pcap: times are indexed as the file holds them, cut to
+    /// the microsecond (a window's edge is then judged as a reader sees it).
+    pub(crate) micro: bool,
 }
 
 /// See the module docs.
@@ -22,6 +25,7 @@ pub(crate) struct IndexFile {
     file: Option<File>,
     builder: IndexBuilder,
     ethernet: Vec<bool>,
+    micro: bool,
     out: Vec<u8>,
     bytes: u64,
 }
@@ -35,6 +39,7 @@ impl IndexFile {
             file: None,
             builder: IndexBuilder::new(offset, framed),
             ethernet: spec.ethernet.clone(),
+            micro: spec.micro,
             out: Vec::with_capacity(64 * 1024),
             bytes: 0,
             path,
@@ -67,6 +72,11 @@ impl IndexFile {
             .get(interface as usize)
             .copied()
             .unwrap_or(false);
+        let ts_ns = if self.micro {
+            ts_ns - ts_ns % 1000
+        } else {
+            ts_ns
+        };
         if self.builder.add(ts_ns, record_len, frame, ethernet) {
             self.segment_full();
         }
@@ -98,6 +108,12 @@ impl IndexFile {
         let mut out = std::mem::take(&mut self.out);
         self.builder.finish(&mut out);
         self.write(&out);
+    }
+
+    /// Writing the capture file failed: the index stops here, without its
+    /// end marker, so a reader scans what the capture file still holds.
+    pub(crate) fn abandon(&mut self) {
+        self.file = None;
     }
 
     /// The capture file was renamed to `capture`: the index follows it.

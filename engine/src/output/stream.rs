@@ -55,8 +55,10 @@ pub(crate) type SharedBudget = Arc<Mutex<Budget>>;
 pub(crate) struct ClosingFile {
     pub(crate) sink: FileSink,
     pub(crate) path: PathBuf,
-    /// The size of its index, finished already.
-    pub(crate) index_bytes: u64,
+    /// Its index, finished (end marker and all) only once the file is
+    /// whole on disk: a reader must not take a file whose last writes are in
+    /// flight for a closed one that was cut.
+    pub(crate) index: Option<IndexFile>,
 }
 
 /// Closed files removed (`-W`, `--max-disk`) at a file boundary.
@@ -114,7 +116,12 @@ impl FileStream {
 
     /// The index of the current file, its header written.
     fn open_index(&self) -> Option<IndexFile> {
-        let spec = self.index_spec.as_ref()?;
+        // Without indexing, an index an earlier capture left beside this
+        // file is removed: it would describe another file.
+        let Some(spec) = self.index_spec.as_ref() else {
+            let _ = std::fs::remove_file(index_path(self.sink.path()));
+            return None;
+        };
         let offset = self.sink.next_record_offset();
         Some(IndexFile::create(
             self.sink.path(),
@@ -148,6 +155,13 @@ impl FileStream {
         let frames = self.sink.take_frames();
         if let (Some(index), false) = (&mut self.index, frames.is_empty()) {
             index.frames_done(&frames);
+        }
+    }
+
+    /// Writing the current file failed: its index ends where it is.
+    pub(crate) fn abandon_index(&mut self) {
+        if let Some(index) = &mut self.index {
+            index.abandon();
         }
     }
 
@@ -250,9 +264,9 @@ impl FileStream {
     /// Returns the old file, to hand to [`FileStream::finished`] once it is
     /// all on disk.
     pub(crate) fn switch_to(&mut self, next: FileSink, encoder: &Encoder) -> ClosingFile {
-        let index_bytes = self.finish_index();
         let path = self.sink.path().to_owned();
         let path = self.renumber_first(path);
+        let index = self.index.take();
         let sink = std::mem::replace(&mut self.sink, next);
         encoder.file_header(self.sink.buffer());
         self.index = self.open_index();
@@ -260,11 +274,7 @@ impl FileStream {
         self.opened_ns = realtime_ns();
         self.delivered.iter_mut().for_each(|d| *d = 0);
         self.dropped.iter_mut().for_each(|d| *d = 0);
-        ClosingFile {
-            sink,
-            path,
-            index_bytes,
-        }
+        ClosingFile { sink, path, index }
     }
 
     /// A closed file of `size` bytes is all on disk: lists it, runs `-z` on

@@ -286,10 +286,23 @@ impl RecordWriter {
                 }
             };
             let mut closed = self.closing.pop_front().expect("the front exists");
-            if let Some(err) = self.book(&mut closed.sink, result) {
-                self.write_failed(closed.sink.path(), err);
-            }
-            let size = closed.sink.total_bytes() + closed.index_bytes;
+            let failed = match self.book(&mut closed.sink, result) {
+                Some(err) => {
+                    self.write_failed(closed.sink.path(), err);
+                    true
+                }
+                None => false,
+            };
+            // On disk and whole: now its index may say the file is closed
+            // (abandoned instead if its last writes failed).
+            let index_bytes = closed.index.as_mut().map_or(0, |index| {
+                if failed {
+                    index.abandon();
+                }
+                index.finish();
+                index.bytes()
+            });
+            let size = closed.sink.total_bytes() + index_bytes;
             let removed = self.stream.finished(closed.path, size, false);
             self.count_removed(removed);
         }
@@ -333,6 +346,7 @@ impl RecordWriter {
             result,
         ) {
             let path = self.stream.current().path().to_owned();
+            self.stream.abandon_index();
             self.write_failed(&path, err);
         }
     }
