@@ -381,6 +381,19 @@ fn bad_input_gets_one_line_and_its_exit_status() {
     // An empty selection is a valid empty file.
     extract(&["-r", i, "-w", o, "host 1.2.3.4"]).assert_ok();
     assert!(read_pcap(&out).1.is_empty());
+    // Options after the expression, as tcpdump takes them; paths after the
+    // first (a shell glob); an option-like word after `--`.
+    let copy = dir.path("copy.pcap");
+    std::fs::copy(&input, &copy).unwrap();
+    extract(&["-r", i, copy.to_str().unwrap(), "udp", "-w", o]).assert_ok();
+    let reference = dir.path("udp.pcap");
+    tool(
+        "tcpdump",
+        &["-r", i, "-w", reference.to_str().unwrap(), "udp"],
+    );
+    let udp = read_pcap(&reference).1.len();
+    assert_eq!(read_pcap(&out).1.len(), 2 * udp, "both files, udp only");
+    extract(&["-r", i, "-w", o, "--", "len", ">", "-1"]).assert_ok();
     // Garbage after 20 records: those 20, one line, exit status 1.
     let bytes = std::fs::read(&input).unwrap();
     let twenty = 24

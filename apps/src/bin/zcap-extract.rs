@@ -22,9 +22,11 @@ use zcap::ZcapError;
 #[derive(Debug, Parser)]
 #[command(name = "zcap-extract", version)]
 struct Cli {
-    /// Capture files, and directories of them (rotated, per-queue and
+    /// A capture file, or a directory of them (rotated, per-queue and
     /// per-volume files; their FILE.zidx indexes are used where present).
-    #[arg(short = 'r', long = "read", value_name = "PATH", num_args = 1.., required = true)]
+    /// Repeat -r for more; paths right after the first one (a shell glob)
+    /// are taken too.
+    #[arg(short = 'r', long = "read", value_name = "PATH", required = true)]
     read: Vec<PathBuf>,
     /// Start of the window (inclusive): RFC 3339 (2026-12-01T10:02:13Z, or
     /// with an offset) or epoch seconds (1796119333.25).
@@ -46,9 +48,22 @@ struct Cli {
     /// Print what was read and written on stderr.
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
-    /// A pcap-filter expression, as tcpdump takes it.
-    #[arg(value_name = "EXPRESSION", trailing_var_arg = true)]
+    /// A pcap-filter expression, as tcpdump takes it; options may follow
+    /// it, and a word that looks like an option goes after `--`.
+    #[arg(value_name = "EXPRESSION")]
     expression: Vec<String>,
+}
+
+/// The words before the expression that name existing files or
+/// directories (`-r *.pcap` hands the rest of a glob over as words), and the
+/// expression's words.
+fn paths_and_expression(words: &[String]) -> (Vec<PathBuf>, &[String]) {
+    let paths = words
+        .iter()
+        .take_while(|w| (w.contains('/') || w.contains('.')) && std::path::Path::new(w).exists())
+        .count();
+    let (paths, expression) = words.split_at(paths);
+    (paths.iter().map(PathBuf::from).collect(), expression)
 }
 
 fn spec_from(cli: &Cli) -> Result<ExtractSpec, ZcapError> {
@@ -80,9 +95,12 @@ fn spec_from(cli: &Cli) -> Result<ExtractSpec, ZcapError> {
             )))
         }
     };
-    let expression = cli.expression.join(" ");
+    let (more_inputs, words) = paths_and_expression(&cli.expression);
+    let expression = words.join(" ");
+    let mut inputs = cli.read.clone();
+    inputs.extend(more_inputs);
     Ok(ExtractSpec {
-        inputs: cli.read.clone(),
+        inputs,
         from_ns: time("--from", &cli.from)?,
         to_ns: time("--to", &cli.to)?,
         expression: (!expression.trim().is_empty()).then_some(expression),
