@@ -274,32 +274,30 @@ pub(crate) fn encode(key: &FlowKey, out: &mut Vec<u8>) {
     out.push(tag_bits | net_kind << 2 | port_kind << 4);
     ids.iter()
         .for_each(|id| out.extend_from_slice(&id.to_le_bytes()));
-    match key.net {
+    match &key.net {
         Net::V4 {
             src,
             dst,
             proto,
             ports,
-        } => {
-            out.push(proto);
-            out.extend_from_slice(&src);
-            out.extend_from_slice(&dst);
-            encode_ports(ports, out);
-        }
+        } => encode_ip(*proto, src, dst, *ports, out),
         Net::V6 {
             src,
             dst,
             next,
             ports,
-        } => {
-            out.push(next);
-            out.extend_from_slice(&src);
-            out.extend_from_slice(&dst);
-            encode_ports(ports, out);
-        }
+        } => encode_ip(*next, src, dst, *ports, out),
         Net::Other { ethertype } => out.extend_from_slice(&ethertype.to_le_bytes()),
         Net::Unknown => {}
     }
+}
+
+/// An IP flow's fields: protocol (or next header), addresses, ports.
+fn encode_ip(proto: u8, src: &[u8], dst: &[u8], ports: Ports, out: &mut Vec<u8>) {
+    out.push(proto);
+    out.extend_from_slice(src);
+    out.extend_from_slice(dst);
+    encode_ports(ports, out);
 }
 
 fn port_kind(ports: Ports) -> u8 {

@@ -38,9 +38,9 @@ impl Stream {
     pub(crate) fn widen(&mut self) -> io::Result<()> {
         if let Stream::Plain(reader) = self {
             if reader.capacity() < READ_BUFFER {
+                // The same file, at the same place, read in larger pieces.
                 let at = reader.stream_position()?;
-                let placeholder = BufReader::with_capacity(0, reader.get_ref().try_clone()?);
-                let mut file = std::mem::replace(reader, placeholder).into_inner();
+                let mut file = reader.get_ref().try_clone()?;
                 file.seek(SeekFrom::Start(at))?;
                 *reader = BufReader::with_capacity(READ_BUFFER, file);
             }
