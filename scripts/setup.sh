@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for building, testing and benchmarking zcap on Debian 12:
-# DPDK and its tools, libclang for bindgen, libpcap, tshark/capinfos/tcpdump, zstd,
+# DPDK and its tools, libclang for bindgen, libpcap, tshark/capinfos/tcpdump, zstd, nats-server,
 # util-linux and e2fsprogs (the storage tests' loop-device ext4), fio (the
 # storage benchmark's ceiling), and hugepages reserved and mounted at
 # /dev/hugepages.
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev
-          tshark tcpdump util-linux e2fsprogs fio zstd)
+          tshark tcpdump util-linux e2fsprogs fio zstd nats-server)
 HUGEPAGES=${ZCAP_HUGEPAGES:-512}   # 2 MiB pages: 1 GiB
 
 say() { echo "setup: $*"; }

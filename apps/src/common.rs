@@ -221,6 +221,7 @@ pub fn flag(field: Field) -> &'static str {
         Field::Buffers => "--buffers",
         Field::Volumes => "--volumes",
         Field::MaxDisk => "--max-disk",
+        Field::Publish => "--publish",
     }
 }
 

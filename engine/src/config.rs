@@ -325,6 +325,20 @@ pub struct CaptureConfig {
     pub index: Option<bool>,
     /// `--compress zstd:LEVEL`: files are `.zst`, one zstd frame per write.
     pub compress: Option<i32>,
+    /// `--publish`: records go to a JetStream stream instead of files.
+    pub publish: Option<PublishConfig>,
+}
+
+/// `--publish nats://...`, `--sensor` and the stream's settings.
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    pub target: crate::publish::StreamTarget,
+    /// The subjects' sensor token (the host name by default).
+    pub sensor: String,
+    /// The stream zcap creates when it is missing.
+    pub stream: crate::publish::StreamSpec,
+    /// Messages each writer may have unacknowledged.
+    pub window: usize,
 }
 
 impl CaptureConfig {
@@ -360,6 +374,7 @@ impl CaptureConfig {
             hand_off_only: false,
             index: None,
             compress: None,
+            publish: None,
         }
     }
 
@@ -389,6 +404,7 @@ impl CaptureConfig {
         }
         self.rotation.validate()?;
         self.validate_storage()?;
+        self.validate_publish()?;
         if let Some(plot) = &self.latency_plot {
             if !plot
                 .to_string_lossy()
@@ -422,6 +438,47 @@ impl CaptureConfig {
         }
         if self.volumes.iter().any(|v| v.as_os_str().is_empty()) {
             return bad(Field::Volumes, "an empty directory name");
+        }
+        Ok(())
+    }
+
+    /// `--publish` replaces the files: what only files have is refused.
+    fn validate_publish(&self) -> Result<(), ConfigError> {
+        let Some(publish) = &self.publish else {
+            return Ok(());
+        };
+        let bad = |message: &str| Err(ConfigError::new(Field::Publish, message));
+        let file_only = [
+            (
+                self.rotation.rotates() || self.rotation.max_files.is_some(),
+                "-C, -G or -W",
+            ),
+            (self.rotation.post_rotate.is_some(), "-z"),
+            (self.max_disk.is_some(), "--max-disk"),
+            (self.index == Some(true), "--index"),
+            (self.compress.is_some(), "--compress"),
+            (!self.volumes.is_empty(), "--volumes"),
+            (self.io != IoMode::Auto, "--io"),
+        ];
+        if let Some((_, flag)) = file_only.iter().find(|(given, _)| *given) {
+            return bad(&format!(
+                "{flag} is for files; a published capture has none"
+            ));
+        }
+        if self.format != FileFormat::Pcap {
+            return bad("messages hold pcap records: -F pcapng does not apply");
+        }
+        if !crate::publish::valid_sensor(&publish.sensor) {
+            return bad(&format!(
+                "--sensor {:?}: letters, digits, - and _ only (it is a subject token)",
+                publish.sensor
+            ));
+        }
+        if !(1..=5).contains(&publish.stream.replicas) {
+            return bad("--stream-replicas must be 1 to 5");
+        }
+        if !(1..=4096).contains(&publish.window) {
+            return bad("--publish-window must be 1 to 4096 messages");
         }
         Ok(())
     }

@@ -70,6 +70,8 @@ pub enum Field {
     Volumes,
     /// The disk budget.
     MaxDisk,
+    /// The stream published to.
+    Publish,
 }
 
 impl Field {
@@ -93,6 +95,7 @@ impl Field {
             Field::Buffers => "buffers",
             Field::Volumes => "volumes",
             Field::MaxDisk => "disk budget",
+            Field::Publish => "publish",
             Field::RotateSize => "rotation size",
             Field::RotatePeriod => "rotation period",
             Field::RotateFiles => "file count",

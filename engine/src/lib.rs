@@ -22,6 +22,7 @@ mod monitor;
 mod output;
 pub mod pipeline;
 mod placement;
+pub mod publish;
 mod session;
 pub mod stats;
 pub mod storage;

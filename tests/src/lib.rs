@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod frames;
 pub mod loopfs;
+pub mod nats;
 
 /// One packet as a reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +176,28 @@ pub fn run_bin(name: &str, args: &[&str], limit: Duration) -> Run {
     let mut cmd = Command::new(bin_dir().join(name));
     cmd.args(TEST_EAL).args(args);
     run_with_limit(cmd, limit)
+}
+
+/// Runs `zcap-extract ARGS` (it takes no EAL arguments) for at most 120 s.
+pub fn zcap_extract(args: &[&str]) -> Run {
+    let mut cmd = Command::new(bin_dir().join("zcap-extract"));
+    cmd.args(args);
+    run_with_limit(cmd, Duration::from_secs(120))
+}
+
+/// Waits at most `limit` for a child whose stderr is piped; returns its
+/// exit status and what it wrote there.
+pub fn wait_for_stderr(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let status = wait_with_limit(child, limit);
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (status, stderr)
 }
 
 /// Runs a command, killing it after `limit` (the test then fails).

@@ -13,11 +13,8 @@ const LIMIT: Duration = Duration::from_secs(120);
 const T0: u64 = 1_700_000_000_000_000_000;
 const PACKETS: u32 = 24_000;
 
-/// Runs zcap-extract (no EAL arguments).
 fn extract(args: &[&str]) -> Run {
-    let mut cmd = Command::new(bin_dir().join("zcap-extract"));
-    cmd.args(args);
-    run_with_limit(cmd, LIMIT)
+    zcap_extract(args)
 }
 
 /// A known replay over two queues, captured with `-C` rotation into `dir`

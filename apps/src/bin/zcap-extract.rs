@@ -12,6 +12,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use zcap::archive::{extract, parse_time, ExtractSpec};
 use zcap::format::{FileFormat, TsPrecision};
+use zcap::publish::{extract_stream, valid_sensor, StreamExtract, StreamTarget};
 use zcap::ZcapError;
 
 /// Extracts packets by time and filter from capture files and their indexes.
@@ -26,8 +27,20 @@ struct Cli {
     /// per-volume files; their FILE.zidx indexes are used where present).
     /// Repeat -r for more; paths right after the first one (a shell glob)
     /// are taken too.
-    #[arg(short = 'r', long = "read", value_name = "PATH", required = true)]
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "PATH",
+        required_unless_present = "stream"
+    )]
     read: Vec<PathBuf>,
+    /// Read from a JetStream stream zcap published into (--publish):
+    /// nats://HOST:PORT[,HOST:PORT...]/STREAM.
+    #[arg(long = "stream", value_name = "URL", conflicts_with = "read")]
+    stream: Option<String>,
+    /// With --stream: only this sensor's subjects.
+    #[arg(long = "sensor", value_name = "NAME", requires = "stream")]
+    sensor: Option<String>,
     /// Start of the window (inclusive): RFC 3339 (2026-12-01T10:02:13Z, or
     /// with an offset) or epoch seconds (1796119333.25).
     #[arg(long = "from", value_name = "TIME")]
@@ -110,14 +123,39 @@ fn spec_from(cli: &Cli) -> Result<ExtractSpec, ZcapError> {
     })
 }
 
+/// `--stream`: the same window, expression and output, from a stream.
+fn stream_spec(url: &str, cli: &Cli, files: ExtractSpec) -> Result<StreamExtract, ZcapError> {
+    let target =
+        StreamTarget::parse(url).map_err(|e| ZcapError::usage(format!("--stream: {e}")))?;
+    if let Some(sensor) = cli.sensor.as_deref().filter(|s| !valid_sensor(s)) {
+        return Err(ZcapError::usage(format!(
+            "--sensor {sensor:?}: letters, digits, - and _ only"
+        )));
+    }
+    Ok(StreamExtract {
+        target,
+        sensor: cli.sensor.clone(),
+        select: files,
+    })
+}
+
 fn main() {
     let cli: Cli = parse_args("zcap-extract");
     let spec = spec_from(&cli).unwrap_or_else(|e| fail("zcap-extract", &e));
-    let summary = extract(&spec).unwrap_or_else(|e| fail("zcap-extract", &e));
+    let summary = match &cli.stream {
+        Some(url) => stream_spec(url, &cli, spec).and_then(|spec| extract_stream(&spec)),
+        None => extract(&spec),
+    };
+    let summary = summary.unwrap_or_else(|e| fail("zcap-extract", &e));
     for line in summary.warnings.iter().chain(&summary.damaged) {
         eprintln!("zcap-extract: {line}");
     }
-    if cli.verbose {
+    if cli.verbose && cli.stream.is_some() {
+        eprintln!(
+            "zcap-extract: {} subjects, {} records read, {} written",
+            summary.files, summary.records_read, summary.written
+        );
+    } else if cli.verbose {
         eprintln!(
             "zcap-extract: {} files ({} indexed), {} records read, {} written",
             summary.files, summary.indexed, summary.records_read, summary.written

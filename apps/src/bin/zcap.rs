@@ -10,10 +10,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use zcap::capture::{run_capture, Tick};
-use zcap::config::CaptureConfig;
+use zcap::config::{CaptureConfig, PublishConfig};
 use zcap::dpdk::ClassicFilter;
 use zcap::format::{FileFormat, TsPrecision};
 use zcap::pipeline::control::Control;
+use zcap::publish::{default_sensor, parse_age, StreamSpec, StreamTarget};
+use zcap::storage::parse_size;
 use zcap::storage::DiskBudget;
 use zcap::ZcapError;
 
@@ -92,6 +94,8 @@ struct Cli {
     ring_size: u32,
     #[command(flatten)]
     storage: StorageArgs,
+    #[command(flatten)]
+    publish: PublishArgs,
     /// Spread the writers' files over these directories (writer k in the
     /// k-th mod their number); with --per-queue-files, a writer per queue.
     #[arg(long = "volumes", value_name = "DIR,DIR", value_delimiter = ',')]
@@ -113,6 +117,59 @@ struct Cli {
     compress: Option<String>,
 }
 
+/// Publishing into NATS JetStream instead of writing files.
+#[derive(Debug, clap::Args)]
+struct PublishArgs {
+    /// Publish every queue's records into a JetStream stream instead of
+    /// files: nats://HOST:PORT[,HOST:PORT...]/STREAM, on subjects
+    /// zcap.SENSOR.PORT.QUEUE (see docs/STREAM.md).
+    #[arg(long = "publish", value_name = "URL", conflicts_with = "write")]
+    publish: Option<String>,
+    /// The subjects' sensor name (default: the host name).
+    #[arg(long = "sensor", value_name = "NAME", requires = "publish")]
+    sensor: Option<String>,
+    /// Replicas of the stream zcap creates if it is missing.
+    #[arg(
+        long = "stream-replicas",
+        value_name = "N",
+        default_value_t = 1,
+        requires = "publish"
+    )]
+    replicas: usize,
+    /// The created stream keeps messages this long (e.g. 7d; default: for ever).
+    #[arg(long = "stream-max-age", value_name = "AGE", requires = "publish")]
+    max_age: Option<String>,
+    /// The created stream keeps at most this many bytes (e.g. 500G), the
+    /// oldest messages going first.
+    #[arg(long = "stream-max-bytes", value_name = "SIZE", requires = "publish")]
+    max_bytes: Option<String>,
+    /// Messages each writer may have waiting for their acknowledgement.
+    #[arg(long = "publish-window", value_name = "N", default_value_t = zcap::publish::PUBLISH_WINDOW, requires = "publish")]
+    window: usize,
+}
+
+impl PublishArgs {
+    fn to_config(&self) -> Result<Option<PublishConfig>, ZcapError> {
+        let Some(url) = &self.publish else {
+            return Ok(None);
+        };
+        let usage = |e: String| ZcapError::usage(e);
+        let target = StreamTarget::parse(url).map_err(|e| usage(format!("--publish: {e}")))?;
+        let max_age = self.max_age.as_deref().map(parse_age).transpose();
+        let max_bytes = self.max_bytes.as_deref().map(parse_size).transpose();
+        Ok(Some(PublishConfig {
+            target,
+            sensor: self.sensor.clone().unwrap_or_else(default_sensor),
+            stream: StreamSpec {
+                replicas: self.replicas,
+                max_age: max_age.map_err(|e| usage(format!("--stream-max-age: {e}")))?,
+                max_bytes: max_bytes.map_err(|e| usage(format!("--stream-max-bytes: {e}")))?,
+            },
+            window: self.window,
+        }))
+    }
+}
+
 /// `--io`, `--buffer-size`, `--buffers`, `--volumes`, `--max-disk`.
 fn storage_from(cli: &Cli, config: &mut CaptureConfig) -> Result<(), ZcapError> {
     (config.io, config.buffer_bytes, config.buffers) = cli.storage.parse()?;
@@ -127,10 +184,15 @@ fn storage_from(cli: &Cli, config: &mut CaptureConfig) -> Result<(), ZcapError> 
 }
 
 fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
-    let write = cli
-        .write
-        .clone()
-        .ok_or_else(|| ZcapError::usage("-w: no output file given (e.g. -w out.pcap)"))?;
+    let publish = cli.publish.to_config()?;
+    let write =
+        match (&cli.write, &cli.publish.publish) {
+            (Some(write), _) => write.clone(),
+            (None, Some(url)) => PathBuf::from(url),
+            (None, None) => return Err(ZcapError::usage(
+                "-w: no output file given (e.g. -w out.pcap, or --publish nats://HOST:PORT/STREAM)",
+            )),
+        };
     let mut config = CaptureConfig::new(Vec::new(), write.clone());
     config.dpdk = cli.dpdk.to_config()?;
     if let Some(name) = &cli.format {
@@ -191,6 +253,14 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
         _ => None,
     };
     storage_from(cli, &mut config)?;
+    if publish.is_some() {
+        // A subject per queue; messages are pcap unless -F says otherwise.
+        config.per_queue_files = true;
+        if cli.format.is_none() {
+            config.format = FileFormat::Pcap;
+        }
+    }
+    config.publish = publish;
     Ok(config)
 }
 

@@ -90,30 +90,16 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
             summary.files
         ));
     }
-    let out = Output::plan(spec, &sources)?;
-    let sink: Box<dyn Write> = match &spec.output {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .map_err(|e| ZcapError::usage(format!("cannot create {}: {e}", path.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut writer = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let shapes: Vec<Shape> = sources.iter().map(Shape::of).collect();
+    let out = Output::plan(spec.format, spec.precision, spec.output.as_deref(), &shapes)?;
+    let mut writer = Output::open(spec.output.as_deref())?;
     let written = merge(&mut sources, &mut judge, &out, &mut writer, &mut summary);
-    let flushed = written.and_then(|()| writer.flush());
     for source in &sources {
         summary.records_read += source.counts.read;
         summary.warnings.extend(source.warning.clone());
     }
-    match flushed {
-        Ok(()) => Ok(summary),
-        // A reader that stopped reading (`| head`) is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(summary),
-        Err(e) => Err(ZcapError::runtime(format!(
-            "cannot write {}: {e}",
-            out.name
-        ))),
-    }
+    out.finish(written, &mut writer)?;
+    Ok(summary)
 }
 
 /// The files named by `inputs`, each with whether it was named itself:
@@ -155,7 +141,7 @@ fn capture_files(
 }
 
 /// The window and the expression, compiled per link type.
-struct Matcher {
+pub(crate) struct Matcher {
     expression: Option<String>,
     from: u64,
     to: u64,
@@ -163,7 +149,7 @@ struct Matcher {
 }
 
 impl Matcher {
-    fn new(expression: Option<String>, from: u64, to: u64) -> Result<Self, ZcapError> {
+    pub(crate) fn new(expression: Option<String>, from: u64, to: u64) -> Result<Self, ZcapError> {
         let mut matcher = Matcher {
             expression,
             from,
@@ -176,7 +162,7 @@ impl Matcher {
     }
 
     /// Compiles the expression for `link_type` once.
-    fn filter_for(&mut self, link_type: u16) -> Result<(), ZcapError> {
+    pub(crate) fn filter_for(&mut self, link_type: u16) -> Result<(), ZcapError> {
         let Some(expression) = &self.expression else {
             return Ok(());
         };
@@ -222,48 +208,76 @@ impl Judge for Matcher {
 }
 
 /// The output's encoder, and where each source's interfaces go in it.
-struct Output {
+pub(crate) struct Output {
     encoder: Encoder,
     /// Per source, per interface of it: the output interface.
     interfaces: Vec<Vec<u32>>,
     name: String,
 }
 
+/// What the output needs to know of one source: its interfaces (each
+/// with its snaplen), and whether its times are microseconds.
+pub(crate) struct Shape {
+    pub(crate) interfaces: Vec<(OutInterface, u32)>,
+    pub(crate) micro: bool,
+}
+
+impl Shape {
+    fn of(source: &FileSource) -> Self {
+        let interfaces = source.reader().interfaces().iter().map(|iface| {
+            let out = OutInterface {
+                name: iface.name.clone(),
+                description: iface.description.clone(),
+                link_type: iface.link_type,
+            };
+            (out, iface.snaplen)
+        });
+        Shape {
+            interfaces: interfaces.collect(),
+            micro: source.reader().is_micro_pcap(),
+        }
+    }
+}
+
 impl Output {
-    fn plan(spec: &ExtractSpec, sources: &[FileSource]) -> Result<Self, ZcapError> {
+    /// The output for `shapes`' sources: interfaces that agree in name,
+    /// description and link type are one.
+    pub(crate) fn plan(
+        format: FileFormat,
+        precision: Option<TsPrecision>,
+        output: Option<&Path>,
+        shapes: &[Shape],
+    ) -> Result<Self, ZcapError> {
         let mut out_ifaces: Vec<OutInterface> = Vec::new();
         let mut map = Vec::new();
         let mut snaplen = 0u32;
-        for source in sources {
+        for shape in shapes {
             let mut mine = Vec::new();
-            for iface in source.reader().interfaces() {
-                snaplen = snaplen.max(iface.snaplen);
+            for (iface, iface_snaplen) in &shape.interfaces {
+                snaplen = snaplen.max(*iface_snaplen);
                 let at = out_ifaces.iter().position(|o| {
                     o.name == iface.name
                         && o.link_type == iface.link_type
                         && o.description == iface.description
                 });
                 let at = at.unwrap_or_else(|| {
-                    out_ifaces.push(OutInterface {
-                        name: iface.name.clone(),
-                        description: iface.description.clone(),
-                        link_type: iface.link_type,
-                    });
+                    out_ifaces.push(iface.clone());
                     out_ifaces.len() - 1
                 });
                 mine.push(at as u32);
             }
             map.push(mine);
         }
-        if spec.format == FileFormat::Pcap {
+        if format == FileFormat::Pcap {
             let mut types: Vec<u16> = out_ifaces.iter().map(|i| i.link_type).collect();
+            types.sort_unstable();
             types.dedup();
             if types.len() > 1 {
                 return Err(ZcapError::usage(format!("the inputs hold link types {types:?}: pcap holds one; write pcapng (-F pcapng)")));
             }
         }
-        let all_micro = !sources.is_empty() && sources.iter().all(|s| s.reader().is_micro_pcap());
-        let precision = spec.precision.unwrap_or(if all_micro {
+        let all_micro = !shapes.is_empty() && shapes.iter().all(|s| s.micro);
+        let precision = precision.unwrap_or(if all_micro {
             TsPrecision::Micro
         } else {
             TsPrecision::Nano
@@ -276,14 +290,60 @@ impl Output {
                 link_type: 1,
             });
         }
-        let name = spec
-            .output
-            .as_ref()
-            .map_or("standard output".to_owned(), |p| p.display().to_string());
+        let name = output.map_or("standard output".to_owned(), |p| p.display().to_string());
         Ok(Output {
-            encoder: Encoder::new(spec.format, precision, snaplen, out_ifaces),
+            encoder: Encoder::new(format, precision, snaplen, out_ifaces),
             interfaces: map,
             name,
+        })
+    }
+
+    /// Where the output goes: a file created now, or standard output.
+    pub(crate) fn open(
+        output: Option<&Path>,
+    ) -> Result<std::io::BufWriter<Box<dyn Write>>, ZcapError> {
+        let sink: Box<dyn Write> =
+            match output {
+                Some(path) => Box::new(std::fs::File::create(path).map_err(|e| {
+                    ZcapError::usage(format!("cannot create {}: {e}", path.display()))
+                })?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+        Ok(std::io::BufWriter::with_capacity(1 << 20, sink))
+    }
+
+    /// Flushes `writer`; a reader that stopped reading (`| head`) is no error.
+    pub(crate) fn finish(
+        &self,
+        written: std::io::Result<()>,
+        writer: &mut dyn Write,
+    ) -> Result<(), ZcapError> {
+        match written.and_then(|()| writer.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(ZcapError::runtime(format!(
+                "cannot write {}: {e}",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// A source of matching packets for the merge, each source in its own
+/// time order.
+pub(crate) trait MatchSource {
+    /// The next packet the judge accepts; `Err` says where reading stopped
+    /// at damage (the packets before it were given).
+    fn next_match(&mut self, judge: &mut Matcher) -> Result<Option<Packet>, String>;
+}
+
+impl MatchSource for FileSource {
+    fn next_match(&mut self, judge: &mut Matcher) -> Result<Option<Packet>, String> {
+        FileSource::next_match(self, judge).map_err(|damage| {
+            format!(
+                "{}: {damage}; the records before it are extracted",
+                self.path.display()
+            )
         })
     }
 }
@@ -320,8 +380,8 @@ impl Head {
 }
 
 /// Merges every source's matches into `out`, in time order.
-fn merge(
-    sources: &mut [FileSource],
+pub(crate) fn merge<S: MatchSource>(
+    sources: &mut [S],
     judge: &mut Matcher,
     out: &Output,
     writer: &mut dyn Write,
@@ -331,27 +391,22 @@ fn merge(
     out.encoder.file_header(&mut buf);
     let mut heap = BinaryHeap::new();
     let mut seq = 0u64;
-    let mut pull = |i: usize,
-                    sources: &mut [FileSource],
-                    heap: &mut BinaryHeap<Head>,
-                    summary: &mut ExtractSummary| {
-        match sources[i].next_match(judge) {
-            Ok(Some(packet)) => {
-                seq += 1;
-                heap.push(Head {
-                    ts_ns: packet.ts_ns,
-                    source: i,
-                    seq,
-                    packet,
-                });
+    let mut pull =
+        |i: usize, sources: &mut [S], heap: &mut BinaryHeap<Head>, summary: &mut ExtractSummary| {
+            match sources[i].next_match(judge) {
+                Ok(Some(packet)) => {
+                    seq += 1;
+                    heap.push(Head {
+                        ts_ns: packet.ts_ns,
+                        source: i,
+                        seq,
+                        packet,
+                    });
+                }
+                Ok(None) => {}
+                Err(damage) => summary.damaged.push(damage),
             }
-            Ok(None) => {}
-            Err(damage) => summary.damaged.push(format!(
-                "{}: {damage}; the records before it are extracted",
-                sources[i].path.display()
-            )),
-        }
-    };
+        };
     for i in 0..sources.len() {
         pull(i, sources, &mut heap, summary);
     }

@@ -3,13 +3,13 @@
 //! (`zcap-extract`). No DPDK: libpcap's compiler and matcher decide on
 //! every packet; the index only says which packets need not be read.
 
-mod extract;
+pub(crate) mod extract;
 pub(crate) mod flow;
 pub(crate) mod index;
 mod plan;
 mod query;
-mod reader;
-mod source;
+pub(crate) mod reader;
+pub(crate) mod source;
 mod stream;
 mod time;
 mod wire;

@@ -4,6 +4,7 @@
 
 mod links;
 mod outputs;
+mod published;
 mod start;
 mod supervise;
 mod telemetry_provider;
@@ -52,12 +53,16 @@ pub fn run_capture(
     on_tick: &mut dyn FnMut(&Tick),
 ) -> Result<CaptureOutcome, ZcapError> {
     config.validate()?;
-    precheck_output(&config.output)?;
-    precheck_volumes(&config.volumes)?;
+    if config.publish.is_none() {
+        precheck_output(&config.output)?;
+        precheck_volumes(&config.volumes)?;
+    }
     let links = interface_links(config)?;
     let mut reports = ReportFiles::create(config)?;
     // Compiled before DPDK starts: a bad filter costs nothing to report.
     let classic = compile_filter(config, &links)?;
+    // Connected before DPDK starts too; it outlives the writers.
+    let stream = published::open_stream(config)?;
     let session = open_session(config)?;
     let filter = classic
         .as_ref()
@@ -65,7 +70,7 @@ pub fn run_capture(
         .transpose()
         .map_err(|e| ZcapError::usage(e.to_string()))?;
     let (report, total_latency) = reports.with_logs(|logs| {
-        let mut running = start(config, &control, session, filter, &links)?;
+        let mut running = start(config, &control, session, filter, &links, stream.as_ref())?;
         let mut on_interval = |monitor: &mut Monitor| {
             let ring_fill = monitor.sources().ring_fill();
             let (report, interval) = monitor.interval();
@@ -157,6 +162,7 @@ fn finish(
                     time: outcome.cpu_time,
                     io_mode: outcome.io_mode,
                     storage_wait_s: outcome.storage_wait_s,
+                    publish: outcome.publish,
                 });
             }
             Err(_) => {

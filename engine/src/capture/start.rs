@@ -5,6 +5,7 @@
 
 use super::links::Link;
 use super::outputs::{create_sinks, output_paths};
+use super::published::{published_sinks, OpenStream};
 use super::telemetry_provider::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
 use crate::config::CaptureConfig;
@@ -86,6 +87,7 @@ pub(crate) fn start(
     session: Session,
     filter: Option<Arc<Filter>>,
     links: &[Link],
+    stream: Option<&OpenStream>,
 ) -> Result<Running, ZcapError> {
     let finite = config.dpdk.replays_only();
     // Never hold back more than the pool has to spare beyond the rings.
@@ -100,7 +102,7 @@ pub(crate) fn start(
         start_ns: realtime_ns(),
     };
     let (encoder, interfaces) = encoder_for(config, &session.ports, links);
-    let mut specs = writer_specs(config, &session, common.start_ns)?;
+    let mut specs = writer_specs(config, &session, &common, &encoder, stream)?;
     let Session {
         queues,
         ports,
@@ -242,8 +244,11 @@ fn encoder_for(config: &CaptureConfig, ports: &[Port], links: &[Link]) -> (Encod
 fn writer_specs(
     config: &CaptureConfig,
     session: &Session,
-    start_ns: u64,
+    common: &Common,
+    encoder: &Encoder,
+    stream: Option<&OpenStream>,
 ) -> Result<Vec<WriterSpec>, ZcapError> {
+    let start_ns = common.start_ns;
     let queue_ids: Vec<(u32, u16)> = session
         .queues
         .iter()
@@ -258,7 +263,17 @@ fn writer_specs(
         .map(|r| r.next_path(start_ns))
         .collect();
     let budget = disk_budget(config, &first_paths)?;
-    let sinks = create_sinks(config, &first_paths)?;
+    let sinks = match stream {
+        Some(stream) => published_sinks(
+            config,
+            stream,
+            &queue_ids,
+            encoder,
+            &common.control,
+            start_ns,
+        ),
+        None => create_sinks(config, &first_paths)?,
+    };
     let placement = session.writer_cpus.iter().zip(&session.writer_idle);
     Ok(sinks
         .into_iter()

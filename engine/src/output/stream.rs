@@ -110,7 +110,10 @@ impl FileStream {
 
     /// Writes the first file's header.
     pub(crate) fn start(&mut self, encoder: &Encoder) {
-        encoder.file_header(self.sink.buffer());
+        // Published messages are bare records; their headers say the rest.
+        if !self.sink.is_published() {
+            encoder.file_header(self.sink.buffer());
+        }
         self.index = self.open_index();
     }
 
@@ -118,6 +121,9 @@ impl FileStream {
     fn open_index(&self) -> Option<IndexFile> {
         // Without indexing, an index an earlier capture left beside this
         // file is removed: it would describe another file.
+        if self.sink.is_published() {
+            return None;
+        }
         let Some(spec) = self.index_spec.as_ref() else {
             let _ = std::fs::remove_file(index_path(self.sink.path()));
             return None;

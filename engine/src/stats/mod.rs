@@ -8,5 +8,7 @@ mod report;
 mod thread_cpu;
 
 pub(crate) use counters::{QueueShared, WriterCounters};
-pub use report::{CaptureReport, Drops, IntervalReport, LatencySummary, QueueReport, WriterReport};
+pub use report::{
+    CaptureReport, Drops, IntervalReport, LatencySummary, PublishReport, QueueReport, WriterReport,
+};
 pub use thread_cpu::ThreadCpu;

@@ -222,6 +222,19 @@ pub struct WriterReport {
     pub io_mode: IoMode,
     /// Seconds it spent waiting on storage.
     pub storage_wait_s: f64,
+    /// `--publish`: what became of its messages.
+    pub publish: Option<PublishReport>,
+}
+
+/// What became of one writer's JetStream messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PublishReport {
+    /// Acknowledged by JetStream.
+    pub acked: u64,
+    /// Sent again after a failure or a timeout.
+    pub retried: u64,
+    /// Given up (their records are writer drops).
+    pub lost: u64,
 }
 
 impl LatencySummary {
@@ -350,6 +363,13 @@ impl CaptureReport {
                         .u64("cpu", w.cpu as u64)
                         .str("io_mode", w.io_mode.name())
                         .f64("storage_wait_s", w.storage_wait_s);
+                    let json = match w.publish {
+                        Some(p) => json
+                            .u64("messages_acked", p.acked)
+                            .u64("messages_retried", p.retried)
+                            .u64("messages_lost", p.lost),
+                        None => json,
+                    };
                     match w.time {
                         Some(time) => json
                             .f64("user_s", time.user_s)

@@ -29,6 +29,8 @@ pub enum IoMode {
     Direct,
     /// write(2) through the page cache.
     Buffered,
+    /// No file: JetStream messages (`--publish`).
+    Publish,
 }
 
 impl IoMode {
@@ -48,6 +50,7 @@ impl IoMode {
             IoMode::Auto => "auto",
             IoMode::Direct => "direct",
             IoMode::Buffered => "buffered",
+            IoMode::Publish => "publish",
         }
     }
 }

@@ -11,6 +11,7 @@ use super::direct::{Direct, Upto};
 use super::{directory_of, Books, IoMode, Landed, SinkSpec, WriteError};
 use super::{BUFFERED_WRITE_BYTES, DIRECT_WRITE_BYTES};
 use crate::dpdk::fs_stats;
+use crate::publish::Published;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 enum Backend {
     Buffered(Buffered),
     Direct(Box<Direct>),
+    /// Records go to JetStream, not to a file (`--publish`).
+    Publish(Box<Published>),
 }
 
 /// See the module docs.
@@ -54,7 +57,8 @@ impl FileSink {
         let direct_bytes = spec.buffer_bytes.unwrap_or(DIRECT_WRITE_BYTES);
         let mut refused_direct = false;
         let backend = match spec.mode {
-            IoMode::Buffered => Backend::Buffered(Buffered::create(path)?),
+            // (A published sink is made by FileSink::published.)
+            IoMode::Buffered | IoMode::Publish => Backend::Buffered(Buffered::create(path)?),
             IoMode::Direct => {
                 Backend::Direct(Box::new(Direct::create(path, direct_bytes, spec.buffers)?))
             }
@@ -81,6 +85,7 @@ impl FileSink {
                 let (buf, start) = direct.first_buffer();
                 (buf, start, direct.buffer_bytes())
             }
+            Backend::Publish(_) => unreachable!("made by FileSink::published"),
         };
         spec.buffer_bytes = Some(flush_bytes);
         // A frame (at most its bound) fits in a direct buffer beside the
@@ -89,7 +94,21 @@ impl FileSink {
             Some(level) => Some(Framer::new(level, flush_bytes / 2)?),
             None => None,
         };
-        Ok(FileSink {
+        let mut sink = FileSink::with_backend(path, spec, backend, (buf, start), flush_bytes);
+        sink.refused_direct = refused_direct;
+        sink.framer = framer;
+        Ok(sink)
+    }
+
+    /// A sink on `backend` whose buffer is `buf` with content from `start`.
+    fn with_backend(
+        path: &Path,
+        spec: SinkSpec,
+        backend: Backend,
+        (buf, start): (Vec<u8>, usize),
+        flush_bytes: usize,
+    ) -> Self {
+        FileSink {
             path: path.to_owned(),
             spec,
             flush_bytes,
@@ -101,10 +120,45 @@ impl FileSink {
             last_flush: Instant::now(),
             storage_wait: Duration::ZERO,
             failed: false,
-            refused_direct,
+            refused_direct: false,
             backend,
-            framer,
-        })
+            framer: None,
+        }
+    }
+
+    /// A sink whose records go out as JetStream messages of at most
+    /// `spec.buffer_bytes` (plus one record), named `name` where a file's
+    /// path would be. It takes no file header.
+    pub(crate) fn published(name: &str, spec: &SinkSpec, published: Published) -> Self {
+        let mut spec = spec.clone();
+        spec.mode = IoMode::Publish;
+        spec.zstd_level = None;
+        let flush_bytes = spec.buffer_bytes.unwrap_or(BUFFERED_WRITE_BYTES);
+        let buf = Vec::with_capacity(flush_bytes + RESERVE);
+        let backend = Backend::Publish(Box::new(published));
+        FileSink::with_backend(Path::new(name), spec, backend, (buf, 0), flush_bytes)
+    }
+
+    /// True if records go to JetStream rather than to a file.
+    pub(crate) fn is_published(&self) -> bool {
+        matches!(self.backend, Backend::Publish(_))
+    }
+
+    /// What a published sink counted; `None` for a file.
+    pub(crate) fn publish_counts(&self) -> Option<crate::publish::PublishCounts> {
+        match &self.backend {
+            Backend::Publish(p) => Some(p.counts()),
+            _ => None,
+        }
+    }
+
+    /// Records lost without a failed write (messages JetStream never
+    /// acknowledged) since the last call: writer drops.
+    pub(crate) fn take_lost(&mut self) -> u64 {
+        match &mut self.backend {
+            Backend::Publish(p) => p.take_lost(),
+            _ => 0,
+        }
     }
 
     /// How this file is written (the mode resolved).
@@ -168,6 +222,7 @@ impl FileSink {
         match &self.backend {
             Backend::Buffered(b) => b.committed() + buffered,
             Backend::Direct(d) => d.base() + buffered,
+            Backend::Publish(p) => p.sent_bytes() + buffered,
         }
     }
 
@@ -194,6 +249,11 @@ impl FileSink {
         match &mut self.backend {
             Backend::Direct(direct) if !self.failed => {
                 let polled = direct.poll(&mut self.landed);
+                polled.map_err(|err| self.fail(err))
+            }
+            // Acknowledgements keep coming after a refusal: they are counted.
+            Backend::Publish(published) => {
+                let polled = published.poll(&mut self.landed);
                 polled.map_err(|err| self.fail(err))
             }
             _ => Ok(()),
@@ -224,6 +284,10 @@ impl FileSink {
         let (failed, landed) = (self.failed, &mut self.landed);
         let result = match &mut self.backend {
             Backend::Direct(direct) if !failed => direct.poll_end(landed)?,
+            Backend::Publish(published) => match published.poll(landed) {
+                Ok(()) if !published.settled() => return None,
+                polled => polled,
+            },
             _ => return Some(Ok(())),
         };
         Some(result.map_err(|err| self.fail(err)))
@@ -234,6 +298,7 @@ impl FileSink {
         let (failed, landed, wait) = (self.failed, &mut self.landed, &mut self.storage_wait);
         let result = match &mut self.backend {
             Backend::Direct(direct) if !failed => direct.wait_end(wait, landed),
+            Backend::Publish(published) => published.wait_all(wait, landed),
             _ => return Ok(()),
         };
         result.map_err(|err| self.fail(err))
@@ -270,6 +335,14 @@ impl FileSink {
                 let (buf, start) = (&mut self.buf, &mut self.start);
                 direct.write(buf, start, books, upto, wait, &mut self.landed)
             }
+            Backend::Publish(published) => {
+                let wait = &mut self.storage_wait;
+                let result = published.write(&mut self.buf, books, wait, &mut self.landed);
+                match upto {
+                    Upto::End => result.and_then(|()| published.wait_all(wait, &mut self.landed)),
+                    _ => result,
+                }
+            }
         };
         result.map_err(|err| self.fail(err))
     }
@@ -293,7 +366,7 @@ impl FileSink {
     /// A direct file that failed takes nothing more: every later record is
     /// lost without a write. (A buffered one was cut back and may go on.)
     fn fail(&mut self, err: WriteError) -> WriteError {
-        if let Backend::Direct(_) = self.backend {
+        if let Backend::Direct(_) | Backend::Publish(_) = self.backend {
             self.failed = true;
         }
         err
@@ -312,7 +385,8 @@ impl FileSink {
     /// True if books or waiting time are there for [`FileSink::take_landed`]
     /// and [`FileSink::take_storage_wait`].
     pub(crate) fn has_news(&self) -> bool {
-        !self.landed.is_empty() || !self.storage_wait.is_zero()
+        let lost = matches!(&self.backend, Backend::Publish(p) if p.has_lost());
+        !self.landed.is_empty() || !self.storage_wait.is_zero() || lost
     }
 
     /// Time spent waiting on storage since the last call.

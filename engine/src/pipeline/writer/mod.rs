@@ -87,6 +87,8 @@ pub(crate) struct WriterOutcome {
     pub io_mode: IoMode,
     /// Seconds it waited on storage.
     pub storage_wait_s: f64,
+    /// `--publish`: what became of its messages.
+    pub publish: Option<crate::stats::PublishReport>,
 }
 
 impl Writer {
@@ -130,6 +132,7 @@ impl Writer {
             }
         }
         out.close_file(None);
+        let publish = out.stream.current().publish_counts();
         drop(feeds);
         out.latency.finish();
         let paths = out.stream.finish(|| control.abort_requested());
@@ -141,6 +144,7 @@ impl Writer {
             cpu_time,
             io_mode,
             storage_wait_s: counters.storage_wait_ns.get() as f64 / 1e9,
+            publish,
         }
     }
 

@@ -365,10 +365,15 @@ impl RecordWriter {
     fn write_failed(&mut self, path: &std::path::Path, err: WriteError) {
         self.counters.dropped_writer.add(err.lost_records);
         let (kept, error) = (err.kept_bytes, err.error);
-        self.set_failed(format!(
-            "cannot write {}: {error} (the file keeps its first {kept} bytes, whole records)",
-            path.display()
-        ));
+        let message = if self.stream.current().is_published() {
+            format!("cannot publish on {}: {error}", path.display())
+        } else {
+            format!(
+                "cannot write {}: {error} (the file keeps its first {kept} bytes, whole records)",
+                path.display()
+            )
+        };
+        self.set_failed(message);
     }
 }
 
@@ -400,6 +405,8 @@ fn book(
     counters
         .storage_wait_ns
         .add(sink.take_storage_wait().as_nanos() as u64);
+    // Messages JetStream never acknowledged.
+    counters.dropped_writer.add(sink.take_lost());
     latency.answer();
     result.err()
 }

@@ -1,0 +1,18 @@
+//! Beyond one host: capture into a NATS JetStream stream (`--publish`) and
+//! extract from it (`zcap-extract --stream`). docs/STREAM.md describes the
+//! messages. NATS itself stays on [`link`]'s runtime thread.
+
+mod block;
+mod fetch;
+mod link;
+mod sink;
+mod target;
+mod window;
+
+pub use fetch::{extract_stream, StreamExtract};
+pub use link::StreamSpec;
+pub(crate) use link::{Link, HEADER_ROOM};
+pub use sink::PUBLISH_WINDOW;
+pub(crate) use sink::{Channel, PublishCounts, Published, Stop};
+pub(crate) use target::subject;
+pub use target::{default_sensor, parse_age, valid_sensor, StreamTarget};
