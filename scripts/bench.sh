@@ -22,6 +22,10 @@
 #           archive - index size and cost, zcap-extract against tcpdump -r
 #                     from a cold cache, scaling with the file count
 #                     (scripts/bench-archive.sh)
+#           stream  - zcap --publish against a bare JetStream publisher, one
+#                     node and a 3-node R=3 cluster; a time window extracted
+#                     from the stream against the indexed files
+#                     (scripts/bench-stream.sh)
 # Prints one table per section, with ratios. Needs hugepages (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +76,9 @@ if [[ " $SECTIONS " == *" archive "* ]]; then
 fi
 if [[ " $SECTIONS " == *" storage "* ]]; then
     BIN=$BIN bash scripts/bench-storage.sh
+fi
+if [[ " $SECTIONS " == *" stream "* ]]; then
+    BIN=$BIN ROUNDS=$ROUNDS SECONDS_PER_RUN=$DUR bash scripts/bench-stream.sh
 fi
 
 if [[ " $SECTIONS " == *" rx "* ]]; then

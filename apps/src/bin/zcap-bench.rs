@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use zcap::bench::{run_bench, BenchConfig, BenchMode};
 use zcap::pipeline::control::Control;
-use zcap::storage::{run_storage_test, StorageTest};
+use zcap::publish::{run_bare_publisher, BarePublish, StreamSpec, StreamTarget};
+use zcap::storage::{parse_size, run_storage_test, StorageTest};
 use zcap::ZcapError;
 
 /// Measures receive (rxonly) or capture rates per queue and in total.
@@ -24,7 +25,8 @@ struct Cli {
     /// rxonly: receive and free; capture: the full capture pipeline;
     /// handoff: the pipeline with writers that free packets unencoded
     /// (counted as writer drops), to part hand-off cost from encoding cost;
-    /// storage: synthetic records to -w at full speed, no DPDK port.
+    /// storage: synthetic records to -w at full speed, no DPDK port;
+    /// publish: a bare JetStream publisher to --publish, no DPDK port.
     #[arg(long = "mode", value_name = "MODE", default_value = "rxonly")]
     mode: String,
     /// Seconds to run.
@@ -49,6 +51,68 @@ struct Cli {
     /// Storage mode: keep the file written (it is removed by default).
     #[arg(long = "keep")]
     keep: bool,
+    /// Publish mode: the stream, nats://HOST:PORT[,...]/STREAM (made if
+    /// missing, as zcap --publish makes it).
+    #[arg(long = "publish", value_name = "URL")]
+    publish: Option<String>,
+    /// Publish mode: payload bytes per message (e.g. 64K, 1M).
+    #[arg(long = "message-size", value_name = "SIZE", default_value = "768K")]
+    message_size: String,
+    /// Publish mode: acknowledgements awaited at once.
+    #[arg(long = "publish-window", value_name = "N", default_value_t = zcap::publish::PUBLISH_WINDOW)]
+    window: usize,
+    /// Publish mode: replicas of a stream it makes.
+    #[arg(long = "stream-replicas", value_name = "N", default_value_t = 1)]
+    replicas: usize,
+    /// Publish mode: the most bytes a stream it makes keeps.
+    #[arg(long = "stream-max-bytes", value_name = "SIZE")]
+    max_bytes: Option<String>,
+}
+
+/// `--mode publish`: a bare JetStream publisher (the ceiling of --publish).
+fn publish_test(cli: &Cli, control: &Control) -> Result<(), ZcapError> {
+    let url = cli.publish.as_deref().ok_or_else(|| {
+        ZcapError::usage("--mode publish needs --publish nats://HOST:PORT/STREAM")
+    })?;
+    let target =
+        StreamTarget::parse(url).map_err(|e| ZcapError::usage(format!("--publish: {e}")))?;
+    let message_bytes = parse_size(&cli.message_size)
+        .map_err(|e| ZcapError::usage(format!("--message-size: {e}")))?
+        as usize;
+    let spec = BarePublish {
+        target,
+        stream: StreamSpec {
+            replicas: cli.replicas,
+            max_age: None,
+            max_bytes: cli
+                .max_bytes
+                .as_deref()
+                .map(parse_size)
+                .transpose()
+                .map_err(|e| ZcapError::usage(format!("--stream-max-bytes: {e}")))?,
+        },
+        message_bytes,
+        window: cli.window,
+        duration: parse_seconds("--duration", &cli.duration)?,
+        subject: "zcap.bare.0.0".to_owned(),
+    };
+    let r = run_bare_publisher(&spec, || control.stop_requested())?;
+    if cli.json {
+        println!(
+            "{{\"messages\":{},\"bytes\":{},\"failed\":{},\"seconds\":{}}}",
+            r.messages, r.bytes, r.failed, r.seconds
+        );
+    } else {
+        println!(
+            "zcap-bench publish to {url}: {:.1} MB/s, {:.0} messages/s of {message_bytes} B, window {}, {} failed, {:.2} s",
+            r.bytes as f64 / r.seconds / 1e6,
+            r.messages as f64 / r.seconds,
+            cli.window,
+            r.failed,
+            r.seconds
+        );
+    }
+    Ok(())
 }
 
 /// `--mode storage`: the disk alone, no DPDK port.
@@ -86,6 +150,12 @@ fn storage_test(cli: &Cli, control: &Control) -> Result<(), ZcapError> {
 
 fn main() {
     let cli: Cli = parse_args("zcap-bench");
+    if cli.mode == "publish" {
+        let control = Arc::new(Control::new());
+        install_signal_handler(&control);
+        publish_test(&cli, &control).unwrap_or_else(|e| fail("zcap-bench", &e));
+        return;
+    }
     if cli.mode == "storage" {
         let control = Arc::new(Control::new());
         install_signal_handler(&control);

@@ -263,6 +263,10 @@ fn writer_specs(
         .map(|r| r.next_path(start_ns))
         .collect();
     let budget = disk_budget(config, &first_paths)?;
+    // Beside the writers, off the poll loops' CPUs.
+    if let (Some(stream), Some(&cpu)) = (stream, session.writer_cpus.first()) {
+        stream.link.pin_to(cpu);
+    }
     let sinks = match stream {
         Some(stream) => published_sinks(
             config,

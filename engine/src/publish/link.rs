@@ -5,9 +5,11 @@
 
 use super::target::{covers_zcap, StreamTarget, SUBJECTS};
 use crate::ZcapError;
-use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use async_nats::jetstream::context::{CreateStreamErrorKind, PublishErrorKind};
+use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// How long connecting, and each request, may take.
@@ -62,7 +64,11 @@ pub(crate) struct Link {
     max_message: usize,
     stream: String,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The CPU the runtime thread is to move to (`NO_CPU`: stay).
+    pin: Arc<AtomicUsize>,
 }
+
+const NO_CPU: usize = usize::MAX;
 
 impl Link {
     /// Connects, and finds or creates the stream; a usage error (exit 2)
@@ -72,9 +78,11 @@ impl Link {
         let (requests, receiver) = tokio::sync::mpsc::unbounded_channel();
         let (target, spec) = (target.clone(), spec.clone());
         let stream = target.stream.clone();
+        let pin = Arc::new(AtomicUsize::new(NO_CPU));
+        let pin_for_thread = pin.clone();
         let thread = std::thread::Builder::new()
             .name("zcap-nats".into())
-            .spawn(move || serve(target, spec, ready_tx, receiver))
+            .spawn(move || serve(target, spec, ready_tx, receiver, pin_for_thread))
             .map_err(|e| ZcapError::runtime(format!("cannot start the NATS thread: {e}")))?;
         let max_message = match ready_rx.recv() {
             Ok(Ok(max)) => max,
@@ -89,7 +97,15 @@ impl Link {
             max_message,
             stream,
             thread: Some(thread),
+            pin,
         })
+    }
+
+    /// Moves the runtime thread to `cpu` before it publishes (it starts
+    /// before DPDK places anything: off the poll loops' CPUs, it does not
+    /// take time from them).
+    pub(crate) fn pin_to(&self, cpu: usize) {
+        self.pin.store(cpu, Ordering::Relaxed);
     }
 
     /// The largest message (headers and payload) the server and stream take.
@@ -145,6 +161,7 @@ fn serve(
     spec: StreamSpec,
     ready: mpsc::Sender<Result<usize, String>>,
     mut requests: tokio::sync::mpsc::UnboundedReceiver<Request>,
+    pin: Arc<AtomicUsize>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -169,6 +186,10 @@ fn serve(
         };
         let mut tasks = tokio::task::JoinSet::new();
         while let Some(request) = requests.recv().await {
+            let cpu = pin.swap(NO_CPU, Ordering::Relaxed);
+            if cpu != NO_CPU {
+                core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            }
             tasks.spawn(publish(context.clone(), request));
             // Reap finished tasks as we go (their results went by channel).
             while tasks.try_join_next().is_some() {}
@@ -284,10 +305,15 @@ async fn create(
         storage: stream::StorageType::File,
         ..Default::default()
     };
-    let mut stream = context
-        .create_stream(config)
-        .await
-        .map_err(|e| format!("cannot create stream {name}: {e}"))?;
+    let mut stream = context.create_stream(config).await.map_err(|e| {
+        match e.kind() {
+            // JetStream's "subjects overlap with an existing stream".
+            CreateStreamErrorKind::JetStream(js) if js.error_code().0 == 10065 => format!(
+                "cannot create stream {name}: another stream already takes {SUBJECTS} (publish to that one)"
+            ),
+            _ => format!("cannot create stream {name}: {e}"),
+        }
+    })?;
     stream
         .info()
         .await

@@ -3,12 +3,14 @@
 //! messages. NATS itself stays on [`link`]'s runtime thread.
 
 mod block;
+mod ceiling;
 mod fetch;
 mod link;
 mod sink;
 mod target;
 mod window;
 
+pub use ceiling::{run_bare_publisher, BarePublish, BarePublishReport};
 pub use fetch::{extract_stream, StreamExtract};
 pub use link::StreamSpec;
 pub(crate) use link::{Link, HEADER_ROOM};
