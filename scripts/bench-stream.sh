@@ -40,16 +40,17 @@ free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); pri
 ratio() { py "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
 wait_port() { for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "no server on $1" >&2; exit 1; }
 
-# single NAME: one JetStream server; prints its port.
+# single NAME: one JetStream server; its port in PORTS. (Not run in a
+# $(...) subshell: PIDS must keep every server for the cleanup.)
 single() {
     local port; port=$(free_port)
     nats-server -a 127.0.0.1 -p "$port" -js -sd "$DIR/$1" >"$DIR/$1.log" 2>&1 &
     PIDS+=($!)
     wait_port "$port"
-    echo "$port"
+    PORTS=$port
 }
 
-# cluster: three routed JetStream nodes; prints "p1,p2,p3" (client ports).
+# cluster: three routed JetStream nodes; their client ports in PORTS (p1,p2,p3).
 cluster() {
     local ports=() routes=() r
     for i in 0 1 2; do ports+=("$(free_port)"); routes+=("$(free_port)"); done
@@ -62,10 +63,11 @@ cluster() {
     done
     for p in "${ports[@]}"; do wait_port "$p"; done
     sleep 3   # the meta group elects its leader
-    local IFS=,; echo "${ports[*]}"
+    local IFS=,; PORTS="${ports[*]}"
 }
 
 servers_url() { local IFS=,; local s=(); for p in $1; do s+=("127.0.0.1:$p"); done; echo "nats://${s[*]}/$2"; }
+stop_servers() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
 
 zcap_mbs() {
     "$BIN/zcap" --no-huge -q -i "net_null0,size=$FRAME" --mbufs 8192 --duration "$DUR" \
@@ -98,17 +100,19 @@ echo "## Publishing into JetStream: zcap --publish against a bare publisher, ${R
 echo
 echo "| servers | round | zcap MB/s acknowledged | bare publisher MB/s | zcap / bare |"
 echo "|---|---|---|---|---|"
-port=$(single one)
-publish_rounds "$(servers_url "$port" BENCH)" "1 node" 1
-ports=$(cluster)
-publish_rounds "$(servers_url "$ports" BENCH)" "3 nodes, R=3" 3
+single one
+publish_rounds "$(servers_url "$PORTS" BENCH)" "1 node" 1
+stop_servers
+cluster
+publish_rounds "$(servers_url "$PORTS" BENCH)" "3 nodes, R=3" 3
+stop_servers
 echo
 
 # Extraction: the same replay captured into the stream and into indexed
 # files; a 10% window from the middle, from each, output compared.
 python3 scripts/lib/mix.py "$DIR/mix.pcap" "$EXTRACT_PACKETS" 1
-port=$(single extract)
-url=$(servers_url "$port" EXTRACT)
+single extract
+url=$(servers_url "$PORTS" EXTRACT)
 "$BIN/zcap" --no-huge -q -i "net_pcap0,rx_pcap=$DIR/mix.pcap" --publish "$url" --sensor x
 mkdir -p "$DIR/files"
 "$BIN/zcap" --no-huge -q -i "net_pcap0,rx_pcap=$DIR/mix.pcap" -w "$DIR/files/cap.pcap" -C 20 --per-queue-files

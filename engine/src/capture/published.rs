@@ -5,12 +5,10 @@ use crate::config::CaptureConfig;
 use crate::error::{Field, ZcapError};
 use crate::format::{Encoder, TsPrecision};
 use crate::pipeline::control::Control;
-use crate::publish::{subject, Channel, Link, Published, Stop, HEADER_ROOM};
+use crate::publish::{subject, Channel, Link, Published, Stop, HEADER_ROOM, MESSAGE_BYTES};
 use crate::storage::FileSink;
 use std::sync::Arc;
 
-/// Payload bytes per message by default, where the stream takes that much.
-const MESSAGE_BYTES: usize = 1024 * 1024;
 /// The smallest message worth sending.
 const MIN_MESSAGE_BYTES: usize = 4096;
 /// A pcap record's header.

@@ -5,6 +5,7 @@
 
 use super::block::{records, BlockMeta};
 use super::link::connect_client;
+use super::sink::MESSAGE_BYTES;
 use super::target::{parse_subject, StreamTarget, SUBJECTS};
 use crate::archive::extract::{merge, MatchSource, Matcher, Output, Shape};
 use crate::archive::reader::Packet;
@@ -17,10 +18,14 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Messages are stored after their packets were stamped: by the flush
-/// interval, plus retries (at most a minute). A consumer starts this much
-/// before `--from`, so a late message is not passed over.
-const START_MARGIN: Duration = Duration::from_secs(300);
+/// A subject that sends nothing for this long, with messages still to
+/// come, is given up (damage), not waited on for ever.
+const QUIET_LIMIT: Duration = Duration::from_secs(30);
+
+/// Bytes of messages all subjects' pulls may ask for at once: half of what
+/// nats-server buffers for one client by default (64 MB), so the server
+/// never takes zcap-extract for a slow consumer.
+const PULL_BYTES: usize = 32 << 20;
 
 /// Batches of packets a subject's reader may have ready ahead of the merge.
 const BATCHES_AHEAD: usize = 8;
@@ -62,9 +67,16 @@ pub fn extract_stream(spec: &StreamExtract) -> Result<ExtractSummary, ZcapError>
     let (stream, subjects) = runtime.block_on(open(spec)).map_err(ZcapError::usage)?;
     let mut sources: Vec<SubjectSource> = Vec::new();
     let mut readers = Vec::new();
+    let batch = (PULL_BYTES / subjects.len().max(1) / MESSAGE_BYTES).clamp(1, 16);
     for subject in &subjects {
         let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
-        readers.push(read_subject(stream.clone(), subject.clone(), from, to, tx));
+        readers.push(read_subject(
+            stream.clone(),
+            subject.clone(),
+            (from, to),
+            batch,
+            tx,
+        ));
         sources.push(SubjectSource::new(rx));
     }
     // The readers run on their own thread; the merge pulls from them here.
@@ -139,11 +151,11 @@ async fn open(spec: &StreamExtract) -> Result<(Stream, Vec<String>), String> {
 async fn read_subject(
     stream: Stream,
     subject: String,
-    from: u64,
-    to: u64,
+    window: (u64, u64),
+    batch: usize,
     tx: mpsc::Sender<Result<Batch, String>>,
 ) {
-    if let Err(damage) = read_messages(&stream, &subject, from, to, &tx).await {
+    if let Err(damage) = read_messages(&stream, &subject, window, batch, &tx).await {
         let _ = tx.send(Err(format!("{subject}: {damage}"))).await;
     }
 }
@@ -151,19 +163,30 @@ async fn read_subject(
 async fn read_messages(
     stream: &Stream,
     subject: &str,
-    from: u64,
-    to: u64,
+    window: (u64, u64),
+    batch: usize,
     tx: &mpsc::Sender<Result<Batch, String>>,
 ) -> Result<(), String> {
+    let (from, to) = window;
     // The end is the subject's last message now: a live capture's later
     // messages are not waited for.
     let last = stream
         .get_last_raw_message_by_subject(subject)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .sequence;
+    let start = first_in_window(stream, subject, from, last).await?;
+    if start > last {
+        return Ok(());
+    }
     let config = consumer::pull::OrderedConfig {
         filter_subject: subject.to_owned(),
-        deliver_policy: deliver_from(from),
+        deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: start,
+        },
+        // Few large messages per pull: every subject's pulls together stay
+        // below what the server buffers for one client.
+        max_batch: batch as i64,
         ..Default::default()
     };
     let consumer = stream
@@ -171,12 +194,16 @@ async fn read_messages(
         .await
         .map_err(|e| e.to_string())?;
     let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-    while let Some(message) = messages.next().await {
-        let message = message.map_err(|e| e.to_string())?;
+    loop {
+        let next = tokio::time::timeout(QUIET_LIMIT, messages.next()).await;
+        let message = match next {
+            Ok(Some(message)) => message.map_err(|e| e.to_string())?,
+            Ok(None) => return Ok(()),
+            Err(_) => return Err(format!("no message for {} s", QUIET_LIMIT.as_secs())),
+        };
         let sequence = message.info().map_err(|e| e.to_string())?.stream_sequence;
-        let headers = message.headers.as_ref();
-        let meta = BlockMeta::from_headers(|name| headers?.get(name).map(|v| v.as_str()))
-            .map_err(|e| format!("message {sequence}: {e}"))?;
+        let meta =
+            meta_of(message.headers.as_ref()).map_err(|e| format!("message {sequence}: {e}"))?;
         if meta.overlaps(from, to) {
             let packets = packets_of(&message.payload, &meta)
                 .map_err(|e| format!("message {sequence}: {e}"))?;
@@ -185,19 +212,76 @@ async fn read_messages(
             }
         }
         // A writer's messages follow its packets' order.
-        if sequence >= last.sequence || meta.min_ns >= to {
+        if sequence >= last || meta.min_ns >= to {
             return Ok(());
         }
     }
-    Ok(())
 }
 
-/// All of a subject, or from [`START_MARGIN`] before `from`.
-fn deliver_from(from: u64) -> consumer::DeliverPolicy {
-    let start_ns = i128::from(from) - START_MARGIN.as_nanos() as i128;
-    match time::OffsetDateTime::from_unix_timestamp_nanos(start_ns) {
-        Ok(start_time) if start_ns > 0 => consumer::DeliverPolicy::ByStartTime { start_time },
-        _ => consumer::DeliverPolicy::All,
+fn meta_of(headers: Option<&async_nats::HeaderMap>) -> Result<BlockMeta, String> {
+    BlockMeta::from_headers(|name| headers?.get(name).map(|v| v.as_str()))
+}
+
+/// The sequence of the subject's first message that ends at or after
+/// `from`: a binary search over the subject's messages up to `last`, each
+/// probe one message fetched (a writer's messages follow its packets'
+/// order, so their times only grow with the sequence).
+async fn first_in_window(
+    stream: &Stream,
+    subject: &str,
+    from: u64,
+    last: u64,
+) -> Result<u64, String> {
+    let mut search = SeqSearch::new(1, last + 1);
+    while let Some(probe) = search.probe() {
+        let message = stream
+            .raw_message_builder()
+            .next_by_subject(subject)
+            .sequence(probe)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let meta = meta_of(Some(&message.headers))
+            .map_err(|e| format!("message {}: {e}", message.sequence))?;
+        search.found(probe, message.sequence, meta.max_ns < from);
+    }
+    Ok(search.start())
+}
+
+/// A binary search over a subject's messages, by stream sequence, for the
+/// first that is not before the window. Sequences hold other subjects'
+/// messages too: a probe at `n` finds the subject's next message at or
+/// after `n`. Invariants: every message of the subject below `lo` is
+/// before the window; the first one at or after `hi` is not (or there is
+/// none).
+#[derive(Debug)]
+struct SeqSearch {
+    lo: u64,
+    hi: u64,
+}
+
+impl SeqSearch {
+    fn new(lo: u64, hi: u64) -> Self {
+        SeqSearch { lo, hi }
+    }
+
+    /// The sequence to probe next; `None` once found.
+    fn probe(&self) -> Option<u64> {
+        (self.lo < self.hi).then(|| self.lo + (self.hi - self.lo) / 2)
+    }
+
+    /// Probing `probe` found the subject's message at `sequence`.
+    fn found(&mut self, probe: u64, sequence: u64, before_window: bool) {
+        if before_window {
+            self.lo = sequence + 1;
+        } else {
+            self.hi = probe;
+        }
+    }
+
+    /// Where reading starts.
+    fn start(&self) -> u64 {
+        self.lo
     }
 }
 
@@ -309,16 +393,36 @@ impl MatchSource for SubjectSource {
 mod tests {
     use super::*;
 
-    #[test]
-    fn consumers_start_a_margin_before_the_window() {
-        assert!(matches!(deliver_from(0), consumer::DeliverPolicy::All));
-        let from = 1_700_000_000_000_000_000u64;
-        match deliver_from(from) {
-            consumer::DeliverPolicy::ByStartTime { start_time } => {
-                let start = start_time.unix_timestamp_nanos();
-                assert_eq!(start, from as i128 - START_MARGIN.as_nanos() as i128);
-            }
-            other => panic!("{other:?}"),
+    /// Runs the search over `subject`: stream sequences holding the
+    /// subject's messages, each with whether it is before the window.
+    fn search(subject: &[(u64, bool)], last: u64) -> (u64, usize) {
+        let mut search = SeqSearch::new(1, last + 1);
+        let mut probes = 0;
+        while let Some(probe) = search.probe() {
+            probes += 1;
+            let &(seq, before) = subject
+                .iter()
+                .find(|(s, _)| *s >= probe)
+                .expect("a next message");
+            search.found(probe, seq, before);
         }
+        (search.start(), probes)
+    }
+
+    #[test]
+    fn the_search_finds_the_first_message_not_before_the_window() {
+        // Two subjects' messages interleaved: this one's at odd sequences.
+        let messages: Vec<(u64, bool)> = (0..500).map(|i| (2 * i + 1, i < 321)).collect();
+        let (start, probes) = search(&messages, 999);
+        assert!(
+            start > 641 && start <= 643,
+            "starts at the subject's message 643: {start}"
+        );
+        assert!(probes <= 11, "{probes} probes for 1000 sequences");
+        // All before: reading starts past the last (the last is read).
+        let all_before: Vec<(u64, bool)> = (1..=10).map(|s| (s, true)).collect();
+        assert_eq!(search(&all_before, 10).0, 11);
+        let none_before: Vec<(u64, bool)> = (5..=10).map(|s| (s, false)).collect();
+        assert_eq!(search(&none_before, 10).0, 1);
     }
 }

@@ -15,6 +15,6 @@ pub use fetch::{extract_stream, StreamExtract};
 pub use link::StreamSpec;
 pub(crate) use link::{Link, HEADER_ROOM};
 pub use sink::PUBLISH_WINDOW;
-pub(crate) use sink::{Channel, PublishCounts, Published, Stop};
+pub(crate) use sink::{Channel, PublishCounts, Published, Stop, MESSAGE_BYTES};
 pub(crate) use target::subject;
 pub use target::{default_sensor, parse_age, valid_sensor, StreamTarget};

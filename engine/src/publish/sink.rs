@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Messages a writer may have unacknowledged by default (`--publish-window`).
 pub const PUBLISH_WINDOW: usize = 32;
+/// Payload bytes per message by default, where the stream takes that much.
+pub(crate) const MESSAGE_BYTES: usize = 1024 * 1024;
 /// How long a message that keeps failing is retried before it is lost.
 pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 

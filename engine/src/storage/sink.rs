@@ -316,6 +316,11 @@ impl FileSink {
             if let Some(framer) = &mut self.framer {
                 framer.staged.clear();
             }
+            // Messages already out are still acknowledged or lost: each
+            // is counted (the failure itself was reported).
+            if let (Backend::Publish(published), Upto::End) = (&mut self.backend, upto) {
+                let _ = published.wait_all(&mut self.storage_wait, &mut self.landed);
+            }
             return Err(WriteError {
                 error: io::Error::other("an earlier write to this file failed"),
                 lost_records: books.records,
