@@ -339,6 +339,8 @@ pub struct PublishConfig {
     pub stream: crate::publish::StreamSpec,
     /// Messages each writer may have unacknowledged.
     pub window: usize,
+    /// `-w` too: files as always, and a copy of every record published.
+    pub files: bool,
 }
 
 impl CaptureConfig {
@@ -448,6 +450,9 @@ impl CaptureConfig {
             return Ok(());
         };
         let bad = |message: &str| Err(ConfigError::new(Field::Publish, message));
+        if publish.files {
+            return self.validate_publish_beside_files(publish);
+        }
         let file_only = [
             (
                 self.rotation.rotates() || self.rotation.max_files.is_some(),
@@ -468,6 +473,23 @@ impl CaptureConfig {
         if self.format != FileFormat::Pcap {
             return bad("messages hold pcap records: -F pcapng does not apply");
         }
+        Self::validate_stream(publish)
+    }
+
+    /// `-w` with `--publish`: each writer drains one queue, whose subject
+    /// its copies go to.
+    fn validate_publish_beside_files(&self, publish: &PublishConfig) -> Result<(), ConfigError> {
+        if !self.per_queue_files {
+            return Err(ConfigError::new(
+                Field::Publish,
+                "with -w, add --per-queue-files: each queue's writer publishes on its own subject",
+            ));
+        }
+        Self::validate_stream(publish)
+    }
+
+    fn validate_stream(publish: &PublishConfig) -> Result<(), ConfigError> {
+        let bad = |message: &str| Err(ConfigError::new(Field::Publish, message));
         if !crate::publish::valid_sensor(&publish.sensor) {
             return bad(&format!(
                 "--sensor {:?}: letters, digits, - and _ only (it is a subject token)",

@@ -87,6 +87,8 @@ impl Sources {
             report.storage_wait_s += c.storage_wait_ns.get() as f64 / 1e9;
             report.files_removed += c.files_removed.get();
             report.bytes_removed += c.bytes_removed.get();
+            report.packets_published += c.published_packets.get();
+            report.packets_unpublished += c.unpublished_packets.get();
         }
         report.writer_threads = self.writers.len();
         report.drops = self

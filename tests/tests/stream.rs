@@ -59,12 +59,19 @@ fn same_records(got: &[Record], want: &[Record], what: &str) {
     }
 }
 
+/// A test's directory, its server, the URL of `stream` there, and the
+/// known replay (vdev spec, records).
+fn setup(name: &str, stream: &str) -> (TempDir, Single, String, String, Vec<Record>) {
+    let dir = TempDir::new(&format!("stream-{name}"));
+    let nats = Single::start(name, true);
+    let url = nats.url(stream);
+    let (spec, records) = replay(&dir, "in");
+    (dir, nats, url, spec, records)
+}
+
 #[test]
 fn a_replay_published_over_two_queues_comes_back_equal_also_filtered_and_windowed() {
-    let dir = TempDir::new("stream-round-trip");
-    let nats = Single::start("round-trip", true);
-    let url = nats.url("CAP");
-    let (spec, records) = replay(&dir, "in");
+    let (dir, nats, url, spec, records) = setup("round-trip", "CAP");
     let json = dir.path("publish.json");
     let args = ["-q", "-i", &spec, "--publish", &url, "--sensor", "rt"];
     zcap(
@@ -144,6 +151,59 @@ fn a_replay_published_over_two_queues_comes_back_equal_also_filtered_and_windowe
     ])
     .assert_ok();
     assert!(read_pcap(&none).1.is_empty());
+}
+
+#[test]
+fn files_and_the_stream_together_hold_the_same_records() {
+    let (dir, _nats, url, spec, records) = setup("beside-files", "BOTH");
+    let files = dir.path("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let cap = files.join("cap.pcapng");
+    let json = dir.path("both.json");
+    let args = [
+        "-q",
+        "-i",
+        &spec,
+        "-w",
+        cap.to_str().unwrap(),
+        "--per-queue-files",
+        "-C",
+        "0.5",
+        "--publish",
+        &url,
+        "--sensor",
+        "both",
+        "--stats-json",
+        json.to_str().unwrap(),
+    ];
+    zcap(&args, LIMIT).assert_ok();
+    let report = final_json(&json);
+    assert_conservation(&report);
+    let packets = u64::from(PACKETS);
+    assert_eq!(json_u64(&report, "/packets_written"), packets);
+    assert_eq!(
+        json_u64(&report, "/packets_published"),
+        packets,
+        "a copy of each"
+    );
+    assert_eq!(json_u64(&report, "/packets_unpublished"), 0);
+    for w in report["writers"].as_array().unwrap() {
+        assert_ne!(w["io_mode"], "publish", "files are written: {w}");
+        assert!(json_u64(w, "/messages_acked") > 0, "{w}");
+    }
+    // pcapng files (rotated, indexed) and pcap messages: the same records.
+    let from_stream = dir.path("s.pcap");
+    extract(&["--stream", &url, "-w", from_stream.to_str().unwrap()]).assert_ok();
+    same_records(&read_pcap(&from_stream).1, &records, "the stream");
+    let from_files = dir.path("f.pcap");
+    extract(&[
+        "-r",
+        files.to_str().unwrap(),
+        "-w",
+        from_files.to_str().unwrap(),
+    ])
+    .assert_ok();
+    same_records(&read_pcap(&from_files).1, &records, "the files");
 }
 
 /// A live capture on net_null into `url` for `seconds`, in the background.
@@ -269,11 +329,20 @@ fn bad_input_gets_one_line_and_its_exit_status() {
     capture(&nats.url("S"), &["-C", "1"]).assert_usage_error("-C, -G or -W is for files");
     capture(&nats.url("S"), &["-F", "pcapng"]).assert_usage_error("pcap records");
     capture(&nats.url("S"), &["--sensor", "a.b"]).assert_usage_error("--sensor");
+    let file = dir.path("x.pcap");
     zcap(
-        &["-i", &spec, "--publish", &nats.url("S"), "-w", "x.pcap"],
+        &[
+            "-i",
+            &spec,
+            "--publish",
+            &nats.url("S"),
+            "-w",
+            file.to_str().unwrap(),
+        ],
         LIMIT,
     )
-    .assert_usage_error("cannot be used with");
+    .assert_usage_error("add --per-queue-files");
+    assert!(!file.exists(), "nothing written");
     extract(&[
         "--stream",
         &nats.url("MISSING"),

@@ -121,9 +121,10 @@ struct Cli {
 #[derive(Debug, clap::Args)]
 struct PublishArgs {
     /// Publish every queue's records into a JetStream stream instead of
-    /// files: nats://HOST:PORT[,HOST:PORT...]/STREAM, on subjects
+    /// files (with -w and --per-queue-files: as well as files):
+    /// nats://HOST:PORT[,HOST:PORT...]/STREAM, on subjects
     /// zcap.SENSOR.PORT.QUEUE (see docs/STREAM.md).
-    #[arg(long = "publish", value_name = "URL", conflicts_with = "write")]
+    #[arg(long = "publish", value_name = "URL")]
     publish: Option<String>,
     /// The subjects' sensor name (default: the host name).
     #[arg(long = "sensor", value_name = "NAME", requires = "publish")]
@@ -149,7 +150,7 @@ struct PublishArgs {
 }
 
 impl PublishArgs {
-    fn to_config(&self) -> Result<Option<PublishConfig>, ZcapError> {
+    fn to_config(&self, files: bool) -> Result<Option<PublishConfig>, ZcapError> {
         let Some(url) = &self.publish else {
             return Ok(None);
         };
@@ -166,6 +167,7 @@ impl PublishArgs {
                 max_bytes: max_bytes.map_err(|e| usage(format!("--stream-max-bytes: {e}")))?,
             },
             window: self.window,
+            files,
         }))
     }
 }
@@ -184,7 +186,7 @@ fn storage_from(cli: &Cli, config: &mut CaptureConfig) -> Result<(), ZcapError> 
 }
 
 fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
-    let publish = cli.publish.to_config()?;
+    let publish = cli.publish.to_config(cli.write.is_some())?;
     let write =
         match (&cli.write, &cli.publish.publish) {
             (Some(write), _) => write.clone(),
@@ -253,8 +255,9 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
         _ => None,
     };
     storage_from(cli, &mut config)?;
-    if publish.is_some() {
-        // A subject per queue; messages are pcap unless -F says otherwise.
+    if publish.as_ref().is_some_and(|p| !p.files) {
+        // No files: a subject per queue, and pcap records unless -F says
+        // otherwise (which is refused).
         config.per_queue_files = true;
         if cli.format.is_none() {
             config.format = FileFormat::Pcap;

@@ -53,7 +53,7 @@ pub fn run_capture(
     on_tick: &mut dyn FnMut(&Tick),
 ) -> Result<CaptureOutcome, ZcapError> {
     config.validate()?;
-    if config.publish.is_none() {
+    if config.publish.as_ref().is_none_or(|p| p.files) {
         precheck_output(&config.output)?;
         precheck_volumes(&config.volumes)?;
     }

@@ -5,7 +5,7 @@ use crate::config::CaptureConfig;
 use crate::error::{Field, ZcapError};
 use crate::format::{Encoder, TsPrecision};
 use crate::pipeline::control::Control;
-use crate::publish::{subject, Channel, Link, Published, Stop, HEADER_ROOM, MESSAGE_BYTES};
+use crate::publish::{subject, Channel, Link, Mirror, Published, Stop, HEADER_ROOM, MESSAGE_BYTES};
 use crate::storage::FileSink;
 use std::sync::Arc;
 
@@ -50,36 +50,59 @@ pub(crate) fn open_stream(config: &CaptureConfig) -> Result<Option<OpenStream>, 
     }))
 }
 
-/// One published sink per `(port, queue)`, each on its own subject.
-pub(crate) fn published_sinks(
-    config: &CaptureConfig,
-    stream: &OpenStream,
-    queues: &[(u32, u16)],
-    encoder: &Encoder,
-    control: &Arc<Control>,
-    start_ns: u64,
-) -> Vec<FileSink> {
-    let publish = config.publish.as_ref().expect("a published capture");
-    let mut spec = config.sink_spec();
-    spec.buffer_bytes = Some(stream.message_bytes);
-    let control = control.clone();
-    let stop: Stop = Arc::new(move || control.abort_requested());
-    queues
-        .iter()
-        .map(|&(port, queue)| {
-            let subject = subject(&publish.sensor, port, queue);
-            let channel = Channel {
-                // Unique to this run: a later capture's messages are no
-                // duplicates of this one's.
-                id_prefix: format!("{subject}.{start_ns}"),
-                subject: subject.clone(),
-                link_type: encoder.link_type(port as usize),
-                micro: config.precision == TsPrecision::Micro,
-                snaplen: config.snaplen,
-                window: publish.window,
-            };
-            let published = Published::new(channel, stream.link.sender(), stop.clone());
-            FileSink::published(&subject, &spec, published)
-        })
-        .collect()
+/// What every writer's publisher shares.
+pub(crate) struct Publishers<'a> {
+    pub(crate) config: &'a CaptureConfig,
+    pub(crate) stream: &'a OpenStream,
+    pub(crate) encoder: &'a Encoder,
+    pub(crate) control: &'a Arc<Control>,
+    pub(crate) start_ns: u64,
+}
+
+impl Publishers<'_> {
+    /// The publisher of queue `queue` of port `port`, on its own subject.
+    fn publisher(&self, port: u32, queue: u16) -> (String, Published) {
+        let publish = self.config.publish.as_ref().expect("a published capture");
+        let subject = subject(&publish.sensor, port, queue);
+        let channel = Channel {
+            // Unique to this run: a later capture's messages are no
+            // duplicates of this one's.
+            id_prefix: format!("{subject}.{}", self.start_ns),
+            subject: subject.clone(),
+            link_type: self.encoder.link_type(port as usize),
+            micro: self.config.precision == TsPrecision::Micro,
+            snaplen: self.config.snaplen,
+            window: publish.window,
+        };
+        let control = self.control.clone();
+        let stop: Stop = Arc::new(move || control.abort_requested());
+        let published = Published::new(channel, self.stream.link.sender(), stop);
+        (subject, published)
+    }
+
+    /// `--publish` alone: one published sink per `(port, queue)`.
+    pub(crate) fn sinks(&self, queues: &[(u32, u16)]) -> Vec<FileSink> {
+        let mut spec = self.config.sink_spec();
+        spec.buffer_bytes = Some(self.stream.message_bytes);
+        queues
+            .iter()
+            .map(|&(port, queue)| {
+                let (subject, published) = self.publisher(port, queue);
+                FileSink::published(&subject, &spec, published)
+            })
+            .collect()
+    }
+
+    /// `-w` with `--publish`: a copy of every record of `(port, queue)`.
+    pub(crate) fn mirror(&self, port: u32, queue: u16) -> Mirror {
+        let (_, published) = self.publisher(port, queue);
+        Mirror::new(
+            published,
+            self.encoder.link_type(port as usize),
+            self.config.precision,
+            self.config.snaplen,
+            self.stream.message_bytes,
+            self.config.flush_interval,
+        )
+    }
 }

@@ -5,7 +5,7 @@
 
 use super::links::Link;
 use super::outputs::{create_sinks, output_paths};
-use super::published::{published_sinks, OpenStream};
+use super::published::{OpenStream, Publishers};
 use super::telemetry_provider::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
 use crate::config::CaptureConfig;
@@ -22,6 +22,7 @@ use crate::pipeline::control::{Control, CountLimit};
 use crate::pipeline::poll::{IdlePolicy, PollLoop, PoolGuard, RingFullPolicy};
 use crate::pipeline::stamp::{Stamper, TimeSource};
 use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome, LIVE_MERGE_STALL};
+use crate::publish::Mirror;
 use crate::session::{QueueSlot, Session};
 use crate::stats::histogram::Mailbox;
 use crate::stats::{QueueShared, WriterCounters};
@@ -78,6 +79,8 @@ struct WriterSpec {
     cpu: usize,
     idle: IdlePolicy,
     budget: Option<SharedBudget>,
+    /// `-w` with `--publish`: the copy of its records for JetStream.
+    mirror: Option<Mirror>,
 }
 
 /// Starts writers, then poll loops; on failure nothing is left running.
@@ -176,6 +179,7 @@ fn start_writers(
             idle: spec.idle,
             hand_off_only: config.hand_off_only,
             budget: spec.budget,
+            mirror: spec.mirror,
             index: config.indexes().then(|| IndexSpec {
                 ethernet: (0..interfaces)
                     .map(|i| encoder.link_type(i) == LINKTYPE_ETHERNET)
@@ -263,34 +267,50 @@ fn writer_specs(
         .map(|r| r.next_path(start_ns))
         .collect();
     let budget = disk_budget(config, &first_paths)?;
-    // Beside the writers, off the poll loops' CPUs.
-    if let (Some(stream), Some(&cpu)) = (stream, session.writer_cpus.first()) {
-        stream.link.pin_to(cpu);
-    }
-    let sinks = match stream {
-        Some(stream) => published_sinks(
+    let publishers = stream.map(|stream| {
+        // Beside the writers, off the poll loops' CPUs.
+        if let Some(&cpu) = session.writer_cpus.first() {
+            stream.link.pin_to(cpu);
+        }
+        Publishers {
             config,
             stream,
-            &queue_ids,
             encoder,
-            &common.control,
+            control: &common.control,
             start_ns,
-        ),
-        None => create_sinks(config, &first_paths)?,
+        }
+    });
+    let (sinks, mut mirrors) = match &publishers {
+        Some(p) if !config.publish.as_ref().is_some_and(|p| p.files) => {
+            (p.sinks(&queue_ids), Vec::new())
+        }
+        // Files, and with --publish a copy of each writer's (one queue's)
+        // records for JetStream.
+        _ => {
+            let mirrors = queue_ids
+                .iter()
+                .map(|&(port, queue)| publishers.as_ref().map(|p| p.mirror(port, queue)));
+            (create_sinks(config, &first_paths)?, mirrors.collect())
+        }
     };
+    mirrors.resize_with(sinks.len(), || None);
     let placement = session.writer_cpus.iter().zip(&session.writer_idle);
     Ok(sinks
         .into_iter()
         .zip(rotations)
         .zip(placement)
-        .map(|((first_file, rotation), (&cpu, &idle))| WriterSpec {
-            feeds: Vec::new(),
-            first_file,
-            rotation,
-            cpu,
-            idle,
-            budget: budget.clone(),
-        })
+        .zip(mirrors)
+        .map(
+            |(((first_file, rotation), (&cpu, &idle)), mirror)| WriterSpec {
+                feeds: Vec::new(),
+                first_file,
+                rotation,
+                cpu,
+                idle,
+                budget: budget.clone(),
+                mirror,
+            },
+        )
         .collect())
 }
 

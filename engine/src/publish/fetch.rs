@@ -18,6 +18,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How long a subject's requests are retried while they fail.
+const RIDE_OUT: Duration = Duration::from_secs(30);
+
 /// A subject that sends nothing for this long, with messages still to
 /// come, is given up (damage), not waited on for ever.
 const QUIET_LIMIT: Duration = Duration::from_secs(30);
@@ -121,29 +124,49 @@ async fn open(spec: &StreamExtract) -> Result<(Stream, Vec<String>), String> {
     let client = connect_client(&spec.target, "zcap-extract").await?;
     let context = jetstream::new(client);
     let name = &spec.target.stream;
-    let stream = context.get_stream(name).await.map_err(|e| match e.kind() {
-        jetstream::context::GetStreamErrorKind::JetStream(js) if js.code() == 404 => {
-            format!("no stream {name} on {}", spec.target.servers.join(","))
+    let no_stream = || format!("no stream {name} on {}", spec.target.servers.join(","));
+    // A cluster electing leaders times requests out for a while: ridden out.
+    let found = riding_out(|| async {
+        match context.get_stream(name).await {
+            Ok(stream) => Ok(Some(stream)),
+            Err(e) => match e.kind() {
+                jetstream::context::GetStreamErrorKind::JetStream(js) if js.code() == 404 => {
+                    Ok(None)
+                }
+                _ => Err(e),
+            },
         }
-        _ => format!("stream {name}: {e}"),
-    })?;
+    });
+    let stream = found
+        .await
+        .map_err(|e| format!("stream {name}: {e}"))?
+        .ok_or_else(no_stream)?;
     let filter = match &spec.sensor {
         Some(sensor) => format!("zcap.{sensor}.>"),
         None => SUBJECTS.to_owned(),
     };
-    let mut listing = stream
-        .info_with_subjects(&filter)
+    let subjects = riding_out(|| list_subjects(&stream, &filter))
         .await
         .map_err(|e| format!("stream {name}: {e}"))?;
+    Ok((stream, subjects))
+}
+
+/// The stream's subjects under `filter` that zcap named, ordered by
+/// sensor, port and queue.
+async fn list_subjects(stream: &Stream, filter: &str) -> Result<Vec<String>, String> {
+    let mut listing = stream
+        .info_with_subjects(filter)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut subjects = Vec::new();
     while let Some(entry) = listing.next().await {
-        let (subject, _count) = entry.map_err(|e| format!("stream {name}: {e}"))?;
+        let (subject, _count) = entry.map_err(|e| e.to_string())?;
         if let Some(key) = parse_subject(&subject) {
             subjects.push((key, subject));
         }
     }
     subjects.sort();
-    Ok((stream, subjects.into_iter().map(|(_, s)| s).collect()))
+    Ok(subjects.into_iter().map(|(_, s)| s).collect())
 }
 
 /// Reads one subject from the window's start to its last message (or the
@@ -170,10 +193,8 @@ async fn read_messages(
     let (from, to) = window;
     // The end is the subject's last message now: a live capture's later
     // messages are not waited for.
-    let last = stream
-        .get_last_raw_message_by_subject(subject)
-        .await
-        .map_err(|e| e.to_string())?
+    let last = riding_out(|| stream.get_last_raw_message_by_subject(subject))
+        .await?
         .sequence;
     let start = first_in_window(stream, subject, from, last).await?;
     if start > last {
@@ -189,10 +210,7 @@ async fn read_messages(
         max_batch: batch as i64,
         ..Default::default()
     };
-    let consumer = stream
-        .create_consumer(config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let consumer = riding_out(|| stream.create_consumer(config.clone())).await?;
     let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
     loop {
         let next = tokio::time::timeout(QUIET_LIMIT, messages.next()).await;
@@ -218,6 +236,28 @@ async fn read_messages(
     }
 }
 
+/// Runs a request again while it fails, for up to [`RIDE_OUT`]: a cluster
+/// that lost a node elects new leaders meanwhile, and its requests time out
+/// until it has. The last error is returned after that.
+async fn riding_out<T, E: std::fmt::Display, F, Fut>(mut request: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + RIDE_OUT;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match request().await {
+            Ok(value) => return Ok(value),
+            Err(e) if tokio::time::Instant::now() + wait >= deadline => return Err(e.to_string()),
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 fn meta_of(headers: Option<&async_nats::HeaderMap>) -> Result<BlockMeta, String> {
     BlockMeta::from_headers(|name| headers?.get(name).map(|v| v.as_str()))
 }
@@ -234,13 +274,14 @@ async fn first_in_window(
 ) -> Result<u64, String> {
     let mut search = SeqSearch::new(1, last + 1);
     while let Some(probe) = search.probe() {
-        let message = stream
-            .raw_message_builder()
-            .next_by_subject(subject)
-            .sequence(probe)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let message = riding_out(|| {
+            stream
+                .raw_message_builder()
+                .next_by_subject(subject)
+                .sequence(probe)
+                .send()
+        })
+        .await?;
         let meta = meta_of(Some(&message.headers))
             .map_err(|e| format!("message {}: {e}", message.sequence))?;
         search.found(probe, message.sequence, meta.max_ns < from);

@@ -283,10 +283,18 @@ async fn find_or_create(
             jetstream::context::GetStreamErrorKind::JetStream(js) if js.code() == 404 => {
                 create(context, name, spec).await
             }
-            jetstream::context::GetStreamErrorKind::Request => Err(no_jetstream()),
+            // No responders: nothing serves the JetStream API.
+            // async-nats says "requested JetStream resource does not exist".
+            jetstream::context::GetStreamErrorKind::Request if no_responders(&e.to_string()) => {
+                Err(no_jetstream())
+            }
             _ => Err(format!("stream {name}: {e}")),
         },
     }
+}
+
+fn no_responders(error: &str) -> bool {
+    error.contains("no responders") || error.contains("resource does not exist")
 }
 
 async fn create(

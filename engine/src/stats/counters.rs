@@ -126,6 +126,11 @@ pub(crate) struct WriterCounters {
     pub files_removed: Counter,
     /// See `files_removed`.
     pub bytes_removed: Counter,
+    /// `-w` with `--publish`: records of the files JetStream acknowledged a
+    /// copy of, and those whose copy it never did.
+    pub published_packets: Counter,
+    /// See `published_packets`.
+    pub unpublished_packets: Counter,
 }
 
 #[cfg(test)]

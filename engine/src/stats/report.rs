@@ -208,6 +208,11 @@ pub struct CaptureReport {
     pub files_removed: u64,
     /// See `files_removed`.
     pub bytes_removed: u64,
+    /// `-w` with `--publish`: of the records written to files, those whose
+    /// copy JetStream acknowledged and those whose copy it never did.
+    pub packets_published: u64,
+    /// See `packets_published`.
+    pub packets_unpublished: u64,
 }
 
 /// What one writer thread cost.
@@ -350,6 +355,8 @@ impl CaptureReport {
             .f64("storage_wait_s", self.storage_wait_s)
             .u64("files_removed", self.files_removed)
             .u64("bytes_removed", self.bytes_removed)
+            .u64("packets_published", self.packets_published)
+            .u64("packets_unpublished", self.packets_unpublished)
             .str("pool_driver", &self.pool_driver)
             .u64("tsc_hz", self.tsc_hz);
         let json = if self.writers.is_empty() {

@@ -13,6 +13,7 @@ use super::MAX_BURST;
 use crate::dpdk::{HomePool, ReceivedFree, RingConsumer, StampedBurst, ThreadRegistration};
 use crate::format::Encoder;
 use crate::output::{FileStream, IndexSpec, Rotation, SharedBudget};
+use crate::publish::Mirror;
 use crate::stats::histogram::{Mailbox, Recorder};
 use crate::stats::{QueueShared, ThreadCpu, WriterCounters};
 use crate::storage::{FileSink, IoMode};
@@ -75,6 +76,8 @@ pub(crate) struct Writer {
     pub budget: Option<SharedBudget>,
     /// Index every file.
     pub index: Option<IndexSpec>,
+    /// `-w` with `--publish`: a copy of every record for JetStream.
+    pub mirror: Option<Mirror>,
 }
 
 /// What a finished writer hands back.
@@ -119,6 +122,7 @@ impl Writer {
             let got = drain.round(&mut feeds, &mut out, &mut burst, now, aborting);
             out.free.flush();
             out.flush(now, false);
+            out.mirror_round(now, false);
             out.finish_closed(false);
             out.rotate_on_request();
             // An idle writer answers the stats core too (nothing to hand over).
@@ -132,7 +136,12 @@ impl Writer {
             }
         }
         out.close_file(None);
-        let publish = out.stream.current().publish_counts();
+        out.mirror_round(Instant::now(), true);
+        let publish = out
+            .stream
+            .current()
+            .publish_counts()
+            .or_else(|| out.mirror.as_ref().map(Mirror::counts));
         drop(feeds);
         out.latency.finish();
         let paths = out.stream.finish(|| control.abort_requested());
@@ -190,6 +199,7 @@ impl Writer {
             latency: Recorder::new(self.latency),
             ns_per_tick: 1e9 / self.tsc_hz.max(1) as f64,
             closing: std::collections::VecDeque::new(),
+            mirror: self.mirror,
         };
         (self.feeds, out)
     }

@@ -10,6 +10,7 @@ use crate::output::{ClosingFile, FileStream, Removed};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::Control;
 use crate::pipeline::MAX_BURST;
+use crate::publish::Mirror;
 use crate::stats::histogram::Recorder;
 use crate::stats::WriterCounters;
 use crate::storage::{FileSink, WriteError};
@@ -38,6 +39,8 @@ pub(crate) struct RecordWriter {
     pub(crate) latest_ns: u64,
     /// Closed files whose last writes may be in flight, oldest first.
     pub(crate) closing: VecDeque<ClosingFile>,
+    /// `-w` with `--publish`: a copy of every record for JetStream.
+    pub(crate) mirror: Option<Mirror>,
 }
 
 impl RecordWriter {
@@ -84,6 +87,9 @@ impl RecordWriter {
             }
         };
         self.stream.index_record(interface, ts_ns, len, frame);
+        if self.mirror.is_some() {
+            self.mirror_record(&meta, &packet);
+        }
         // The same bookkeeping as a burst's, for one record.
         let mut tally = Tally::default();
         let rx_tick = packet.rx_tick();
@@ -134,6 +140,9 @@ impl RecordWriter {
             let buffer = self.stream.sink().buffer();
             let len = self.encoder.record_contiguous(buffer, &meta, bytes);
             self.stream.index_record(interface, meta.ts_ns, len, bytes);
+            if self.mirror.is_some() {
+                self.mirror_record(&meta, &packet);
+            }
             let rx_ticks = &mut self.stream.sink().books().rx_ticks;
             tally.add(meta.orig_len, self.snaplen, packet.rx_tick(), rx_ticks);
             self.free.push(packet);
@@ -143,6 +152,51 @@ impl RecordWriter {
             }
         }
         self.settle(interface, &mut tally);
+    }
+
+    /// Copies a record for JetStream (kept out of the plain path's loop).
+    #[inline(never)]
+    fn mirror_record(&mut self, meta: &RecordMeta, packet: &Received) {
+        let Some(mirror) = self.mirror.as_mut() else {
+            return;
+        };
+        let copied = match packet.contiguous() {
+            Some(bytes) => mirror.record(meta, [bytes]),
+            None => mirror.record(meta, packet.mbuf().segments()),
+        };
+        if let Err(error) = copied {
+            self.mirror_failed(error);
+        }
+    }
+
+    /// A writer round for the copies: send what waited, book what came back.
+    pub(crate) fn mirror_round(&mut self, now: Instant, finish: bool) {
+        let Some(mirror) = self.mirror.as_mut() else {
+            return;
+        };
+        let result = if finish {
+            mirror.finish()
+        } else {
+            mirror.poll(now)
+        };
+        let news = mirror.take_news();
+        self.counters.published_packets.add(news.published);
+        self.counters.unpublished_packets.add(news.unpublished);
+        self.counters
+            .storage_wait_ns
+            .add(news.waited.as_nanos() as u64);
+        if let Err(error) = result {
+            self.mirror_failed(error);
+        }
+    }
+
+    /// Publishing failed for good: the capture stops (exit 1); its files
+    /// are whole, every record in them is written.
+    #[cold]
+    fn mirror_failed(&mut self, error: String) {
+        self.control.fail(format!(
+            "cannot publish: {error} (the files are kept whole)"
+        ));
     }
 
     /// `ts_ns`, or the latest time the format holds if it is later: a time
