@@ -89,6 +89,8 @@ impl Sources {
             report.bytes_removed += c.bytes_removed.get();
             report.packets_published += c.published_packets.get();
             report.packets_unpublished += c.unpublished_packets.get();
+            report.merge_forced += c.merge_forced.get();
+            report.out_of_order += c.out_of_order.get();
         }
         report.writer_threads = self.writers.len();
         report.drops = self

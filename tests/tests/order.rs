@@ -47,12 +47,27 @@ fn replays_over_two_queues_and_two_ports_merge_in_strict_order_every_time() {
             ("ports", vec!["-i", port_a.as_str(), "-i", port_b.as_str()]),
         ] {
             let out = dir.path(&format!("{label}-{round}.pcap"));
+            let json = dir.path("order.json");
             let args = [&["-q", "--time-stamp-precision", "micro"][..], &interfaces];
-            zcap(
-                &[&args.concat()[..], &["-w", out.to_str().unwrap()]].concat(),
-                LIMIT,
-            )
-            .assert_ok();
+            let files = [
+                "-w",
+                out.to_str().unwrap(),
+                "--stats-json",
+                json.to_str().unwrap(),
+            ];
+            zcap(&[&args.concat()[..], &files].concat(), LIMIT).assert_ok();
+            // A replay waits for every queue: no escape hatch ever fires.
+            let report = final_json(&json);
+            assert_eq!(
+                json_u64(&report, "/merge_forced"),
+                0,
+                "{label}, round {round}"
+            );
+            assert_eq!(
+                json_u64(&report, "/out_of_order"),
+                0,
+                "{label}, round {round}"
+            );
             let (_, got) = read_pcap(&out);
             let late = got.windows(2).position(|w| w[1].ts_ns < w[0].ts_ns);
             assert_eq!(late, None, "{label}, round {round}: out of order");

@@ -23,6 +23,10 @@ pub(crate) struct Merger<T> {
     held: usize,
     hold_limit: usize,
     stall: Duration,
+    /// The latest time released, and how many packets were released older
+    /// than it (still released: never dropped).
+    latest_released: u64,
+    out_of_order: u64,
 }
 
 impl<T> Merger<T> {
@@ -39,7 +43,27 @@ impl<T> Merger<T> {
             held: 0,
             hold_limit,
             stall,
+            latest_released: 0,
+            out_of_order: 0,
         }
+    }
+
+    /// The time up to which every feed's order is proven: past it, a
+    /// release was forced by an escape hatch (a stalled feed, or too much
+    /// held), and an empty feed may still send something older.
+    pub(crate) fn proven_up_to(&self) -> u64 {
+        self.feeds
+            .iter()
+            .filter(|f| f.items.is_empty())
+            .map(|f| f.watermark)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Packets released older than one released before them, since the
+    /// last call.
+    pub(crate) fn take_out_of_order(&mut self) -> u64 {
+        std::mem::take(&mut self.out_of_order)
     }
 
     /// Records feed `feed`'s watermark, read *before* its latest dequeue.
@@ -137,7 +161,14 @@ impl<T> Merger<T> {
     #[inline]
     pub(crate) fn pop_front(&mut self, feed: usize) -> Option<(u64, T)> {
         let popped = self.feeds[feed].items.pop_front();
-        self.held -= usize::from(popped.is_some());
+        if let Some((ts, _)) = &popped {
+            self.held -= 1;
+            if *ts < self.latest_released {
+                self.out_of_order += 1;
+            } else {
+                self.latest_released = *ts;
+            }
+        }
         popped
     }
 
@@ -245,8 +276,31 @@ mod tests {
         for ts in [1, 2, 3] {
             m.push(0, ts, ts);
         }
+        assert_eq!(m.proven_up_to(), 0, "feed 1 may still send anything");
         assert_eq!(drain(&mut m, now), vec![1]);
         assert_eq!(m.held(), 2);
+    }
+
+    #[test]
+    fn forced_releases_are_past_the_proven_time_and_late_packets_are_counted() {
+        let now = Instant::now();
+        let mut m = Merger::new(2, 1000, Duration::from_millis(100), now);
+        m.set_watermark(1, 15, now);
+        for ts in [10, 20, 30] {
+            m.push(0, ts, ts);
+        }
+        assert_eq!(m.proven_up_to(), 15);
+        assert_eq!(drain(&mut m, now), vec![10], "20 waits for feed 1");
+        // Feed 1 stalls: 20 and 30 go without proof.
+        let later = now + Duration::from_millis(200);
+        assert_eq!(drain(&mut m, later), vec![20, 30]);
+        assert!(m.proven_up_to() < 20);
+        // Then it wakes with something older: written, and counted.
+        m.push(1, 17, 17);
+        m.set_watermark(1, 40, later);
+        assert_eq!(drain(&mut m, later), vec![17]);
+        assert_eq!(m.take_out_of_order(), 1);
+        assert_eq!(m.take_out_of_order(), 0);
     }
 
     /// The merge rule one packet at a time, written out independently of

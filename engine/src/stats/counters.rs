@@ -131,6 +131,11 @@ pub(crate) struct WriterCounters {
     pub published_packets: Counter,
     /// See `published_packets`.
     pub unpublished_packets: Counter,
+    /// A merge's packets released by an escape hatch (a queue quiet past
+    /// the stall bound, or too many held) before their order was proven.
+    pub merge_forced: Counter,
+    /// A merge's packets written older than one written before them.
+    pub out_of_order: Counter,
 }
 
 #[cfg(test)]

@@ -213,6 +213,11 @@ pub struct CaptureReport {
     pub packets_published: u64,
     /// See `packets_published`.
     pub packets_unpublished: u64,
+    /// Merged files: packets an escape hatch released before their order
+    /// was proven, and packets written older than one before them.
+    pub merge_forced: u64,
+    /// See `merge_forced`.
+    pub out_of_order: u64,
 }
 
 /// What one writer thread cost.
@@ -357,6 +362,8 @@ impl CaptureReport {
             .u64("bytes_removed", self.bytes_removed)
             .u64("packets_published", self.packets_published)
             .u64("packets_unpublished", self.packets_unpublished)
+            .u64("merge_forced", self.merge_forced)
+            .u64("out_of_order", self.out_of_order)
             .str("pool_driver", &self.pool_driver)
             .u64("tsc_hz", self.tsc_hz);
         let json = if self.writers.is_empty() {

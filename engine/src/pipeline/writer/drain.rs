@@ -171,9 +171,13 @@ impl Drain {
 }
 
 /// Writes every run of packets the merge may release now, in time order.
+/// Counts the packets an escape hatch let out unproven (`merge_forced`) and
+/// those written older than one before them (`out_of_order`).
 fn release(m: &mut Merger<Received>, feeds: &[WriterFeed], out: &mut RecordWriter, now: Instant) {
+    let mut forced = 0;
     while let Some((index, run)) = m.next_run(now) {
         let feed = &feeds[index];
+        let proven = m.proven_up_to();
         for ahead in 0..PREFETCH_AHEAD {
             if let Some(p) = m.peek(index, ahead) {
                 p.prefetch();
@@ -183,9 +187,12 @@ fn release(m: &mut Merger<Received>, feeds: &[WriterFeed], out: &mut RecordWrite
             if let Some(p) = m.peek(index, PREFETCH_AHEAD) {
                 p.prefetch();
             }
-            if let Some((_, packet)) = m.pop_front(index) {
+            if let Some((ts, packet)) = m.pop_front(index) {
+                forced += u64::from(ts > proven);
                 out.write(feed.interface, feed.queue, packet);
             }
         }
     }
+    out.counters.merge_forced.add(forced);
+    out.counters.out_of_order.add(m.take_out_of_order());
 }
