@@ -222,6 +222,7 @@ pub fn flag(field: Field) -> &'static str {
         Field::Volumes => "--volumes",
         Field::MaxDisk => "--max-disk",
         Field::Publish => "--publish",
+        Field::User => "-Z",
     }
 }
 

@@ -327,6 +327,9 @@ pub struct CaptureConfig {
     pub compress: Option<i32>,
     /// `--publish`: records go to a JetStream stream instead of files.
     pub publish: Option<PublishConfig>,
+    /// `-Z USER`: drop to USER once the ports run and the first files are
+    /// open.
+    pub run_as: Option<String>,
 }
 
 /// `--publish nats://...`, `--sensor` and the stream's settings.
@@ -377,6 +380,7 @@ impl CaptureConfig {
             index: None,
             compress: None,
             publish: None,
+            run_as: None,
         }
     }
 

@@ -72,6 +72,8 @@ pub enum Field {
     MaxDisk,
     /// The stream published to.
     Publish,
+    /// The user to run as (`-Z`).
+    User,
 }
 
 impl Field {
@@ -96,6 +98,7 @@ impl Field {
             Field::Volumes => "volumes",
             Field::MaxDisk => "disk budget",
             Field::Publish => "publish",
+            Field::User => "user",
             Field::RotateSize => "rotation size",
             Field::RotatePeriod => "rotation period",
             Field::RotateFiles => "file count",

@@ -10,6 +10,7 @@
 // so the compiler sees dead code.
 #![warn(unreachable_pub)]
 
+pub mod account;
 pub mod archive;
 pub mod bench;
 pub mod capture;

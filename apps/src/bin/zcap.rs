@@ -31,6 +31,10 @@ struct Cli {
     /// Output file; .pcapng means pcapng, anything else pcap (unless -F).
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     write: Option<PathBuf>,
+    /// Once the ports are started and the first files open, run as USER
+    /// and its groups (as tcpdump -Z): rotated files are USER's.
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    run_as: Option<String>,
     /// Print the compiled filter program (as tcpdump -d does) and exit.
     #[arg(short = 'd')]
     dump_filter: bool,
@@ -264,6 +268,7 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
         }
     }
     config.publish = publish;
+    config.run_as = cli.run_as.clone();
     Ok(config)
 }
 

@@ -5,10 +5,12 @@
 mod links;
 mod outputs;
 mod published;
+mod run_as;
 mod start;
 mod supervise;
 mod telemetry_provider;
 
+use crate::account::Account;
 use crate::config::CaptureConfig;
 use crate::dpdk::{telemetry, ClassicFilter};
 use crate::error::ZcapError;
@@ -19,7 +21,7 @@ use crate::stats::{CaptureReport, WriterReport};
 use hdrhistogram::Histogram;
 use links::{interface_links, Link};
 use outputs::{precheck_output, precheck_volumes, IntervalLogs, ReportFiles};
-use start::{start, Running};
+use start::{start, Outputs, Running};
 use std::sync::Arc;
 use std::time::Duration;
 use supervise::supervise;
@@ -63,6 +65,7 @@ pub fn run_capture(
     let classic = compile_filter(config, &links)?;
     // Connected before DPDK starts too; it outlives the writers.
     let stream = published::open_stream(config)?;
+    let account = config.run_as.as_deref().map(Account::lookup).transpose()?;
     let session = open_session(config)?;
     let filter = classic
         .as_ref()
@@ -70,7 +73,11 @@ pub fn run_capture(
         .transpose()
         .map_err(|e| ZcapError::usage(e.to_string()))?;
     let (report, total_latency) = reports.with_logs(|logs| {
-        let mut running = start(config, &control, session, filter, &links, stream.as_ref())?;
+        let outputs = Outputs {
+            stream: stream.as_ref(),
+            account: account.as_ref(),
+        };
+        let mut running = start(config, &control, session, filter, &links, outputs)?;
         let mut on_interval = |monitor: &mut Monitor| {
             let ring_fill = monitor.sources().ring_fill();
             let (report, interval) = monitor.interval();

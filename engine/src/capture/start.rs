@@ -6,8 +6,10 @@
 use super::links::Link;
 use super::outputs::{create_sinks, output_paths};
 use super::published::{OpenStream, Publishers};
+use super::run_as::become_user;
 use super::telemetry_provider::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
+use crate::account::Account;
 use crate::config::CaptureConfig;
 use crate::dpdk::fs_stats;
 use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};
@@ -32,6 +34,14 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Where records go besides files, and who the capture runs as.
+pub(crate) struct Outputs<'a> {
+    /// `--publish`: the stream, connected.
+    pub(crate) stream: Option<&'a OpenStream>,
+    /// `-Z USER`.
+    pub(crate) account: Option<&'a Account>,
+}
 
 /// A capture whose writers and poll loops run.
 pub(crate) struct Running {
@@ -90,8 +100,9 @@ pub(crate) fn start(
     session: Session,
     filter: Option<Arc<Filter>>,
     links: &[Link],
-    stream: Option<&OpenStream>,
+    outputs: Outputs,
 ) -> Result<Running, ZcapError> {
+    let stream = outputs.stream;
     let finite = config.dpdk.replays_only();
     // Never hold back more than the pool has to spare beyond the rings.
     let hold_limit = (MERGE_HOLD_LIMIT as usize).min(session.pool.size() as usize / 4);
@@ -106,6 +117,16 @@ pub(crate) fn start(
     };
     let (encoder, interfaces) = encoder_for(config, &session.ports, links);
     let mut specs = writer_specs(config, &session, &common, &encoder, stream)?;
+    let first_files: Vec<PathBuf> = specs
+        .iter()
+        .filter(|s| !s.first_file.is_published())
+        .map(|s| s.first_file.path().to_owned())
+        .collect();
+    // The ports run and the first files are open; no thread of the capture
+    // has started yet, so every one of them (io_uring's workers too) is USER.
+    if let Some(account) = outputs.account {
+        become_user(account, config, &session.eal, &first_files).map_err(ZcapError::runtime)?;
+    }
     let Session {
         queues,
         ports,

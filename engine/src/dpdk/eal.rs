@@ -208,6 +208,37 @@ impl Eal {
         }
     }
 
+    /// Hands the removal of this process's runtime directory and hugepage
+    /// files to a root process that outlives it (`-Z`: once the process is
+    /// no longer root it cannot remove entries of /var/run/dpdk or of the
+    /// hugepage mount). The process, in a group of its own (Ctrl-C does not
+    /// reach it), waits for this one to end, however it ends.
+    pub fn leave_cleanup_to_a_sentinel(&self) -> std::io::Result<()> {
+        use std::os::unix::process::CommandExt;
+        let inner = &self._inner;
+        let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 0.2; done
+case "$2" in */"$3") rm -rf -- "$2";; esac
+prefix=$3; shift 3
+for mount in "$@"; do rm -f -- "$mount/$prefix"map_*; done"#;
+        std::process::Command::new("sh")
+            .args(["-c", script, "zcap-cleanup"])
+            .arg(std::process::id().to_string())
+            .arg(&inner.runtime_dir)
+            .arg(&inner.prefix)
+            .args(hugetlbfs_mounts())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map(drop)
+    }
+
+    /// EAL's runtime directory (sockets, shared config).
+    pub fn runtime_dir(&self) -> &Path {
+        &self._inner.runtime_dir
+    }
+
     /// TSC ticks per second, as EAL measured them.
     pub fn tsc_hz(&self) -> u64 {
         // SAFETY: reads a value EAL computed during init.
