@@ -165,7 +165,7 @@ pub fn parse_args<T: clap::Parser>(program: &str) -> T {
         let text = err.to_string();
         let first = text.lines().next().unwrap_or("bad arguments");
         let first = first.strip_prefix("error: ").unwrap_or(first);
-        eprintln!("{program}: {first} (see {program} --help)");
+        zcap::say!("{program}: {first} (see {program} --help)");
         std::process::exit(2);
     })
 }
@@ -230,8 +230,8 @@ pub fn flag(field: Field) -> &'static str {
 /// its status.
 pub fn fail(program: &str, err: &ZcapError) -> ! {
     match err.field {
-        Some(field) => eprintln!("{program}: {}: {}", flag(field), err.message),
-        None => eprintln!("{program}: {}", err.message),
+        Some(field) => zcap::say!("{program}: {}: {}", flag(field), err.message),
+        None => zcap::say!("{program}: {}", err.message),
     }
     std::process::exit(err.exit_code());
 }

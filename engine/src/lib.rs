@@ -10,6 +10,26 @@
 // so the compiler sees dead code.
 #![warn(unreachable_pub)]
 
+/// `eprintln!` that never panics: a closed stderr (`zcap 2>&1 | head`) must
+/// not kill the thread that wanted to say something (a `-z` runner did, and
+/// the capture then waited for it for ever).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see [`say!`]).
+#[macro_export]
+macro_rules! say_on_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod account;
 pub mod archive;
 pub mod bench;

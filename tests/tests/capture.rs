@@ -432,3 +432,38 @@ fn per_queue_files_to_dev_null_all_go_there() {
         );
     }
 }
+
+/// `zcap ... 2>&1 | head -1`: once stderr's reader is gone, a message must
+/// not kill the thread that says it. A `-z` runner died that way and the
+/// capture waited for it for ever.
+#[test]
+fn a_closed_stderr_neither_hangs_nor_fails_the_capture() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("closed-stderr");
+    let out = dir.path("c.pcap");
+    let mut child = Command::new(bin_dir().join("zcap"))
+        .args(TEST_EAL)
+        .args([
+            "-q",
+            "-i",
+            "net_null0",
+            "-c",
+            "200",
+            "-C",
+            "0.001",
+            "-z",
+            "false",
+        ])
+        .args(["-w", out.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before zcap says anything.
+    drop(child.stderr.take());
+    let status = wait_with_limit(&mut child, LIMIT);
+    assert!(status.success(), "{status:?}");
+    let files = std::fs::read_dir(dir.path("")).unwrap().count();
+    assert!(files > 10, "rotated {files} times, -z run on each");
+}

@@ -148,17 +148,22 @@ fn main() {
     };
     let summary = summary.unwrap_or_else(|e| fail("zcap-extract", &e));
     for line in summary.warnings.iter().chain(&summary.damaged) {
-        eprintln!("zcap-extract: {line}");
+        zcap::say!("zcap-extract: {line}");
     }
     if cli.verbose && cli.stream.is_some() {
-        eprintln!(
+        zcap::say!(
             "zcap-extract: {} subjects, {} records read, {} written",
-            summary.files, summary.records_read, summary.written
+            summary.files,
+            summary.records_read,
+            summary.written
         );
     } else if cli.verbose {
-        eprintln!(
+        zcap::say!(
             "zcap-extract: {} files ({} indexed), {} records read, {} written",
-            summary.files, summary.indexed, summary.records_read, summary.written
+            summary.files,
+            summary.indexed,
+            summary.records_read,
+            summary.written
         );
     }
     if !summary.damaged.is_empty() {

@@ -327,15 +327,15 @@ fn main() {
     let mut on_tick = |tick: &Tick| {
         if show_live {
             if terminal {
-                eprint!("\r\x1b[2K{}", live_line(tick));
+                zcap::say_on_line!("\r\x1b[2K{}", live_line(tick));
             } else {
-                eprintln!("{}", live_line(tick));
+                zcap::say!("{}", live_line(tick));
             }
         }
     };
     let outcome = run_capture(&config, control, &mut on_tick).unwrap_or_else(|e| fail("zcap", &e));
     if show_live && terminal {
-        eprintln!();
+        zcap::say!();
     }
     if !cli.quiet {
         let report = &outcome.report;
@@ -344,7 +344,7 @@ fn main() {
             .lines()
             .chain(report.latency_ns.table().lines())
         {
-            eprintln!("zcap: {line}");
+            zcap::say!("zcap: {line}");
         }
     }
     if let Some(message) = outcome.failure {

@@ -142,7 +142,7 @@ fn create_error(io: IoMode, path: &Path, err: std::io::Error) -> ZcapError {
 fn say_if_buffered(sink: &FileSink) {
     let regular = sink.path().metadata().is_ok_and(|m| m.is_file());
     if sink.refused_direct() && regular {
-        eprintln!(
+        crate::say!(
             "zcap: {}: the file system refuses O_DIRECT: writing through the page cache (--io buffered)",
             sink.path().display()
         );

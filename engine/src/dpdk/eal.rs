@@ -167,8 +167,11 @@ impl EalBuilder {
             };
             return Err(DpdkError::new(context, errno));
         }
-        print!("{eal_printed}");
-        eprint!("{eal_said}");
+        {
+            use std::io::Write as _;
+            let _ = write!(std::io::stdout(), "{eal_printed}");
+        }
+        crate::say_on_line!("{eal_said}");
         Ok(Eal {
             _inner: Arc::new(EalInner {
                 prefix,

@@ -135,7 +135,7 @@ impl IndexFile {
     }
 
     fn give_up(&mut self, error: &std::io::Error) {
-        eprintln!(
+        crate::say!(
             "zcap: cannot write the index {}: {error}; its capture file goes on without the rest of it, and zcap-extract scans it",
             self.path.display()
         );

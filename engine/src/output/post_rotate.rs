@@ -139,8 +139,8 @@ fn run_post_rotate(command: &str, file: &Path) {
         .status();
     match status {
         Ok(s) if s.success() => {}
-        Ok(s) => eprintln!("zcap: -z {command:?} failed on {}: {s}", file.display()),
-        Err(e) => eprintln!(
+        Ok(s) => crate::say!("zcap: -z {command:?} failed on {}: {s}", file.display()),
+        Err(e) => crate::say!(
             "zcap: -z {command:?} could not run on {}: {e}",
             file.display()
         ),

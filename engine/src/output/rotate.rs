@@ -156,6 +156,13 @@ impl Rotation {
         Some(numbered)
     }
 
+    /// `path` was removed (`-W`, `--max-disk`): its name no longer needs
+    /// guarding, so the names kept are those of files that still exist (a
+    /// 24/7 capture rotating every second kept 86,400 more a day).
+    pub(crate) fn forget(&mut self, path: &Path) {
+        self.used.remove(path);
+    }
+
     /// Takes back `path`, the last name [`Rotation::next_path`] gave, for a
     /// file removed before it held anything: the next file may take it.
     pub(crate) fn discard_last(&mut self, path: &Path) {
@@ -245,6 +252,18 @@ mod tests {
             None,
             "-C files are numbered already"
         );
+    }
+
+    #[test]
+    fn only_the_names_of_files_still_there_are_kept() {
+        let mut r = Rotation::new(policy(Some(100), None, Some(2)), Path::new("a.pcap"));
+        for _ in 0..1000 {
+            let path = r.next_path(0);
+            for old in r.closed(path, false) {
+                r.forget(&old);
+            }
+        }
+        assert!(r.used.len() <= 2, "{} names kept", r.used.len());
     }
 
     #[test]

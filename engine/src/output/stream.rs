@@ -315,6 +315,7 @@ impl FileStream {
             old.extend(over);
         }
         for old in old {
+            self.rotation.forget(&old);
             removed.files += 1;
             removed.bytes += old.metadata().map_or(0, |m| m.len());
             let index = index_path(&old);
@@ -375,7 +376,7 @@ impl FileStream {
     pub(crate) fn finish(mut self, stop_waiting: impl Fn() -> bool) -> Vec<String> {
         if let Some(post) = self.post_rotate.take() {
             for file in post.finish(stop_waiting) {
-                eprintln!(
+                crate::say!(
                     "zcap: -z did not run on {}: stopped by a second signal",
                     file.display()
                 );

@@ -237,11 +237,11 @@ pub(crate) async fn connect_client(
                 match event {
                     async_nats::Event::Disconnected => {
                         lost.store(true, Relaxed);
-                        eprintln!("{program}: NATS connection lost: reconnecting");
+                        crate::say!("{program}: NATS connection lost: reconnecting");
                     }
                     // Only a reconnection is news.
                     async_nats::Event::Connected if lost.swap(false, Relaxed) => {
-                        eprintln!("{program}: NATS reconnected")
+                        crate::say!("{program}: NATS reconnected")
                     }
                     _ => {}
                 }

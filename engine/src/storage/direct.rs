@@ -304,7 +304,7 @@ impl Direct {
         let mut completed = std::mem::take(&mut self.completed);
         if let Err(error) = self.ring.reap(at_least, &mut completed) {
             // The ring itself failed: nothing more will complete through it.
-            eprintln!("zcap: io_uring wait failed: {error}");
+            crate::say!("zcap: io_uring wait failed: {error}");
         }
         for done in completed.drain(..) {
             let span = self.spans[done.slot].take().expect("a span per write");

@@ -213,7 +213,7 @@ impl RecordWriter {
     #[cold]
     fn out_of_range(&mut self) -> u64 {
         if self.counters.timestamps_out_of_range.get() == 0 {
-            eprintln!(
+            crate::say!(
                 "zcap: a packet is stamped later than {} can hold (2106-02-07 06:28:15 UTC); such packets are written with that time and counted as timestamps_out_of_range",
                 self.stream.current().path().display()
             );
