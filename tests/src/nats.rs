@@ -179,7 +179,35 @@ impl Cluster {
             _store: store,
         };
         cluster.wait_for_leader();
+        cluster.wait_for_placement();
         cluster
+    }
+
+    /// Waits until an R=3 stream can be placed: a meta leader may be known
+    /// before it knows its peers ("no suitable peers for placement").
+    fn wait_for_placement(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = self.nodes[0].port;
+        loop {
+            let placed = with_jetstream(port, async |js| {
+                let config = async_nats::jetstream::stream::Config {
+                    name: "PLACEMENT".to_owned(),
+                    subjects: vec!["placement.>".to_owned()],
+                    num_replicas: 3,
+                    ..Default::default()
+                };
+                let made = js.create_stream(config).await.is_ok();
+                if made {
+                    let _ = js.delete_stream("PLACEMENT").await;
+                }
+                made
+            });
+            if placed {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no R=3 stream could be placed");
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 
     /// Waits until JetStream's meta group has a leader (streams can be made).
