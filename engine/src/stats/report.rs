@@ -247,6 +247,50 @@ pub struct PublishReport {
     pub lost: u64,
 }
 
+impl QueueReport {
+    fn to_json(&self, duration_s: f64) -> JsonObject {
+        JsonObject::new()
+            .u64("port", self.port.into())
+            .u64("queue", self.queue.into())
+            .u64("lcore", self.lcore.into())
+            .u64("packets_received", self.packets_received)
+            .u64("bytes_received", self.bytes_received)
+            .u64("filtered", self.filtered)
+            .u64("ring_full", self.ring_full)
+            .u64("bursts", self.bursts)
+            .f64("rate_pps", per_second(self.packets_received, duration_s))
+            .f64("cycles_per_packet", self.cycles_per_packet)
+            .u64("busy_cycles", self.busy_cycles)
+            .u64("idle_cycles", self.idle_cycles)
+            .u64_array("burst_sizes", &self.burst_sizes)
+            .u64("burst_cycles_p50", self.burst_cycles.0)
+            .u64("burst_cycles_p99", self.burst_cycles.1)
+            .u64("burst_cycles_max", self.burst_cycles.2)
+    }
+}
+
+impl WriterReport {
+    fn to_json(&self) -> JsonObject {
+        let json = JsonObject::new()
+            .u64("cpu", self.cpu as u64)
+            .str("io_mode", self.io_mode.name())
+            .f64("storage_wait_s", self.storage_wait_s);
+        let json = match self.publish {
+            Some(p) => json
+                .u64("messages_acked", p.acked)
+                .u64("messages_retried", p.retried)
+                .u64("messages_lost", p.lost),
+            None => json,
+        };
+        match self.time {
+            Some(time) => json
+                .f64("user_s", time.user_s)
+                .f64("system_s", time.system_s),
+            None => json,
+        }
+    }
+}
+
 impl LatencySummary {
     fn to_json(self) -> JsonObject {
         JsonObject::new()
@@ -321,25 +365,7 @@ impl CaptureReport {
         let queues = self
             .queues
             .iter()
-            .map(|q| {
-                JsonObject::new()
-                    .u64("port", q.port.into())
-                    .u64("queue", q.queue.into())
-                    .u64("lcore", q.lcore.into())
-                    .u64("packets_received", q.packets_received)
-                    .u64("bytes_received", q.bytes_received)
-                    .u64("filtered", q.filtered)
-                    .u64("ring_full", q.ring_full)
-                    .u64("bursts", q.bursts)
-                    .f64("rate_pps", per_second(q.packets_received, self.duration_s))
-                    .f64("cycles_per_packet", q.cycles_per_packet)
-                    .u64("busy_cycles", q.busy_cycles)
-                    .u64("idle_cycles", q.idle_cycles)
-                    .u64_array("burst_sizes", &q.burst_sizes)
-                    .u64("burst_cycles_p50", q.burst_cycles.0)
-                    .u64("burst_cycles_p99", q.burst_cycles.1)
-                    .u64("burst_cycles_max", q.burst_cycles.2)
-            })
+            .map(|q| q.to_json(self.duration_s))
             .collect();
         let json = JsonObject::new()
             .f64("duration_s", self.duration_s)
@@ -369,29 +395,7 @@ impl CaptureReport {
         let json = if self.writers.is_empty() {
             json
         } else {
-            let writers = self
-                .writers
-                .iter()
-                .map(|w| {
-                    let json = JsonObject::new()
-                        .u64("cpu", w.cpu as u64)
-                        .str("io_mode", w.io_mode.name())
-                        .f64("storage_wait_s", w.storage_wait_s);
-                    let json = match w.publish {
-                        Some(p) => json
-                            .u64("messages_acked", p.acked)
-                            .u64("messages_retried", p.retried)
-                            .u64("messages_lost", p.lost),
-                        None => json,
-                    };
-                    match w.time {
-                        Some(time) => json
-                            .f64("user_s", time.user_s)
-                            .f64("system_s", time.system_s),
-                        None => json,
-                    }
-                })
-                .collect();
+            let writers = self.writers.iter().map(WriterReport::to_json).collect();
             json.array("writers", writers)
         };
         match &self.interval {
