@@ -5,14 +5,14 @@ use crate::config::CaptureConfig;
 use crate::error::{Field, ZcapError};
 use crate::format::{Encoder, TsPrecision};
 use crate::pipeline::control::Control;
-use crate::publish::{subject, Channel, Link, Mirror, Published, Stop, HEADER_ROOM, MESSAGE_BYTES};
+use crate::publish::{
+    subject, Channel, Link, Mirror, Published, Stop, HEADER_ROOM, MESSAGE_BYTES, RECORD_HEADER,
+};
 use crate::storage::FileSink;
 use std::sync::Arc;
 
 /// The smallest message worth sending.
 const MIN_MESSAGE_BYTES: usize = 4096;
-/// A pcap record's header.
-const RECORD_HEADER: usize = 16;
 
 /// A connected stream and the payload bytes each message is filled to.
 pub(crate) struct OpenStream {

@@ -363,9 +363,8 @@ impl SubjectSource {
 
     /// Waits for the first batch, to learn the link type and precision.
     fn prime(&mut self, summary: &mut ExtractSummary) {
-        match self.receive() {
-            Ok(true) | Ok(false) => {}
-            Err(damage) => summary.damaged.push(damage),
+        if let Err(damage) = self.receive() {
+            summary.damaged.push(damage);
         }
     }
 

@@ -133,7 +133,6 @@ impl Mirror {
         let result = self
             .published
             .write(&mut self.buf, books, &mut self.waited, &mut self.landed);
-        self.buf.clear();
         result.map_err(|e| {
             self.unsent += e.lost_records;
             self.stop(e.error)

@@ -11,6 +11,7 @@ mod sink;
 mod target;
 mod window;
 
+pub(crate) use block::RECORD_HEADER;
 pub use ceiling::{run_bare_publisher, BarePublish, BarePublishReport};
 pub use fetch::{extract_stream, StreamExtract};
 pub use link::StreamSpec;

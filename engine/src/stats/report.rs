@@ -270,7 +270,7 @@ impl QueueReport {
 }
 
 impl WriterReport {
-    fn to_json(&self) -> JsonObject {
+    fn to_json(self) -> JsonObject {
         let json = JsonObject::new()
             .u64("cpu", self.cpu as u64)
             .str("io_mode", self.io_mode.name())
@@ -395,7 +395,7 @@ impl CaptureReport {
         let json = if self.writers.is_empty() {
             json
         } else {
-            let writers = self.writers.iter().map(WriterReport::to_json).collect();
+            let writers = self.writers.iter().map(|w| w.to_json()).collect();
             json.array("writers", writers)
         };
         match &self.interval {
