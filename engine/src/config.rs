@@ -409,6 +409,7 @@ impl CaptureConfig {
             return bad(Field::Output, "empty file name");
         }
         self.rotation.validate()?;
+        self.validate_stdout()?;
         self.validate_storage()?;
         self.validate_publish()?;
         if let Some(plot) = &self.latency_plot {
@@ -426,6 +427,45 @@ impl CaptureConfig {
 }
 
 impl CaptureConfig {
+    /// True for `-w -`: one pcap or pcapng stream on standard output.
+    pub fn writes_to_stdout(&self) -> bool {
+        crate::storage::is_stdout(&self.output)
+    }
+
+    /// `-w -` is one stream: what needs files or several outputs is refused.
+    fn validate_stdout(&self) -> Result<(), ConfigError> {
+        if !self.writes_to_stdout() {
+            return Ok(());
+        }
+        let stream_only = [
+            (self.per_queue_files, "--per-queue-files"),
+            (self.io == IoMode::Direct, "--io direct"),
+        ];
+        let mut given = self.file_flags().into_iter().chain(stream_only);
+        match given.find(|(given, _)| *given) {
+            Some((_, flag)) => Err(ConfigError::new(
+                Field::Output,
+                format!("-w - is one stream on standard output: {flag} needs files"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The flags that only files have, each with whether it was given.
+    fn file_flags(&self) -> [(bool, &'static str); 6] {
+        [
+            (
+                self.rotation.rotates() || self.rotation.max_files.is_some(),
+                "-C, -G or -W",
+            ),
+            (self.rotation.post_rotate.is_some(), "-z"),
+            (self.max_disk.is_some(), "--max-disk"),
+            (self.index == Some(true), "--index"),
+            (self.compress.is_some(), "--compress"),
+            (!self.volumes.is_empty(), "--volumes"),
+        ]
+    }
+
     fn validate_storage(&self) -> Result<(), ConfigError> {
         let bad = |field, message: &str| Err(ConfigError::new(field, message));
         if let Some(bytes) = self.buffer_bytes {
@@ -457,19 +497,9 @@ impl CaptureConfig {
         if publish.files {
             return self.validate_publish_beside_files(publish);
         }
-        let file_only = [
-            (
-                self.rotation.rotates() || self.rotation.max_files.is_some(),
-                "-C, -G or -W",
-            ),
-            (self.rotation.post_rotate.is_some(), "-z"),
-            (self.max_disk.is_some(), "--max-disk"),
-            (self.index == Some(true), "--index"),
-            (self.compress.is_some(), "--compress"),
-            (!self.volumes.is_empty(), "--volumes"),
-            (self.io != IoMode::Auto, "--io"),
-        ];
-        if let Some((_, flag)) = file_only.iter().find(|(given, _)| *given) {
+        let given = self.file_flags().into_iter();
+        let io = (self.io != IoMode::Auto, "--io");
+        if let Some((_, flag)) = given.chain([io]).find(|(given, _)| *given) {
             return bad(&format!(
                 "{flag} is for files; a published capture has none"
             ));
@@ -607,5 +637,32 @@ mod tests {
         let mut c = base;
         c.output = PathBuf::new();
         assert_eq!(c.validate().unwrap_err().field, Field::Output);
+    }
+
+    #[test]
+    fn stdout_takes_one_plain_stream() {
+        let base = CaptureConfig::new(vec![Interface::PortId(0)], "-".into());
+        assert!(base.writes_to_stdout());
+        assert_eq!(base.format, FileFormat::Pcap);
+        base.validate().unwrap();
+        assert!(!base.indexes(), "no index beside a pipe");
+        let mut rotating = base.clone();
+        rotating.rotation.max_bytes = Some(1_000_000);
+        let mut queues = base.clone();
+        queues.per_queue_files = true;
+        let mut direct = base.clone();
+        direct.io = IoMode::Direct;
+        let mut compressed = base;
+        compressed.compress = Some(3);
+        for (config, flag) in [
+            (rotating, "-C"),
+            (queues, "--per-queue-files"),
+            (direct, "--io direct"),
+            (compressed, "--compress"),
+        ] {
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.field, Field::Output, "{flag}");
+            assert!(err.message.contains(flag), "{flag}: {}", err.message);
+        }
     }
 }

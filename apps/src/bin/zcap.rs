@@ -29,6 +29,8 @@ struct Cli {
     #[command(flatten)]
     dpdk: DpdkArgs,
     /// Output file; .pcapng means pcapng, anything else pcap (unless -F).
+    /// `-` writes one stream to standard output (for `| tshark -r -`); when
+    /// its reader exits, zcap stops as on Ctrl-C.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     write: Option<PathBuf>,
     /// Once the ports are started and the first files open, run as USER
@@ -249,7 +251,7 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
         let level = zcap::storage::parse_compression(text)
             .map_err(|e| ZcapError::usage(format!("--compress: {e}")))?;
         config.compress = Some(level);
-        if !config.output.to_string_lossy().ends_with(".zst") {
+        if !config.output.to_string_lossy().ends_with(".zst") && !config.writes_to_stdout() {
             config.output = PathBuf::from(format!("{}.zst", config.output.display()));
         }
     }
@@ -269,6 +271,11 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     }
     config.publish = publish;
     config.run_as = cli.run_as.clone();
+    if config.writes_to_stdout() && std::io::stdout().is_terminal() {
+        return Err(ZcapError::usage(
+            "-w -: standard output is a terminal; pipe it into a reader (zcap ... -w - | tshark -r -)",
+        ));
+    }
     Ok(config)
 }
 

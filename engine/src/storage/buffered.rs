@@ -1,8 +1,18 @@
-//! Files written through the page cache with write(2).
+//! Files written through the page cache with write(2), and `-w -`: the
+//! same writes to standard output.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
+
+/// The output path that means standard output (`-w -`).
+const STDOUT_PATH: &str = "-";
+
+/// True if `path` is `-`, standard output.
+pub(crate) fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == STDOUT_PATH
+}
 
 /// A file written with write(2); it only ever ends on a buffer boundary.
 #[derive(Debug)]
@@ -10,6 +20,8 @@ pub(super) struct Buffered {
     file: File,
     /// Bytes on disk, all whole records.
     committed: u64,
+    /// False for a pipe or terminal: a failed write cannot be taken back.
+    rewindable: bool,
 }
 
 impl Buffered {
@@ -20,7 +32,29 @@ impl Buffered {
             .create(true)
             .truncate(true)
             .open(path)?;
-        Ok(Buffered { file, committed: 0 })
+        Ok(Buffered {
+            file,
+            committed: 0,
+            rewindable: true,
+        })
+    }
+
+    /// Standard output (a duplicate of descriptor 1, so that closing the
+    /// sink leaves the process's own stdout alone).
+    pub(super) fn stdout() -> io::Result<Self> {
+        let file = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+        let rewindable = file.metadata().is_ok_and(|m| m.is_file());
+        Ok(Buffered {
+            file,
+            committed: 0,
+            rewindable,
+        })
+    }
+
+    /// False if a failed write may have left part of a record behind (a
+    /// pipe): nothing more may follow it.
+    pub(super) fn rewindable(&self) -> bool {
+        self.rewindable
     }
 
     /// Bytes on disk.
@@ -38,8 +72,10 @@ impl Buffered {
                 Ok(())
             }
             Err(err) => {
-                let _ = self.file.set_len(self.committed);
-                let _ = self.file.seek(SeekFrom::Start(self.committed));
+                if self.rewindable {
+                    let _ = self.file.set_len(self.committed);
+                    let _ = self.file.seek(SeekFrom::Start(self.committed));
+                }
                 Err(err)
             }
         }

@@ -14,6 +14,7 @@ mod sink;
 
 pub(crate) use budget::Budget;
 pub use budget::{parse_size, DiskBudget};
+pub(crate) use buffered::is_stdout;
 pub use compress::parse_compression;
 pub(crate) use compress::Frame;
 pub use self_test::{run_storage_test, StorageTest, StorageTestReport};

@@ -5,7 +5,7 @@
 //! ends on a record boundary, also after a failed write.
 
 use super::aligned::RESERVE;
-use super::buffered::Buffered;
+use super::buffered::{is_stdout, Buffered};
 use super::compress::{Frame, Framer};
 use super::direct::{Direct, Upto};
 use super::{directory_of, Books, IoMode, Landed, SinkSpec, WriteError};
@@ -57,6 +57,8 @@ impl FileSink {
         let direct_bytes = spec.buffer_bytes.unwrap_or(DIRECT_WRITE_BYTES);
         let mut refused_direct = false;
         let backend = match spec.mode {
+            // `-w -`: a pipe takes write(2) only (the config refuses --io direct).
+            _ if is_stdout(path) => Backend::Buffered(Buffered::stdout()?),
             // (A published sink is made by FileSink::published.)
             IoMode::Buffered | IoMode::Publish => Backend::Buffered(Buffered::create(path)?),
             IoMode::Direct => {
@@ -368,11 +370,15 @@ impl FileSink {
         })
     }
 
-    /// A direct file that failed takes nothing more: every later record is
-    /// lost without a write. (A buffered one was cut back and may go on.)
+    /// A direct file or a pipe that failed takes nothing more: every later
+    /// record is lost without a write. (A buffered file was cut back and
+    /// may go on.)
     fn fail(&mut self, err: WriteError) -> WriteError {
-        if let Backend::Direct(_) | Backend::Publish(_) = self.backend {
-            self.failed = true;
+        match &self.backend {
+            Backend::Direct(_) | Backend::Publish(_) => self.failed = true,
+            // A pipe may hold part of a record: nothing may follow it.
+            Backend::Buffered(b) if !b.rewindable() => self.failed = true,
+            Backend::Buffered(_) => {}
         }
         err
     }

@@ -275,6 +275,16 @@ impl RecordWriter {
         self.stream.dropped(interface);
     }
 
+    /// `-w -` and the reader closed the pipe (as `| head` does): the
+    /// capture stops as on Ctrl-C, exit 0; what could not be written is
+    /// counted as writer drops.
+    #[cold]
+    fn reader_gone(&mut self) {
+        crate::say!("zcap: the reader of standard output went away: stopping");
+        self.gate.fail();
+        self.control.request_stop();
+    }
+
     /// Marks the capture failed: every later packet is a writer drop.
     fn set_failed(&mut self, message: String) {
         self.gate.fail();
@@ -418,6 +428,12 @@ impl RecordWriter {
 
     fn write_failed(&mut self, path: &std::path::Path, err: WriteError) {
         self.counters.dropped_writer.add(err.lost_records);
+        if self.gate.failed() {
+            return; // the first failure was reported; this one only counts
+        }
+        if crate::storage::is_stdout(path) && err.error.kind() == std::io::ErrorKind::BrokenPipe {
+            return self.reader_gone();
+        }
         let (kept, error) = (err.kept_bytes, err.error);
         let message = if self.stream.current().is_published() {
             format!("cannot publish on {}: {error}", path.display())
