@@ -13,7 +13,8 @@
 set -euo pipefail
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev
-          tshark tcpdump util-linux e2fsprogs fio zstd nats-server)
+          tshark tcpdump util-linux e2fsprogs fio zstd nats-server
+          iproute2 python3)
 HUGEPAGES=${ZCAP_HUGEPAGES:-512}   # 2 MiB pages: 1 GiB
 
 say() { echo "setup: $*"; }

@@ -4,6 +4,7 @@
 use clap::Args;
 use std::sync::Arc;
 use zcap::config::{parse_core_list, DpdkConfig, IdleMode, Interface};
+use zcap::nic::rss::RssKey;
 use zcap::pipeline::control::Control;
 use zcap::storage::{parse_size, IoMode};
 use zcap::{Field, ZcapError};
@@ -45,8 +46,11 @@ impl StorageArgs {
 /// Flags that bring DPDK up: ports, queues, cores, memory.
 #[derive(Debug, Args)]
 pub struct DpdkArgs {
-    /// Port to capture on: a PCI address (0000:03:00.0), a vdev spec
-    /// (net_null0, net_pcap0,rx_pcap=in.pcap; created for you) or a port number.
+    /// Port to capture on: an interface name (eth1; a NIC DPDK cannot
+    /// take beside the kernel is read through net_af_packet, not kernel
+    /// bypass), a PCI address (0000:03:00.0), a vdev spec (net_null0,
+    /// net_pcap0,rx_pcap=in.pcap; created for you) or a port number.
+    /// `zcap -D` lists them.
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
     /// RX queues per port (RSS spreads flows over them). Default: one per
@@ -83,6 +87,15 @@ pub struct DpdkArgs {
     /// CPU), busy, backoff.
     #[arg(long = "idle", value_name = "MODE", default_value = "auto")]
     pub idle: String,
+    /// The RSS key: symmetric (both directions of a connection on one
+    /// queue) or driver (the driver's default key).
+    #[arg(long = "rss-key", value_name = "KEY", default_value = "symmetric")]
+    pub rss_key: String,
+    /// The MTU to set on the ports. Default: a NIC's largest (with
+    /// scattered receive where a frame exceeds one mbuf); a virtual
+    /// device's as it is.
+    #[arg(long = "mtu", value_name = "N")]
+    pub mtu: Option<u16>,
     /// Let DPDK log more (repeat for more).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -144,6 +157,13 @@ impl DpdkArgs {
             burst: self.burst,
             idle: IdleMode::parse(&self.idle)?,
             log_level: 3 + u32::from(self.verbose).min(5),
+            rss_key: RssKey::parse(&self.rss_key).ok_or_else(|| {
+                ZcapError::config(
+                    Field::RssKey,
+                    format!("expected symmetric or driver, not {:?}", self.rss_key),
+                )
+            })?,
+            mtu: self.mtu,
         };
         // The engine validates the rest where it runs the configuration.
         Ok(config)
@@ -223,6 +243,9 @@ pub fn flag(field: Field) -> &'static str {
         Field::MaxDisk => "--max-disk",
         Field::Publish => "--publish",
         Field::User => "-Z",
+        Field::Mtu => "--mtu",
+        Field::RssKey => "--rss-key",
+        Field::TimeStamps => "-j",
     }
 }
 

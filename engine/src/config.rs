@@ -23,6 +23,18 @@ pub enum Interface {
     Pci(String),
     /// A DPDK port number.
     PortId(u16),
+    /// A kernel interface name (`eth1`, `ens1f0`), opened as
+    /// [`crate::nic::resolve_kernel_names`] decides.
+    Kernel(String),
+}
+
+/// True for what Linux takes as an interface name: 1 to 15 bytes of
+/// letters, digits, `-`, `_` and `.`.
+fn is_kernel_name(text: &str) -> bool {
+    (1..=15).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Largest frame one packet buffer holds (DPDK's default data room less
@@ -79,8 +91,11 @@ impl Interface {
                 )))
             };
         }
+        if is_kernel_name(text) {
+            return Ok(Interface::Kernel(text.to_owned()));
+        }
         Err(bad(format!(
-            "{text:?} is not a PCI address, a DPDK vdev spec (net_null0, net_pcap0,rx_pcap=FILE) or a port number"
+            "{text:?} is not an interface name, a PCI address, a DPDK vdev spec (net_null0, net_pcap0,rx_pcap=FILE) or a port number"
         )))
     }
 
@@ -90,6 +105,7 @@ impl Interface {
             Interface::Vdev { name, .. } => Some(name),
             Interface::Pci(addr) => Some(addr),
             Interface::PortId(_) => None,
+            Interface::Kernel(name) => Some(name),
         }
     }
 
@@ -190,6 +206,10 @@ pub struct DpdkConfig {
     pub idle: IdleMode,
     /// DPDK's log level (1-8).
     pub log_level: u32,
+    /// The RSS key the ports hash with.
+    pub rss_key: crate::nic::rss::RssKey,
+    /// `--mtu`: the MTU to set (`None`: a NIC's largest, a vdev's own).
+    pub mtu: Option<u16>,
 }
 
 impl Default for DpdkConfig {
@@ -207,6 +227,8 @@ impl Default for DpdkConfig {
             burst: 32,
             idle: IdleMode::Auto,
             log_level: 3,
+            rss_key: crate::nic::rss::RssKey::Symmetric,
+            mtu: None,
         }
     }
 }
@@ -573,6 +595,12 @@ mod tests {
             .unwrap()
             .is_finite());
         assert!(!Interface::parse("net_null0").unwrap().is_finite());
+        for name in ["eth1", "ens1f0", "veth-zcap.1"] {
+            assert_eq!(
+                Interface::parse(name).unwrap(),
+                Interface::Kernel(name.into())
+            );
+        }
         let two = Interface::parse("net_pcap0,rx_pcap=a.pcap,rx_pcap=/b/c.pcapng").unwrap();
         let files = vec![PathBuf::from("a.pcap"), PathBuf::from("/b/c.pcapng")];
         assert_eq!(two.replayed_files(), files);
@@ -603,9 +631,10 @@ mod tests {
             "0000:zz:00.0",
             "0000:03:00.9",
             "00:03:00:0",
-            "eth0x",
             "",
             "net_pcap0;rm",
+            "a-name-longer-than-15",
+            "eth0/x",
         ] {
             let err = Interface::parse(bad).unwrap_err();
             assert_eq!(err.field, Field::Interface, "{bad}: {err:?}");

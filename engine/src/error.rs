@@ -74,6 +74,12 @@ pub enum Field {
     Publish,
     /// The user to run as (`-Z`).
     User,
+    /// The ports' MTU.
+    Mtu,
+    /// The RSS key.
+    RssKey,
+    /// The timestamp source (`-j`).
+    TimeStamps,
 }
 
 impl Field {
@@ -99,6 +105,9 @@ impl Field {
             Field::MaxDisk => "disk budget",
             Field::Publish => "publish",
             Field::User => "user",
+            Field::Mtu => "mtu",
+            Field::RssKey => "rss key",
+            Field::TimeStamps => "time stamp type",
             Field::RotateSize => "rotation size",
             Field::RotatePeriod => "rotation period",
             Field::RotateFiles => "file count",

@@ -40,6 +40,7 @@ pub mod error;
 mod filter_rewrite;
 pub mod format;
 mod monitor;
+pub mod nic;
 mod output;
 pub mod pipeline;
 mod placement;

@@ -3,9 +3,12 @@
 
 use crate::config::{DpdkConfig, Interface};
 use crate::dpdk::{
-    find_port, hugepages_available, DpdkError, Eal, EalBuilder, Mempool, Port, PortConfig, RxQueue,
+    find_port, hugepages_available, port_info, DpdkError, Eal, EalBuilder, Mempool, Port,
+    PortConfig, RxQueue,
 };
 use crate::error::{Field, ZcapError};
+use crate::nic::rss::{symmetric_key, RssKey};
+use crate::nic::sizing::{self, FrameCaps, MtuChoice};
 use crate::pipeline::poll::IdlePolicy;
 pub(crate) use crate::placement::{Placement, Writers};
 use std::sync::Arc;
@@ -98,6 +101,10 @@ fn create_pool(
     };
     let ops = Mempool::driver_available(ops).then_some(ops);
     let data_room = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
+    debug_assert_eq!(
+        u32::from(data_room),
+        MBUF_DATA_ROOM + dpdk_sys::RTE_PKTMBUF_HEADROOM
+    );
     Mempool::with_ops(eal, "zcap_pool", mbufs, cache, data_room, ops)
 }
 
@@ -113,6 +120,9 @@ pub(crate) fn pool_cache(mbufs: u32, finite: bool) -> u32 {
         MEMPOOL_CACHE.min(mbufs / 8)
     }
 }
+
+/// Bytes of packet data one mbuf of the pool holds (DPDK's default).
+const MBUF_DATA_ROOM: u32 = dpdk_sys::RTE_MBUF_DEFAULT_DATAROOM;
 
 /// Bytes one mbuf takes in memory: data room, headroom and header, rounded up.
 const MBUF_FOOTPRINT: u64 = 2560;
@@ -141,6 +151,7 @@ impl Session {
                 "no free hugepages: reserve some with `sudo bash scripts/setup.sh`, or pass --no-huge",
             ));
         }
+        let config = &crate::nic::resolve_kernel_names(config)?;
         let placement = Placement::new(config, writers, &allowed_cpus())?;
         let mbufs = config
             .mbufs
@@ -195,7 +206,7 @@ fn start_eal(config: &DpdkConfig, placement: &Placement, mbufs: u32) -> Result<E
         eal = match iface {
             Interface::Vdev { spec, .. } => eal.vdev(spec.clone()),
             Interface::Pci(addr) => eal.pci(addr.clone()),
-            Interface::PortId(_) => eal,
+            Interface::PortId(_) | Interface::Kernel(_) => eal,
         };
     }
     eal.init()
@@ -239,6 +250,48 @@ fn open_pool(
         })
 }
 
+/// How to set port `id` (the `index`-th `-i`) up: the RSS key, and its
+/// MTU (a NIC's largest, unless `--mtu`; a virtual device's as it is).
+fn port_config(
+    config: &DpdkConfig,
+    index: usize,
+    id: u16,
+    rx_queues: u16,
+) -> Result<PortConfig, ZcapError> {
+    let info = port_info(id).map_err(|e| ZcapError::config(Field::Interface, e.to_string()))?;
+    let choice = match (&config.interfaces[index], config.mtu) {
+        (_, Some(mtu)) => MtuChoice::Exactly(mtu),
+        (Interface::Pci(_), None) => MtuChoice::Largest,
+        _ => MtuChoice::Keep,
+    };
+    let caps = FrameCaps {
+        min_mtu: info.min_mtu,
+        max_mtu: info.max_mtu,
+        max_rx_pktlen: info.max_rx_pktlen,
+        scatter: info.rx_offloads & u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_SCATTER) != 0,
+        mbuf_data_room: MBUF_DATA_ROOM,
+    };
+    let sizing = sizing::decide(&caps, choice)
+        .map_err(|e| ZcapError::config(Field::Mtu, format!("port {}: {e}", info.name)))?;
+    if sizing.limited_by_mbuf {
+        crate::say!(
+            "zcap: port {} has no scattered receive: its MTU is {} (what one mbuf holds), not its largest, {}",
+            info.name,
+            sizing.mtu.unwrap_or_default(),
+            info.max_mtu
+        );
+    }
+    let rss_key = (config.rss_key == RssKey::Symmetric)
+        .then(|| symmetric_key(usize::from(info.hash_key_size)));
+    Ok(PortConfig {
+        rx_queues,
+        rx_descriptors: config.rx_descriptors,
+        promiscuous: true,
+        rss_key,
+        sizing,
+    })
+}
+
 /// Starts every port with its queues; each queue gets the next worker lcore.
 fn start_ports(
     config: &DpdkConfig,
@@ -251,11 +304,7 @@ fn start_ports(
     let mut ports = Vec::new();
     let mut queues = Vec::new();
     for (index, (&id, &rx_queues)) in port_ids.iter().zip(&placement.queues_per_port).enumerate() {
-        let port_config = PortConfig {
-            rx_queues,
-            rx_descriptors: config.rx_descriptors,
-            promiscuous: true,
-        };
+        let port_config = port_config(config, index, id, rx_queues)?;
         let (port, rxqs) = Port::start(eal, id, &port_config, pool).map_err(|e| {
             let field = if e.errno == libc::EINVAL {
                 Field::Queues

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub mod frames;
 pub mod loopfs;
 pub mod nats;
+pub mod veth;
 
 /// One packet as a reader sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

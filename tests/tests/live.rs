@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use zcap_tests::frames::mixed;
+use zcap_tests::veth::{VethPair, CAPTURE_END};
 use zcap_tests::*;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -119,4 +120,214 @@ fn dash_w_dash_refuses_what_needs_files() {
         !Path::new("-").exists() && !Path::new("-.zst").exists(),
         "no file named - was made"
     );
+}
+
+/// Starts zcap inside `veth`'s namespace on its capture end with `args`,
+/// and waits until it reports (its ports are up, so nothing sent is missed
+/// for want of a socket).
+fn start_on_veth(veth: &VethPair, json: &Path, args: &[&str]) -> KillOnDrop {
+    let child = veth
+        .command(&bin_dir().join("zcap"))
+        .args(TEST_EAL)
+        .args([
+            "-q",
+            "-i",
+            CAPTURE_END,
+            "--stats-interval",
+            "0.2",
+            "--stats-json",
+        ])
+        .arg(json)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + LIMIT;
+    while std::fs::metadata(json).map_or(true, |m| m.len() == 0) {
+        assert!(std::time::Instant::now() < deadline, "zcap never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// The mixed fixture's frames that fit a standard MTU (the veth's).
+fn standard_frames(dir: &TempDir) -> (std::path::PathBuf, Vec<Record>) {
+    let records: Vec<Record> = mixed(T0)
+        .into_iter()
+        .filter(|r| r.data.len() <= 1514)
+        .collect();
+    let input = dir.path("send.pcap");
+    write_pcap(&input, &records, true);
+    (input, records)
+}
+
+#[test]
+fn a_live_veth_by_its_name_gives_every_frame_in_order_and_identical() {
+    let dir = TempDir::new("veth-every-frame");
+    let (input, records) = standard_frames(&dir);
+    let (out, json) = (dir.path("live.pcap"), dir.path("live.json"));
+    let veth = VethPair::new();
+    let count = records.len().to_string();
+    let mut zcap = start_on_veth(&veth, &json, &["-c", &count, "-w", out.to_str().unwrap()]);
+    let sent = veth.send(&input, 20_000);
+    assert_eq!(sent, records.len() as u64);
+    let (status, stderr) = wait_for_stderr(&mut zcap.0, LIMIT);
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert!(
+        stderr.contains("net_af_packet, which is not kernel bypass"),
+        "the notice: {stderr}"
+    );
+    let (_, got) = read_pcap(&out);
+    assert_eq!(got.len(), records.len(), "every frame sent was captured");
+    for (i, (g, want)) in got.iter().zip(&records).enumerate() {
+        assert_eq!(
+            (g.orig_len, &g.data),
+            (want.orig_len, &want.data),
+            "frame {i} differs"
+        );
+        assert!(
+            i == 0 || g.ts_ns >= got[i - 1].ts_ns,
+            "frame {i} goes back in time"
+        );
+    }
+    let report = final_json(&json);
+    assert_conservation(&report);
+    assert_eq!(json_u64(&report, "/packets_received"), records.len() as u64);
+    const IFF_PROMISC: u32 = 0x100;
+    assert_eq!(
+        veth.flags(CAPTURE_END) & IFF_PROMISC,
+        0,
+        "promiscuous mode is undone"
+    );
+}
+
+/// Frames sent as fast as the sender goes, at a writer slowed down by
+/// zstd's slowest level: packets are lost, and each one is counted.
+#[test]
+fn an_overloaded_live_port_counts_every_loss_by_cause() {
+    let dir = TempDir::new("veth-overload");
+    let (input, mut records) = standard_frames(&dir);
+    let one_round = records.clone();
+    for _ in 0..30 {
+        records.extend(one_round.iter().cloned());
+    }
+    write_pcap(&input, &records, true);
+    let (out, json) = (dir.path("busy.pcap"), dir.path("busy.json"));
+    let veth = VethPair::new();
+    let out_arg = out.to_str().unwrap();
+    let slow = ["--compress", "zstd:19", "--ring-size", "64", "-w", out_arg];
+    let mut zcap = start_on_veth(&veth, &json, &slow);
+    let sent = veth.send(&input, 0);
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&zcap.0, "INT");
+    let (status, stderr) = wait_for_stderr(&mut zcap.0, LIMIT);
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let report = final_json(&json);
+    assert_conservation(&report);
+    let received = json_u64(&report, "/packets_received");
+    let lost_in_zcap = json_u64(&report, "/drops/ring_full") + json_u64(&report, "/drops/writer");
+    let missed = json_u64(&report, "/drops/imissed");
+    assert!(
+        lost_in_zcap + missed > 0,
+        "the run was not an overload: {report}"
+    );
+    assert!(
+        received + missed <= sent,
+        "more counted than sent ({sent}): {report}"
+    );
+    // What was written is what was sent, less the losses, in order.
+    let plain = dir.path("busy-plain.pcap");
+    let zst = format!("{}.zst", out.display());
+    tool("zstd", &["-q", "-d", &zst, "-o", plain.to_str().unwrap()]);
+    let (_, got) = read_pcap(&plain);
+    assert_eq!(got.len() as u64, json_u64(&report, "/packets_written"));
+    let mut next = 0;
+    for (i, g) in got.iter().enumerate() {
+        let found = records[next..].iter().position(|r| r.data == g.data);
+        let found = found.unwrap_or_else(|| panic!("written frame {i} was not sent in that order"));
+        next += found + 1;
+    }
+}
+
+#[test]
+fn dash_d_lists_the_vdevs_and_the_kernels_interfaces() {
+    // --no-pci: never probe this machine's own NIC in a test.
+    let args = ["-D", "--eal=--no-pci", "-i", "net_null0"];
+    let run = zcap(&args, LIMIT).assert_ok();
+    let first = run.stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.contains("0. net_null0  driver net_null"),
+        "{}",
+        run.stdout
+    );
+    assert!(first.contains("rx queues"), "{first}");
+    assert!(
+        run.stdout
+            .contains("\n  lo  driver none (virtual)  mac 00:00:00:00:00:00  link up"),
+        "{}",
+        run.stdout
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let run = zcap(&json_args, LIMIT).assert_ok();
+    let listing: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(listing["dpdk_ports"][0]["driver"], "net_null");
+    assert!(listing["dpdk_ports"][0]["max_rx_queues"].as_u64().unwrap() >= 1);
+    let kernel = listing["kernel_interfaces"].as_array().unwrap();
+    let lo = kernel
+        .iter()
+        .find(|k| k["name"] == "lo")
+        .expect("lo is listed");
+    assert_eq!(lo["opens_through"], "af_packet");
+    assert_eq!(lo["kernel_bypass"], false);
+}
+
+#[test]
+fn dash_d_in_a_namespace_shows_how_a_veth_opens() {
+    let veth = VethPair::new();
+    let out = veth
+        .command(&bin_dir().join("zcap"))
+        .args(TEST_EAL)
+        .args(["-D", "--eal=--no-pci"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(CAPTURE_END))
+        .expect("the veth is listed");
+    assert!(line.contains("driver none (virtual)"), "{line}");
+    assert!(
+        line.contains("opens through net_af_packet (not kernel bypass)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unknown_interface_name_is_one_line_and_exit_2() {
+    let dir = TempDir::new("unknown-iface");
+    let out = dir.path("x.pcap");
+    let run = zcap(&["-i", "zcapnosuch0", "-w", out.to_str().unwrap()], LIMIT);
+    run.assert_usage_error("no such interface \"zcapnosuch0\"");
+    assert!(!out.exists(), "nothing was written");
+    let run = zcap(
+        &[
+            "-i",
+            "net_null0",
+            "--rss-key",
+            "random",
+            "-w",
+            out.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    run.assert_usage_error("--rss-key");
 }

@@ -37,6 +37,13 @@ struct Cli {
     /// and its groups (as tcpdump -Z): rotated files are USER's.
     #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
     run_as: Option<String>,
+    /// List the ports DPDK can open and the kernel's interfaces, with their
+    /// drivers, links, queues and offloads (as tcpdump -D), and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    list_interfaces: bool,
+    /// With -D: one JSON object instead of text.
+    #[arg(long = "json", requires = "list_interfaces")]
+    json: bool,
     /// Print the compiled filter program (as tcpdump -d does) and exit.
     #[arg(short = 'd')]
     dump_filter: bool,
@@ -320,8 +327,23 @@ fn dump_filter(cli: &Cli) -> Result<(), ZcapError> {
     Ok(())
 }
 
+/// `-D`: lists ports and interfaces, without capturing.
+fn list_interfaces(cli: &Cli) -> Result<(), ZcapError> {
+    let listing = zcap::nic::list::list(&cli.dpdk.to_config()?)?;
+    if cli.json {
+        println!("{}", listing.json());
+    } else {
+        print!("{}", listing.text());
+    }
+    Ok(())
+}
+
 fn main() {
     let cli: Cli = parse_args("zcap");
+    if cli.list_interfaces {
+        list_interfaces(&cli).unwrap_or_else(|e| fail("zcap", &e));
+        return;
+    }
     if cli.dump_filter {
         dump_filter(&cli).unwrap_or_else(|e| fail("zcap", &e));
         return;

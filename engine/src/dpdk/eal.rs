@@ -15,6 +15,8 @@ static EAL_STARTED: AtomicBool = AtomicBool::new(false);
 pub struct EalBuilder {
     vdevs: Vec<String>,
     pci_allow: Vec<String>,
+    /// Probe every PCI device a DPDK driver can take (`zcap -D`).
+    probe_pci: bool,
     /// lcore id -> CPU, in lcore order; lcore 0 is the main lcore.
     lcore_cpus: Vec<usize>,
     no_huge: bool,
@@ -39,6 +41,13 @@ impl EalBuilder {
     /// Allows (and probes) the PCI device at this address.
     pub fn pci(mut self, address: impl Into<String>) -> Self {
         self.pci_allow.push(address.into());
+        self
+    }
+
+    /// Probes every PCI device bound to a DPDK-usable driver (vfio-pci,
+    /// or a bifurcated one such as mlx5), for listing them.
+    pub fn probe_all_pci(mut self) -> Self {
+        self.probe_pci = true;
         self
     }
 
@@ -97,7 +106,7 @@ impl EalBuilder {
             .clone()
             .unwrap_or_else(|| format!("zcap-{}", std::process::id()));
         args.push(format!("--file-prefix={prefix}"));
-        if self.pci_allow.is_empty() {
+        if self.pci_allow.is_empty() && !self.probe_pci {
             // Probe no PCI device unless asked: never grab a NIC by accident.
             args.push("--no-pci".to_owned());
         }

@@ -5,7 +5,9 @@ use super::eal::Eal;
 use super::error::{check, DpdkError, Result};
 use super::mbuf::MbufBurst;
 use super::mempool::Mempool;
+use crate::nic::sizing::FrameSizing;
 use std::ffi::{c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What a port is and what it can do.
@@ -23,6 +25,19 @@ pub struct PortInfo {
     pub rss_offloads: u64,
     /// RX offloads the device supports.
     pub rx_offloads: u64,
+    /// The underlying device's name (a PCI address for a PCI NIC).
+    pub device: String,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Link up, and its speed in Mbit/s (0: unknown).
+    pub link_up: bool,
+    pub speed_mbps: u32,
+    /// Smallest and largest MTU, and the largest frame, received.
+    pub min_mtu: u16,
+    pub max_mtu: u16,
+    pub max_rx_pktlen: u32,
+    /// Bytes of the RSS key (0: the driver does not say).
+    pub hash_key_size: u8,
 }
 
 /// Port counters from `rte_eth_stats_get`.
@@ -49,6 +64,10 @@ pub struct PortConfig {
     pub rx_descriptors: u16,
     /// Receive everything, not only what is addressed to the port.
     pub promiscuous: bool,
+    /// The RSS key to hash with (`None`: the driver's).
+    pub rss_key: Option<Vec<u8>>,
+    /// The MTU to set and whether to receive frames over several mbufs.
+    pub sizing: FrameSizing,
 }
 
 /// Resolves `spec` (a device name such as `net_null0` or `0000:03:00.0`, or a
@@ -99,6 +118,7 @@ pub fn port_info(id: u16) -> Result<PortInfo> {
             },
         )
     };
+    let (link_up, speed_mbps) = link(id);
     Ok(PortInfo {
         id,
         name,
@@ -106,7 +126,69 @@ pub fn port_info(id: u16) -> Result<PortInfo> {
         max_rx_queues: info.max_rx_queues,
         rss_offloads: info.flow_type_rss_offloads,
         rx_offloads: info.rx_offload_capa,
+        device: device_name(info.device),
+        mac: mac_address(id),
+        link_up,
+        speed_mbps,
+        min_mtu: info.min_mtu,
+        max_mtu: info.max_mtu,
+        max_rx_pktlen: info.max_rx_pktlen,
+        hash_key_size: info.hash_key_size,
     })
+}
+
+/// The name of the device behind a port (`0000:03:00.0`, `net_null0`).
+fn device_name(device: *mut dpdk_sys::rte_device) -> String {
+    if device.is_null() {
+        return String::new();
+    }
+    // SAFETY: device came from the port's dev_info and lives as long as the
+    // port; rte_dev_name returns a NUL-terminated string owned by it (or NULL).
+    unsafe {
+        let name = dpdk_sys::rte_dev_name(device);
+        if name.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(name).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// The port's MAC address (zeros if the driver cannot say).
+fn mac_address(id: u16) -> [u8; 6] {
+    let mut mac = dpdk_sys::rte_ether_addr::default();
+    // SAFETY: mac is a valid out-struct for a valid port id.
+    unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut mac) };
+    mac.addr_bytes
+}
+
+/// Link status and speed in Mbit/s, without waiting for negotiation.
+fn link(id: u16) -> (bool, u32) {
+    let mut link = dpdk_sys::rte_eth_link::default();
+    // SAFETY: link is a valid out-struct for a valid port id.
+    if unsafe { dpdk_sys::rte_eth_link_get_nowait(id, &mut link) } < 0 {
+        return (false, 0);
+    }
+    let speed = match link.link_speed {
+        dpdk_sys::RTE_ETH_SPEED_NUM_UNKNOWN => 0,
+        s => s,
+    };
+    (link.link_status() != 0, speed)
+}
+
+/// Every port DPDK has probed, in port order.
+pub fn all_ports() -> Vec<PortInfo> {
+    let mut ports = Vec::new();
+    // SAFETY: plain iteration over the port table; RTE_MAX_ETHPORTS ends it.
+    let mut id = unsafe { dpdk_sys::rte_eth_find_next(0) };
+    while u32::from(id) < dpdk_sys::RTE_MAX_ETHPORTS {
+        if let Ok(info) = port_info(id) {
+            ports.push(info);
+        }
+        // SAFETY: as above.
+        id = unsafe { dpdk_sys::rte_eth_find_next(id + 1) };
+    }
+    ports
 }
 
 /// A configured, started port. Stopped and closed when the last handle (the
@@ -118,15 +200,31 @@ pub struct Port {
 
 struct PortInner {
     info: PortInfo,
+    /// zcap turned promiscuous mode on, so it turns it off again (on
+    /// net_af_packet the mode is the kernel interface's IFF_PROMISC).
+    restore_promiscuous: AtomicBool,
     _pool: Arc<Mempool>,
     _eal: Eal,
 }
 
 /// RSS over IP, TCP and UDP (as the port offers them) when there is more
-/// than one queue, with the hash delivered in each mbuf where it can be.
-fn port_conf(info: &PortInfo, rx_queues: u16) -> dpdk_sys::rte_eth_conf {
+/// than one queue, with the hash delivered in each mbuf where it can be,
+/// and the configuration's key; the MTU and scatter as sized. The key's
+/// bytes must outlive the configure call (the conf points at them).
+fn port_conf(info: &PortInfo, config: &PortConfig) -> dpdk_sys::rte_eth_conf {
     let mut conf = dpdk_sys::rte_eth_conf::default();
-    if rx_queues > 1 && info.rss_offloads != 0 {
+    if let Some(mtu) = config.sizing.mtu {
+        conf.rxmode.mtu = u32::from(mtu);
+    }
+    if config.sizing.scatter {
+        conf.rxmode.offloads |= u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_SCATTER);
+    }
+    if config.rx_queues > 1 && info.rss_offloads != 0 {
+        if let Some(key) = &config.rss_key {
+            // DPDK only reads the key (the pointer is *mut for historical reasons).
+            conf.rx_adv_conf.rss_conf.rss_key = key.as_ptr().cast_mut();
+            conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
+        }
         let wanted = u64::from(dpdk_sys::RTE_ETH_RSS_IP)
             | u64::from(dpdk_sys::RTE_ETH_RSS_TCP)
             | u64::from(dpdk_sys::RTE_ETH_RSS_UDP);
@@ -188,7 +286,7 @@ impl Port {
                 libc::EINVAL,
             ));
         }
-        let conf = port_conf(&info, config.rx_queues);
+        let conf = port_conf(&info, config);
         // SAFETY: conf is a valid configuration for the call; 0 TX queues is allowed.
         check(
             unsafe { dpdk_sys::rte_eth_dev_configure(id, config.rx_queues, 0, &conf) },
@@ -197,6 +295,7 @@ impl Port {
         let port = Port {
             inner: Arc::new(PortInner {
                 info: info.clone(),
+                restore_promiscuous: AtomicBool::new(false),
                 _pool: pool.clone(),
                 _eal: eal.clone(),
             }),
@@ -210,9 +309,10 @@ impl Port {
         )?;
         setup_rx_queues(&info, config.rx_queues, rx_desc, pool)?;
         if config.promiscuous {
-            // Not every driver has a promiscuous mode (vdevs often do not): best effort.
-            // SAFETY: plain control call on a configured port.
-            unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+            let restore = enable_promiscuous(id);
+            port.inner
+                .restore_promiscuous
+                .store(restore, Ordering::Relaxed);
         }
         // SAFETY: the port is configured and its queues are set up.
         check(unsafe { dpdk_sys::rte_eth_dev_start(id) }, || {
@@ -247,8 +347,22 @@ impl Port {
     }
 }
 
+/// Turns promiscuous mode on, best effort (not every driver has it); true
+/// if it was off and is now on.
+fn enable_promiscuous(id: u16) -> bool {
+    // SAFETY: plain control calls on a configured port.
+    unsafe {
+        let was_on = dpdk_sys::rte_eth_promiscuous_get(id) == 1;
+        !was_on && dpdk_sys::rte_eth_promiscuous_enable(id) == 0
+    }
+}
+
 impl Drop for PortInner {
     fn drop(&mut self) {
+        if self.restore_promiscuous.load(Ordering::Relaxed) {
+            // SAFETY: plain control call on a port that is still configured.
+            unsafe { dpdk_sys::rte_eth_promiscuous_disable(self.info.id) };
+        }
         // SAFETY: the last handle is gone, so no poll loop uses the queues; stopping
         // and closing a started port is always allowed.
         unsafe {

@@ -5,13 +5,13 @@ use std::fmt::Write;
 
 /// Builds one JSON object.
 #[derive(Debug, Default)]
-pub(super) struct JsonObject {
+pub(crate) struct JsonObject {
     out: String,
 }
 
 impl JsonObject {
     /// An empty object.
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         JsonObject::default()
     }
 
@@ -22,14 +22,14 @@ impl JsonObject {
     }
 
     /// Adds an unsigned integer.
-    pub(super) fn u64(mut self, key: &str, value: u64) -> Self {
+    pub(crate) fn u64(mut self, key: &str, value: u64) -> Self {
         self.key(key);
         let _ = write!(self.out, "{value}");
         self
     }
 
     /// Adds a number (non-finite values become `null`).
-    pub(super) fn f64(mut self, key: &str, value: f64) -> Self {
+    pub(crate) fn f64(mut self, key: &str, value: f64) -> Self {
         self.key(key);
         if value.is_finite() {
             let _ = write!(self.out, "{value}");
@@ -40,21 +40,45 @@ impl JsonObject {
     }
 
     /// Adds `true` or `false`.
-    pub(super) fn bool(mut self, key: &str, value: bool) -> Self {
+    pub(crate) fn bool(mut self, key: &str, value: bool) -> Self {
         self.key(key);
         self.out.push_str(if value { "true" } else { "false" });
         self
     }
 
     /// Adds a string.
-    pub(super) fn str(mut self, key: &str, value: &str) -> Self {
+    pub(crate) fn str(mut self, key: &str, value: &str) -> Self {
         self.key(key);
         write_string(&mut self.out, value);
         self
     }
 
+    /// Adds a string, or `null`.
+    pub(crate) fn opt_str(mut self, key: &str, value: Option<&str>) -> Self {
+        self.key(key);
+        match value {
+            Some(v) => write_string(&mut self.out, v),
+            None => self.out.push_str("null"),
+        }
+        self
+    }
+
+    /// Adds an array of strings.
+    pub(crate) fn str_array(mut self, key: &str, values: &[&str]) -> Self {
+        self.key(key);
+        self.out.push('[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            write_string(&mut self.out, v);
+        }
+        self.out.push(']');
+        self
+    }
+
     /// Adds an array of unsigned integers.
-    pub(super) fn u64_array(mut self, key: &str, values: &[u64]) -> Self {
+    pub(crate) fn u64_array(mut self, key: &str, values: &[u64]) -> Self {
         self.key(key);
         let items: Vec<String> = values.iter().map(u64::to_string).collect();
         let _ = write!(self.out, "[{}]", items.join(","));
@@ -62,14 +86,14 @@ impl JsonObject {
     }
 
     /// Adds a nested object.
-    pub(super) fn object(mut self, key: &str, value: JsonObject) -> Self {
+    pub(crate) fn object(mut self, key: &str, value: JsonObject) -> Self {
         self.key(key);
         self.out.push_str(&value.finish());
         self
     }
 
     /// Adds an array of objects.
-    pub(super) fn array(mut self, key: &str, values: Vec<JsonObject>) -> Self {
+    pub(crate) fn array(mut self, key: &str, values: Vec<JsonObject>) -> Self {
         self.key(key);
         self.out.push('[');
         for (i, v) in values.into_iter().enumerate() {
@@ -83,7 +107,7 @@ impl JsonObject {
     }
 
     /// The object's text.
-    pub(super) fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         if self.out.is_empty() {
             self.out.push('{');
         }

@@ -2,7 +2,7 @@
 
 pub(crate) mod counters;
 pub(crate) mod histogram;
-mod json;
+pub(crate) mod json;
 pub(crate) mod plot;
 mod report;
 mod thread_cpu;

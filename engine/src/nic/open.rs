@@ -1,0 +1,229 @@
+//! How `-i NAME` opens a kernel interface name: through the NIC's own DPDK
+//! driver where DPDK can have it without taking it from the kernel, else
+//! through DPDK's `net_af_packet` on the kernel's interface (not kernel
+//! bypass, but it works wherever tcpdump does).
+
+use super::sysfs::{self, KernelInterface};
+use crate::config::{DpdkConfig, Interface};
+use crate::error::{Field, ZcapError};
+
+/// Kernel drivers whose NICs DPDK drives beside the kernel (bifurcated):
+/// mlx5's PMD opens the PCI device while the kernel keeps its interface.
+const BIFURCATED_DRIVERS: [&str; 2] = ["mlx5_core", "mlx4_core"];
+
+/// Kernel drivers that hand a PCI device to user space (what
+/// `scripts/nic.sh bind` binds to).
+const USER_SPACE_DRIVERS: [&str; 3] = ["vfio-pci", "uio_pci_generic", "igb_uio"];
+
+/// How one kernel interface name is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// Through its PMD at this PCI address.
+    Pmd {
+        /// The device's PCI address.
+        pci: String,
+        /// The kernel driver it is bound to (`mlx5_core`, `vfio-pci`).
+        driver: String,
+    },
+    /// Through `net_af_packet` on the interface: this vdev spec.
+    AfPacket {
+        /// The spec for EAL's `--vdev`.
+        spec: String,
+        /// Its device (and port) name.
+        name: String,
+        /// The kernel driver serving the interface, if it has a device.
+        driver: Option<String>,
+    },
+}
+
+/// What the machine says about a name, gathered before deciding.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facts {
+    /// The kernel's interface of that name.
+    pub(crate) kernel: Option<KernelInterface>,
+    /// The PCI address `scripts/nic.sh bind` noted for the name.
+    pub(crate) bound_pci: Option<String>,
+    /// The driver that PCI device is bound to now.
+    pub(crate) bound_driver: Option<String>,
+}
+
+/// The device name of the `net_af_packet` vdev for interface `name`.
+fn af_packet_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("net_af_packet_{safe}")
+}
+
+/// Decides how to open `name` with `queues` RX queues, each kernel ring
+/// `frames` frames deep. An error is the one line for `-i`.
+pub(crate) fn decide(
+    name: &str,
+    facts: &Facts,
+    queues: u16,
+    frames: u32,
+) -> Result<Opening, String> {
+    if let Some(kernel) = &facts.kernel {
+        let driver = kernel.driver.clone();
+        if let (Some(d), Some(pci)) = (&driver, &kernel.pci) {
+            if BIFURCATED_DRIVERS.contains(&d.as_str()) {
+                let (pci, driver) = (pci.clone(), d.clone());
+                return Ok(Opening::Pmd { pci, driver });
+            }
+        }
+        let device = af_packet_name(name);
+        // Each kernel frame takes the default 2048 bytes: what one mbuf holds.
+        let spec = format!("{device},iface={name},qpairs={queues},framecnt={frames}");
+        return Ok(Opening::AfPacket {
+            spec,
+            name: device,
+            driver,
+        });
+    }
+    match (&facts.bound_pci, &facts.bound_driver) {
+        (Some(pci), Some(d)) if USER_SPACE_DRIVERS.contains(&d.as_str()) => Ok(Opening::Pmd {
+            pci: pci.clone(),
+            driver: d.clone(),
+        }),
+        (Some(pci), driver) => Err(format!(
+            "{name} was bound to a DPDK driver as {pci} (scripts/nic.sh), but {pci} is now {}",
+            driver.as_deref().map_or("bound to no driver".to_owned(), |d| format!("on {d}"))
+        )),
+        (None, _) => Err(format!(
+            "no such interface {name:?}: not a kernel interface, nor one scripts/nic.sh bound (zcap -D lists them)"
+        )),
+    }
+}
+
+/// What the machine says about `name`.
+fn facts(name: &str) -> Facts {
+    let kernel = sysfs::read_interface(name);
+    let bound_pci = match kernel {
+        Some(_) => None,
+        None => sysfs::bound_names()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, pci)| pci),
+    };
+    let bound_driver = bound_pci.as_deref().and_then(sysfs::pci_driver);
+    Facts {
+        kernel,
+        bound_pci,
+        bound_driver,
+    }
+}
+
+/// Frames in each kernel ring of a `net_af_packet` queue: as deep as the
+/// RX descriptors asked, and even (two 2 KiB frames per 4 KiB block).
+fn kernel_ring_frames(rx_descriptors: u16) -> u32 {
+    (u32::from(rx_descriptors).max(64) + 1) & !1
+}
+
+/// `config` with every kernel interface name replaced by the device that
+/// opens it; says once for each that it is not kernel bypass.
+pub fn resolve_kernel_names(config: &DpdkConfig) -> Result<DpdkConfig, ZcapError> {
+    let mut resolved = config.clone();
+    let queues = config.queues.unwrap_or(1);
+    let frames = kernel_ring_frames(config.rx_descriptors);
+    for iface in &mut resolved.interfaces {
+        let Interface::Kernel(name) = iface else {
+            continue;
+        };
+        let opening = decide(name, &facts(name), queues, frames)
+            .map_err(|e| ZcapError::config(Field::Interface, e))?;
+        *iface = match opening {
+            Opening::Pmd { pci, .. } => Interface::Pci(pci),
+            Opening::AfPacket {
+                spec,
+                name: device,
+                driver,
+            } => {
+                let served = driver.map_or_else(String::new, |d| format!(" (driver {d})"));
+                crate::say!(
+                    "zcap: -i {name}: the kernel serves this interface{served}: capturing through DPDK's net_af_packet, which is not kernel bypass (scripts/nic.sh binds a NIC to DPDK)"
+                );
+                Interface::Vdev { spec, name: device }
+            }
+        };
+    }
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel(name: &str, driver: Option<&str>, pci: Option<&str>) -> Facts {
+        Facts {
+            kernel: Some(KernelInterface {
+                name: name.into(),
+                driver: driver.map(Into::into),
+                pci: pci.map(Into::into),
+                ..KernelInterface::default()
+            }),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_kernel_nic_is_captured_through_af_packet() {
+        let opening = decide(
+            "eth1",
+            &kernel("eth1", Some("ixgbe"), Some("0000:03:00.0")),
+            4,
+            1024,
+        );
+        assert_eq!(
+            opening.unwrap(),
+            Opening::AfPacket {
+                spec: "net_af_packet_eth1,iface=eth1,qpairs=4,framecnt=1024".into(),
+                name: "net_af_packet_eth1".into(),
+                driver: Some("ixgbe".into()),
+            }
+        );
+        let veth = decide("veth-a.1", &kernel("veth-a.1", Some("veth"), None), 1, 512).unwrap();
+        assert!(matches!(veth, Opening::AfPacket { name, .. } if name == "net_af_packet_veth_a_1"));
+    }
+
+    #[test]
+    fn a_bifurcated_nic_opens_through_its_pmd_and_stays_the_kernels() {
+        let facts = kernel("ens1f0", Some("mlx5_core"), Some("0000:81:00.0"));
+        assert_eq!(
+            decide("ens1f0", &facts, 2, 1024).unwrap(),
+            Opening::Pmd {
+                pci: "0000:81:00.0".into(),
+                driver: "mlx5_core".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_name_bound_away_by_nic_sh_opens_its_pci_device() {
+        let bound = |driver: Option<&str>| Facts {
+            kernel: None,
+            bound_pci: Some("0000:03:00.1".into()),
+            bound_driver: driver.map(Into::into),
+        };
+        let vfio = decide("eth2", &bound(Some("vfio-pci")), 1, 1024).unwrap();
+        assert!(matches!(vfio, Opening::Pmd { pci, .. } if pci == "0000:03:00.1"));
+        let back = decide("eth2", &bound(Some("ixgbe")), 1, 1024).unwrap_err();
+        assert!(back.contains("is now on ixgbe"), "{back}");
+        let none = decide("eth2", &bound(None), 1, 1024).unwrap_err();
+        assert!(none.contains("bound to no driver"), "{none}");
+    }
+
+    #[test]
+    fn an_unknown_name_is_one_clear_line() {
+        let err = decide("eth9", &Facts::default(), 1, 1024).unwrap_err();
+        assert!(err.starts_with("no such interface \"eth9\""), "{err}");
+        assert!(err.contains("zcap -D"), "{err}");
+    }
+
+    #[test]
+    fn kernel_rings_are_even_and_not_tiny() {
+        assert_eq!(kernel_ring_frames(1024), 1024);
+        assert_eq!(kernel_ring_frames(1023), 1024);
+        assert_eq!(kernel_ring_frames(8), 64);
+    }
+}
