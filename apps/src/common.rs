@@ -3,7 +3,7 @@
 
 use clap::Args;
 use std::sync::Arc;
-use zcap::config::{parse_core_list, DpdkConfig, IdleMode, Interface};
+use zcap::config::{parse_core_list, DpdkConfig, IdleMode, Interface, TimeStampType};
 use zcap::nic::rss::RssKey;
 use zcap::pipeline::control::Control;
 use zcap::storage::{parse_size, IoMode};
@@ -96,6 +96,11 @@ pub struct DpdkArgs {
     /// device's as it is.
     #[arg(long = "mtu", value_name = "N")]
     pub mtu: Option<u16>,
+    /// Time stamps: host (the host clock), adapter (the NIC's RX stamps on
+    /// the system clock's time) or adapter_unsynced (on the NIC's own
+    /// clock). Default: a replay's own times, else host.
+    #[arg(short = 'j', long = "time-stamp-type", value_name = "TYPE")]
+    pub time_stamps: Option<String>,
     /// Let DPDK log more (repeat for more).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -164,6 +169,12 @@ impl DpdkArgs {
                 )
             })?,
             mtu: self.mtu,
+            time_stamps: self
+                .time_stamps
+                .as_deref()
+                .map(TimeStampType::parse)
+                .transpose()?
+                .unwrap_or_default(),
         };
         // The engine validates the rest where it runs the configuration.
         Ok(config)

@@ -152,6 +152,43 @@ fn is_pci_address(text: &str) -> bool {
         && matches!(func.chars().next(), Some('0'..='7'))
 }
 
+/// `-j`: where packet stamps come from, as tcpdump names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeStampType {
+    /// A replay's own times for net_pcap, the host clock for the rest.
+    #[default]
+    Default,
+    /// The host clock (the TSC, anchored to the system clock).
+    Host,
+    /// The NIC's RX timestamps, put on the system clock's time.
+    Adapter,
+    /// The NIC's RX timestamps on the NIC's own clock.
+    AdapterUnsynced,
+}
+
+impl TimeStampType {
+    /// Parses `-j host|adapter|adapter_unsynced`.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        match text {
+            "host" => Ok(TimeStampType::Host),
+            "adapter" => Ok(TimeStampType::Adapter),
+            "adapter_unsynced" => Ok(TimeStampType::AdapterUnsynced),
+            _ => Err(ConfigError::new(
+                Field::TimeStamps,
+                format!("expected host, adapter or adapter_unsynced, not {text:?}"),
+            )),
+        }
+    }
+
+    /// True for the NIC's own stamps.
+    pub fn from_adapter(self) -> bool {
+        matches!(
+            self,
+            TimeStampType::Adapter | TimeStampType::AdapterUnsynced
+        )
+    }
+}
+
 /// Whether idle poll loops sleep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdleMode {
@@ -210,6 +247,8 @@ pub struct DpdkConfig {
     pub rss_key: crate::nic::rss::RssKey,
     /// `--mtu`: the MTU to set (`None`: a NIC's largest, a vdev's own).
     pub mtu: Option<u16>,
+    /// `-j`: where stamps come from.
+    pub time_stamps: TimeStampType,
 }
 
 impl Default for DpdkConfig {
@@ -229,6 +268,7 @@ impl Default for DpdkConfig {
             log_level: 3,
             rss_key: crate::nic::rss::RssKey::Symmetric,
             mtu: None,
+            time_stamps: TimeStampType::Default,
         }
     }
 }

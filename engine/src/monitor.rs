@@ -5,8 +5,8 @@
 
 use crate::dpdk::{Port, RingMonitor};
 use crate::stats::histogram::{new_histogram, summarize, Mailbox};
-use crate::stats::IntervalReport;
 use crate::stats::{CaptureReport, Drops, QueueShared, WriterCounters};
+use crate::stats::{IntervalReport, PortReport};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +43,8 @@ pub(crate) struct Sources {
     pub ports: Arc<Vec<Port>>,
     /// The packet pool's mempool driver.
     pub pool_driver: Arc<str>,
+    /// How each port was set up.
+    pub port_reports: Arc<Vec<PortReport>>,
 }
 
 /// The shared part of a [`QueueWatch`].
@@ -66,6 +68,7 @@ impl Sources {
         let mut report = CaptureReport {
             duration_s: elapsed,
             pool_driver: self.pool_driver.to_string(),
+            ports: self.port_reports.to_vec(),
             ..CaptureReport::default()
         };
         for w in self.queues.iter() {
@@ -133,6 +136,7 @@ impl Monitor {
         writers: Vec<(Arc<WriterCounters>, Mailbox)>,
         ports: Vec<Port>,
         pool_driver: String,
+        port_reports: Vec<PortReport>,
     ) -> Self {
         let burst_cycles = queues
             .iter()
@@ -154,6 +158,7 @@ impl Monitor {
             writers: Arc::new(counters),
             ports: Arc::new(ports),
             pool_driver: pool_driver.into(),
+            port_reports: Arc::new(port_reports),
         };
         Monitor {
             previous: sources.snapshot(0.0),

@@ -1,14 +1,15 @@
 //! Bringing DPDK up for a run: EAL with an lcore per poll loop, one mempool,
 //! the ports started with their RX queues. Shared by `zcap` and `zcap-bench`.
 
-use crate::config::{DpdkConfig, Interface};
+use crate::config::{DpdkConfig, Interface, TimeStampType};
 use crate::dpdk::{
     find_port, hugepages_available, port_info, DpdkError, Eal, EalBuilder, Mempool, Port,
     PortConfig, RxQueue,
 };
 use crate::error::{Field, ZcapError};
 use crate::nic::rss::{symmetric_key, RssKey};
-use crate::nic::sizing::{self, FrameCaps, MtuChoice};
+use crate::nic::sizing::{self, FrameCaps, FrameSizing, MtuChoice};
+use crate::pipeline::device_clock::{self, DeviceClock};
 use crate::pipeline::poll::IdlePolicy;
 pub(crate) use crate::placement::{Placement, Writers};
 use std::sync::Arc;
@@ -23,12 +24,23 @@ pub(crate) struct QueueSlot {
     pub lcore: u32,
 }
 
+/// How one port was set up: for the report and the stampers.
+#[derive(Debug, Clone)]
+pub(crate) struct PortSetup {
+    pub sizing: FrameSizing,
+    pub rss_key: RssKey,
+    /// `-j adapter*`: the port's clock, measured.
+    pub clock: Option<DeviceClock>,
+}
+
 /// DPDK, up and running for one capture or benchmark.
 pub(crate) struct Session {
     /// The RX queues, in port then queue order.
     pub queues: Vec<QueueSlot>,
     /// The started ports, in `-i` order.
     pub ports: Vec<Port>,
+    /// How each was set up, in the same order.
+    pub port_setups: Vec<PortSetup>,
     /// The packet-buffer pool.
     pub pool: Arc<Mempool>,
     /// EAL; dropped last.
@@ -160,10 +172,11 @@ impl Session {
         let eal = start_eal(config, &placement, mbufs)?;
         let port_ids = find_ports(config)?;
         let pool = open_pool(config, &eal, &placement, mbufs)?;
-        let (ports, queues) = start_ports(config, &eal, &pool, &port_ids, &placement)?;
+        let (ports, port_setups, queues) = start_ports(config, &eal, &pool, &port_ids, &placement)?;
         Ok(Session {
             queues,
             ports,
+            port_setups,
             pool,
             eal,
             poll_idle: placement.poll_idle,
@@ -283,14 +296,52 @@ fn port_config(
     }
     let rss_key = (config.rss_key == RssKey::Symmetric)
         .then(|| symmetric_key(usize::from(info.hash_key_size)));
+    let offered = info.rx_offloads & u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_TIMESTAMP) != 0;
+    if config.time_stamps.from_adapter() && !offered {
+        return Err(ZcapError::config(
+            Field::TimeStamps,
+            format!(
+                "port {} ({}) offers no RX timestamps; -j host stamps with the host clock",
+                info.name, info.driver
+            ),
+        ));
+    }
     Ok(PortConfig {
         rx_queues,
         rx_descriptors: config.rx_descriptors,
         promiscuous: true,
         rss_key,
         sizing,
+        rx_timestamps: config.time_stamps.from_adapter(),
     })
 }
+
+/// How long the first measurement of a device clock's rate takes.
+const CLOCK_CALIBRATION: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// `-j adapter` / `adapter_unsynced`: the port's clock, measured against
+/// the system clock. A device that cannot read its clock cannot be put on
+/// the system's time; unsynced, its stamps are then taken as nanoseconds.
+fn measure_clock(port: &Port, synced: bool) -> Result<DeviceClock, ZcapError> {
+    let first = device_clock::sample(|| port.read_clock());
+    std::thread::sleep(CLOCK_CALIBRATION);
+    let second = device_clock::sample(|| port.read_clock());
+    let name = &port.info().name;
+    let (Some(first), Some(second)) = (first, second) else {
+        if !synced {
+            return Ok(DeviceClock::nanoseconds());
+        }
+        return Err(ZcapError::config(
+            Field::TimeStamps,
+            format!("port {name} cannot read its clock (rte_eth_read_clock), so its stamps cannot be put on the system's time; -j adapter_unsynced keeps the device's own"),
+        ));
+    };
+    DeviceClock::calibrate(first, second, 64, synced)
+        .map_err(|e| ZcapError::config(Field::TimeStamps, format!("port {name}: {e}")))
+}
+
+/// The started ports, how each was set up, and their queues.
+type StartedPorts = (Vec<Port>, Vec<PortSetup>, Vec<QueueSlot>);
 
 /// Starts every port with its queues; each queue gets the next worker lcore.
 fn start_ports(
@@ -299,12 +350,18 @@ fn start_ports(
     pool: &Arc<Mempool>,
     port_ids: &[u16],
     placement: &Placement,
-) -> Result<(Vec<Port>, Vec<QueueSlot>), ZcapError> {
+) -> Result<StartedPorts, ZcapError> {
     let workers = eal.worker_lcores();
     let mut ports = Vec::new();
+    let mut setups = Vec::new();
     let mut queues = Vec::new();
     for (index, (&id, &rx_queues)) in port_ids.iter().zip(&placement.queues_per_port).enumerate() {
         let port_config = port_config(config, index, id, rx_queues)?;
+        let setup = PortSetup {
+            sizing: port_config.sizing,
+            rss_key: config.rss_key,
+            clock: None,
+        };
         let (port, rxqs) = Port::start(eal, id, &port_config, pool).map_err(|e| {
             let field = if e.errno == libc::EINVAL {
                 Field::Queues
@@ -321,7 +378,13 @@ fn start_ports(
                 lcore,
             });
         }
+        let clock = match config.time_stamps {
+            TimeStampType::Adapter => Some(measure_clock(&port, true)?),
+            TimeStampType::AdapterUnsynced => Some(measure_clock(&port, false)?),
+            _ => None,
+        };
+        setups.push(PortSetup { clock, ..setup });
         ports.push(port);
     }
-    Ok((ports, queues))
+    Ok((ports, setups, queues))
 }

@@ -179,6 +179,24 @@ pub fn run_bin(name: &str, args: &[&str], limit: Duration) -> Run {
     run_with_limit(cmd, limit)
 }
 
+/// Replays `input` through net_pcap into `out` (`-q`, with `extra`);
+/// returns the final JSON report, written beside `out` as `.json`.
+pub fn replay(input: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let json = out.with_extension("json");
+    let args = [
+        "-q",
+        "-i",
+        &spec,
+        "-w",
+        out.to_str().unwrap(),
+        "--stats-json",
+    ];
+    let args = [&args[..], &[json.to_str().unwrap()], extra].concat();
+    zcap(&args, Duration::from_secs(120)).assert_ok();
+    final_json(&json)
+}
+
 /// Runs `zcap-extract ARGS` (it takes no EAL arguments) for at most 120 s.
 pub fn zcap_extract(args: &[&str]) -> Run {
     let mut cmd = Command::new(bin_dir().join("zcap-extract"));

@@ -331,3 +331,58 @@ fn an_unknown_interface_name_is_one_line_and_exit_2() {
     );
     run.assert_usage_error("--rss-key");
 }
+
+#[test]
+fn dash_j_says_each_ports_time_source_and_refuses_what_the_port_lacks() {
+    let dir = TempDir::new("time-stamp-type");
+    let (input, out) = (dir.path("in.pcap"), dir.path("o.pcapng"));
+    let records = mixed(T0);
+    write_pcap(&input, &records, true);
+    let capture = |extra: &[&str]| {
+        let report = replay(&input, &out, extra);
+        assert_conservation(&report);
+        report
+    };
+    // A replay keeps the file's times unless -j host says otherwise.
+    let report = capture(&[]);
+    assert_eq!(report["ports"][0]["time_source"], "file");
+    assert_eq!(report["ports"][0]["rss_key"], "symmetric");
+    assert_eq!(read_pcapng(&out).records[0].ts_ns, records[0].ts_ns);
+    let report = capture(&["-j", "host"]);
+    assert_eq!(report["ports"][0]["time_source"], "host");
+    let first = read_pcapng(&out).records[0].ts_ns;
+    assert!(
+        first > records.last().unwrap().ts_ns,
+        "stamped now, not with the file's times"
+    );
+    if have_tool("tshark") {
+        let (described, _) = tool(
+            "tshark",
+            &[
+                "-r",
+                out.to_str().unwrap(),
+                "-c",
+                "1",
+                "-T",
+                "fields",
+                "-e",
+                "frame.interface_description",
+            ],
+        );
+        assert!(described.contains("timestamps: host clock"), "{described}");
+    }
+    for adapter in ["adapter", "adapter_unsynced"] {
+        let run = zcap(
+            &[
+                "-i",
+                "net_null0",
+                "-j",
+                adapter,
+                "-w",
+                out.to_str().unwrap(),
+            ],
+            LIMIT,
+        );
+        run.assert_usage_error("offers no RX timestamps");
+    }
+}

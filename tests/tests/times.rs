@@ -10,29 +10,12 @@ use pcap_file::pcapng::blocks::interface_description::{
 };
 use pcap_file::pcapng::{Block, PcapNgWriter};
 use std::borrow::Cow;
-use std::path::Path;
 use std::time::Duration;
 use zcap_tests::frames::{ipv4_udp, record};
 use zcap_tests::*;
 
 const LIMIT: Duration = Duration::from_secs(120);
 const S: u64 = 1_000_000_000;
-
-fn replay(input: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
-    let spec = format!("net_pcap0,rx_pcap={}", input.display());
-    let json = out.with_extension("json");
-    let args = [
-        "-q",
-        "-i",
-        &spec,
-        "-w",
-        out.to_str().unwrap(),
-        "--stats-json",
-    ];
-    let args = [&args[..], &[json.to_str().unwrap()], extra].concat();
-    zcap(&args, LIMIT).assert_ok();
-    final_json(&json)
-}
 
 #[test]
 fn times_from_1970_to_2106_round_trip_in_pcap_and_pcapng() {

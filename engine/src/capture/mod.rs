@@ -4,6 +4,7 @@
 
 mod links;
 mod outputs;
+mod ports;
 mod published;
 mod run_as;
 mod start;

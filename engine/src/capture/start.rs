@@ -5,6 +5,7 @@
 
 use super::links::Link;
 use super::outputs::{create_sinks, output_paths};
+use super::ports::{port_reports, stamps_described, time_sources};
 use super::published::{OpenStream, Publishers};
 use super::run_as::become_user;
 use super::telemetry_provider::register_telemetry;
@@ -70,6 +71,8 @@ struct Common {
     reserve: u32,
     hold_limit: usize,
     start_ns: u64,
+    /// Each port's, in `-i` order.
+    time_sources: Vec<TimeSource>,
 }
 
 /// One queue's poll loop, the writer's end of its ring, and what the
@@ -114,8 +117,9 @@ pub(crate) fn start(
         reserve: replay_reserve(config, &session, hold_limit, finite)?,
         hold_limit,
         start_ns: realtime_ns(),
+        time_sources: time_sources(config, &session.ports, &session.port_setups),
     };
-    let (encoder, interfaces) = encoder_for(config, &session.ports, links);
+    let (encoder, interfaces) = encoder_for(config, &session.ports, links, &common.time_sources);
     let mut specs = writer_specs(config, &session, &common, &encoder, stream)?;
     let first_files: Vec<PathBuf> = specs
         .iter()
@@ -127,6 +131,7 @@ pub(crate) fn start(
     if let Some(account) = outputs.account {
         become_user(account, config, &session.eal, &first_files).map_err(ZcapError::runtime)?;
     }
+    let port_reports = port_reports(&session.ports, &session.port_setups, &common.time_sources);
     let Session {
         queues,
         ports,
@@ -144,7 +149,8 @@ pub(crate) fn start(
         watches.push(q.watch);
     }
     let (writers, writer_counters) = start_writers(config, &common, specs, &encoder, interfaces)?;
-    let monitor = Monitor::new(watches, writer_counters, ports, pool.driver_name());
+    let pool_driver = pool.driver_name();
+    let monitor = Monitor::new(watches, writer_counters, ports, pool_driver, port_reports);
     register_telemetry(monitor.sources());
     let polls = launch_polls(polls, control);
     Ok(Running {
@@ -249,13 +255,24 @@ fn replay_reserve(
 
 /// The record encoder, describing every port with its link type (pcapng),
 /// and the port count.
-fn encoder_for(config: &CaptureConfig, ports: &[Port], links: &[Link]) -> (Encoder, usize) {
+fn encoder_for(
+    config: &CaptureConfig,
+    ports: &[Port],
+    links: &[Link],
+    sources: &[TimeSource],
+) -> (Encoder, usize) {
     let interfaces: Vec<PcapngInterface> = ports
         .iter()
         .zip(links)
-        .map(|(p, link)| PcapngInterface {
+        .zip(sources)
+        .map(|((p, link), source)| PcapngInterface {
             name: p.info().name.clone(),
-            description: format!("DPDK port {} ({})", p.info().id, p.info().driver),
+            description: format!(
+                "DPDK port {} ({}); {}",
+                p.info().id,
+                p.info().driver,
+                stamps_described(source)
+            ),
             link_type: link.link_type,
         })
         .collect();
@@ -398,7 +415,7 @@ fn queue_pipeline(
         interface: slot.interface,
         queue,
     };
-    let source = TimeSource::for_driver(&port.info().driver);
+    let source = common.time_sources[slot.interface as usize];
     let poll = PollLoop {
         rxq: slot.rxq,
         ring: producer,

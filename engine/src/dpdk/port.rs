@@ -68,6 +68,8 @@ pub struct PortConfig {
     pub rss_key: Option<Vec<u8>>,
     /// The MTU to set and whether to receive frames over several mbufs.
     pub sizing: FrameSizing,
+    /// Enable the RX timestamp offload (`-j adapter`).
+    pub rx_timestamps: bool,
 }
 
 /// Resolves `spec` (a device name such as `net_null0` or `0000:03:00.0`, or a
@@ -216,6 +218,9 @@ fn port_conf(info: &PortInfo, config: &PortConfig) -> dpdk_sys::rte_eth_conf {
     if let Some(mtu) = config.sizing.mtu {
         conf.rxmode.mtu = u32::from(mtu);
     }
+    if config.rx_timestamps {
+        conf.rxmode.offloads |= u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_TIMESTAMP);
+    }
     if config.sizing.scatter {
         conf.rxmode.offloads |= u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_SCATTER);
     }
@@ -329,6 +334,12 @@ impl Port {
         &self.inner.info
     }
 
+    /// The device clock its RX timestamps count on (`None`: the driver
+    /// cannot read it).
+    pub fn read_clock(&self) -> Option<u64> {
+        read_clock(self.inner.info.id)
+    }
+
     /// The port's basic counters.
     pub fn stats(&self) -> PortStats {
         let mut raw = dpdk_sys::rte_eth_stats::default();
@@ -345,6 +356,14 @@ impl Port {
             rx_nombuf: raw.rx_nombuf,
         }
     }
+}
+
+/// Reads port `id`'s device clock.
+fn read_clock(id: u16) -> Option<u64> {
+    let mut clock = 0u64;
+    // SAFETY: clock is a valid out-pointer; the call only reads the device.
+    let ret = unsafe { dpdk_sys::rte_eth_read_clock(id, &mut clock) };
+    (ret == 0).then_some(clock)
 }
 
 /// Turns promiscuous mode on, best effort (not every driver has it); true
@@ -432,6 +451,11 @@ impl RxQueue {
     /// The queue index on its port.
     pub fn queue_id(&self) -> u16 {
         self.queue
+    }
+
+    /// The port's device clock, as [`Port::read_clock`].
+    pub fn read_clock(&self) -> Option<u64> {
+        read_clock(self.port_id)
     }
 
     /// Receives up to `min(max, N)` packets into an empty `burst`; returns how many.

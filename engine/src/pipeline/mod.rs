@@ -3,6 +3,7 @@
 
 pub(crate) mod clock;
 pub mod control;
+pub(crate) mod device_clock;
 mod handoff;
 pub(crate) mod merge;
 pub(crate) mod poll;

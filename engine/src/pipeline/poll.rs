@@ -185,6 +185,8 @@ impl PollLoop {
         }
         while !self.control.stop_requested() {
             let start = rdtsc();
+            let rxq = &self.rxq;
+            self.stamper.resync(start, || rxq.read_clock());
             cycles.close_burst(&self.shared, start);
             // Packets the ring refused go first.
             if hand_off.must_retry() {

@@ -3,10 +3,11 @@
 //! (see [`crate::dpdk::Stamp`]).
 
 use super::clock::{realtime_ns, TscClock};
+use super::device_clock::{sample, DeviceClock};
 use crate::dpdk::{lookup_dynflag, DynField, Mbuf, Stamp};
 
 /// Where a port's timestamps come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum TimeSource {
     /// The driver stamps each mbuf; multiply its value by this to get ns.
     /// (`net_pcap` replays the file's times in microseconds.)
@@ -16,44 +17,84 @@ pub(crate) enum TimeSource {
     },
     /// zcap reads the TSC once per burst.
     Tsc,
+    /// The NIC's RX timestamps on its clock, converted (`-j adapter*`).
+    Adapter(DeviceClock),
 }
 
 impl TimeSource {
-    /// The time source for a port run by `driver`.
+    /// The time source for a port run by `driver`, unless `-j` says.
     pub(crate) fn for_driver(driver: &str) -> Self {
         match driver {
             "net_pcap" => TimeSource::Device { ns_per_unit: 1_000 },
             _ => TimeSource::Tsc,
         }
     }
+
+    /// The JSON's `time_source`.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            TimeSource::Device { .. } => "file",
+            TimeSource::Tsc => "host",
+            TimeSource::Adapter(clock) => clock.source_name(),
+        }
+    }
+}
+
+/// How a device's stamp becomes ns.
+#[derive(Debug, Clone, Copy)]
+enum DeviceTime {
+    Scaled(u64),
+    Clock(DeviceClock),
 }
 
 /// Stamps packets for one poll loop.
 #[derive(Debug, Clone)]
 pub(crate) struct Stamper {
     clock: TscClock,
-    device: Option<(DynField, u64, u64)>,
+    device: Option<(DynField, u64, DeviceTime)>,
+    tsc_hz: u64,
+    /// When a device clock is next re-anchored, in TSC ticks.
+    next_resync_tsc: u64,
 }
 
 impl Stamper {
     /// A stamper for a port with `source`. Falls back to the TSC if the driver
     /// registered no timestamp field.
     pub(crate) fn new(source: TimeSource, tsc_hz: u64, tsc_now: u64) -> Self {
-        let device = match source {
-            TimeSource::Device { ns_per_unit } => DynField::lookup("rte_dynfield_timestamp")
-                .zip(lookup_dynflag("rte_dynflag_rx_timestamp"))
-                .map(|(field, flag)| (field, flag, ns_per_unit)),
+        let time = match source {
+            TimeSource::Device { ns_per_unit } => Some(DeviceTime::Scaled(ns_per_unit)),
+            TimeSource::Adapter(clock) => Some(DeviceTime::Clock(clock)),
             TimeSource::Tsc => None,
         };
+        let device = time.and_then(|time| {
+            let field = DynField::lookup("rte_dynfield_timestamp")?;
+            let flag = lookup_dynflag("rte_dynflag_rx_timestamp")?;
+            Some((field, flag, time))
+        });
         Stamper {
             clock: TscClock::new(tsc_hz, tsc_now, realtime_ns()),
             device,
+            tsc_hz,
+            next_resync_tsc: tsc_now.saturating_add(tsc_hz),
         }
     }
 
     /// True when timestamps come from the TSC (so time advances while idle).
     pub(crate) fn uses_tsc(&self) -> bool {
         self.device.is_none()
+    }
+
+    /// Re-anchors a device clock once a second (`read_clock` reads it).
+    #[inline(always)]
+    pub(crate) fn resync(&mut self, tsc: u64, read_clock: impl FnOnce() -> Option<u64>) {
+        if let Some((_, _, DeviceTime::Clock(clock))) = &mut self.device {
+            if tsc >= self.next_resync_tsc {
+                self.next_resync_tsc = tsc.saturating_add(self.tsc_hz);
+                if let Some(now) = sample(read_clock) {
+                    clock.resync(now);
+                }
+            }
+        }
     }
 
     /// The wall-clock time at TSC reading `tsc`.
@@ -65,10 +106,11 @@ impl Stamper {
     /// The stamp of one packet of a burst received at `tsc` (= `burst_ns`).
     #[inline(always)]
     pub(crate) fn stamp(&self, m: &Mbuf, tsc: u64, burst_ns: u64) -> Stamp {
-        let ts_ns = match self.device {
-            Some((field, flag, ns_per_unit)) if m.has_flag(flag) => {
-                device_ns(m.read_u64(field), ns_per_unit)
-            }
+        let ts_ns = match &self.device {
+            Some((field, flag, time)) if m.has_flag(*flag) => match time {
+                DeviceTime::Scaled(ns_per_unit) => device_ns(m.read_u64(*field), *ns_per_unit),
+                DeviceTime::Clock(clock) => clock.ns_of(m.read_u64(*field)),
+            },
             _ => burst_ns,
         };
         Stamp { ts_ns, rx_tsc: tsc }

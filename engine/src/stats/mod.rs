@@ -9,6 +9,7 @@ mod thread_cpu;
 
 pub(crate) use counters::{QueueShared, WriterCounters};
 pub use report::{
-    CaptureReport, Drops, IntervalReport, LatencySummary, PublishReport, QueueReport, WriterReport,
+    CaptureReport, Drops, IntervalReport, LatencySummary, PortReport, PublishReport, QueueReport,
+    WriterReport,
 };
 pub use thread_cpu::ThreadCpu;

@@ -218,6 +218,43 @@ pub struct CaptureReport {
     pub merge_forced: u64,
     /// See `merge_forced`.
     pub out_of_order: u64,
+    /// How each port was set up, in `-i` order.
+    pub ports: Vec<PortReport>,
+}
+
+/// How one port was set up: what its frames and stamps are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortReport {
+    /// DPDK port id.
+    pub port: u16,
+    /// Device name, and its driver.
+    pub name: String,
+    pub driver: String,
+    /// The MTU zcap set (`None`: left as it was).
+    pub mtu: Option<u16>,
+    /// Scattered receive on.
+    pub scatter: bool,
+    /// `symmetric` or `driver`.
+    pub rss_key: String,
+    /// Where its stamps come from: `host`, `adapter`, `adapter_unsynced`,
+    /// `adapter_real_time` or `file` (a replay's own times).
+    pub time_source: String,
+}
+
+impl PortReport {
+    fn to_json(&self) -> JsonObject {
+        let json = JsonObject::new()
+            .u64("port", self.port.into())
+            .str("name", &self.name)
+            .str("driver", &self.driver);
+        let json = match self.mtu {
+            Some(mtu) => json.u64("mtu", mtu.into()),
+            None => json.opt_str("mtu", None),
+        };
+        json.bool("scatter", self.scatter)
+            .str("rss_key", &self.rss_key)
+            .str("time_source", &self.time_source)
+    }
 }
 
 /// What one writer thread cost.
@@ -391,7 +428,11 @@ impl CaptureReport {
             .u64("merge_forced", self.merge_forced)
             .u64("out_of_order", self.out_of_order)
             .str("pool_driver", &self.pool_driver)
-            .u64("tsc_hz", self.tsc_hz);
+            .u64("tsc_hz", self.tsc_hz)
+            .array(
+                "ports",
+                self.ports.iter().map(PortReport::to_json).collect(),
+            );
         let json = if self.writers.is_empty() {
             json
         } else {
