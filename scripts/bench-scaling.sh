@@ -189,3 +189,10 @@ for q in $QUEUES; do
         "$(mpps "$TP")" "$(mpps "$BX")" "$(mpps "$NL")" "$(mpps "$PC")" "$PCM" "$DD" "$(mpps "$MG")" \
         "$(ratio "$NL" "$TP")" "$(ratio "$PCM" "$DD")"
 done
+
+# The frame-size sweep with 1, 2 and 4 queues (as many as the CPUs allow:
+# testpmd takes Q+1 of them, zcap 2Q+1).
+SWEEP_QUEUES=""
+for q in 1 2 4; do [ $((2 * q + 1)) -le "$NCPU" ] && SWEEP_QUEUES+="$q "; done
+echo
+QUEUES="$SWEEP_QUEUES" BIN=$BIN SECONDS_PER_RUN=$DUR bash scripts/bench-sizes.sh

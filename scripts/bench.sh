@@ -22,6 +22,9 @@
 #           archive - index size and cost, zcap-extract against tcpdump -r
 #                     from a cold cache, scaling with the file count
 #                     (scripts/bench-archive.sh)
+#           sizes   - the frame-size sweep (64..1518 and IMIX): testpmd
+#                     rxonly, zcap-bench rxonly and zcap capture, Mpps and
+#                     Gbit/s (scripts/bench-sizes.sh)
 #           stream  - zcap --publish against a bare JetStream publisher, one
 #                     node and a 3-node R=3 cluster; a time window extracted
 #                     from the stream against the indexed files
@@ -73,6 +76,9 @@ mpps() { python3 -c "import sys; print(f'{float(sys.argv[1])/1e6:.2f}')" "$1"; }
 
 if [[ " $SECTIONS " == *" archive "* ]]; then
     BIN=$BIN bash scripts/bench-archive.sh
+fi
+if [[ " $SECTIONS " == *" sizes "* ]]; then
+    BIN=$BIN SECONDS_PER_RUN=$DUR bash scripts/bench-sizes.sh
 fi
 if [[ " $SECTIONS " == *" storage "* ]]; then
     BIN=$BIN bash scripts/bench-storage.sh

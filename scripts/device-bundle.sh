@@ -23,7 +23,7 @@ cp target/release/zcap target/release/zcap-bench "$(command -v dpdk-testpmd)" \
     "$(command -v dpdk-dumpcap)" "$OUT/bin/"
 # Without their line tables: the bundle must stay small enough to carry.
 strip "$OUT/bin/zcap" "$OUT/bin/zcap-bench"
-plugins=(librte_bus_vdev.so.23 librte_net_null.so.23 librte_mempool_ring.so.23
+plugins=(librte_bus_vdev.so.23 librte_net_null.so.23 librte_net_pcap.so.23 librte_mempool_ring.so.23
          librte_mempool_stack.so.23)
 # Plugins live in lib/ too: a library loaded both as a plugin and as another
 # library's dependency must be one file, or it registers itself twice.

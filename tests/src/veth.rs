@@ -74,7 +74,8 @@ impl VethPair {
         cmd
     }
 
-    fn run(&self, args: &[&str]) {
+    /// Runs `args` inside the namespace; panics if it fails.
+    pub fn run(&self, args: &[&str]) {
         let status = self
             .command(Path::new(args[0]))
             .args(&args[1..])

@@ -386,3 +386,38 @@ fn dash_j_says_each_ports_time_source_and_refuses_what_the_port_lacks() {
         run.assert_usage_error("offers no RX timestamps");
     }
 }
+
+/// scripts/nic.sh never takes an interface that may carry the machine's
+/// traffic, nor one that is not a PCI NIC. (Binding itself needs a NIC;
+/// this machine has none it may take.)
+#[test]
+fn nic_sh_refuses_interfaces_it_must_not_take() {
+    let veth = VethPair::new();
+    let script = workspace().join("scripts/nic.sh");
+    let nic = |args: &[&str]| {
+        let out = veth
+            .command(Path::new("bash"))
+            .arg(&script)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = nic(&["bind", CAPTURE_END]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("is not a PCI NIC"), "{said}");
+    veth.run(&["ip", "addr", "add", "192.0.2.1/24", "dev", CAPTURE_END]);
+    let (code, said) = nic(&["bind", CAPTURE_END]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("has an IP address (192.0.2.1/24)"), "{said}");
+    veth.run(&["ip", "addr", "del", "192.0.2.1/24", "dev", CAPTURE_END]);
+    veth.run(&["ip", "route", "add", "198.51.100.0/24", "dev", CAPTURE_END]);
+    let (code, said) = nic(&["bind", CAPTURE_END]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("carries a route (198.51.100.0/24"), "{said}");
+    assert_eq!(nic(&["unbind", CAPTURE_END]).0, Some(1));
+    assert_eq!(nic(&["bind"]).0, Some(2), "usage");
+}

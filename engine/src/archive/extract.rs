@@ -229,6 +229,7 @@ impl Shape {
                 name: iface.name.clone(),
                 description: iface.description.clone(),
                 link_type: iface.link_type,
+                comment: None,
             };
             (out, iface.snaplen)
         });
@@ -288,6 +289,7 @@ impl Output {
                 name: String::new(),
                 description: String::new(),
                 link_type: 1,
+                comment: None,
             });
         }
         let name = output.map_or("standard output".to_owned(), |p| p.display().to_string());

@@ -274,6 +274,7 @@ fn encoder_for(
                 stamps_described(source)
             ),
             link_type: link.link_type,
+            comment: Some(stamps_described(source).to_owned()),
         })
         .collect();
     let count = interfaces.len();

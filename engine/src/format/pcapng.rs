@@ -15,6 +15,7 @@ const OPT_END: u16 = 0;
 const OPT_SHB_USERAPPL: u16 = 4;
 const OPT_IF_NAME: u16 = 2;
 const OPT_IF_DESCRIPTION: u16 = 3;
+const OPT_COMMENT: u16 = 1;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_EPB_HASH: u16 = 3;
 const OPT_EPB_QUEUE: u16 = 6;
@@ -36,6 +37,8 @@ pub(crate) struct Interface {
     pub description: String,
     /// The `LINKTYPE_*` of its packets: Ethernet, or a replayed file's own.
     pub link_type: u16,
+    /// `opt_comment`: where its timestamps come from.
+    pub comment: Option<String>,
 }
 
 /// Counters for an interface statistics block.
@@ -127,6 +130,9 @@ impl PcapngEncoder {
         option(buf, OPT_IF_NAME, iface.name.as_bytes());
         option(buf, OPT_IF_DESCRIPTION, iface.description.as_bytes());
         option(buf, OPT_IF_TSRESOL, &[9]);
+        if let Some(comment) = &iface.comment {
+            option(buf, OPT_COMMENT, comment.as_bytes());
+        }
         end_of_options(buf);
         end_block(buf, start);
     }
@@ -226,6 +232,7 @@ mod tests {
             name: "net_null0".into(),
             description: "net_null".into(),
             link_type: LINKTYPE_ETHERNET,
+            comment: None,
         };
         enc.interface(&mut buf, &iface);
         for len in [1u32, 2, 3, 4, 5, 60, 61, 1514] {
@@ -238,6 +245,27 @@ mod tests {
         assert_eq!(types[1], BLOCK_IDB);
         assert!(types[2..10].iter().all(|&t| t == BLOCK_EPB));
         assert_eq!(types[10], BLOCK_ISB);
+    }
+
+    #[test]
+    fn an_interface_comment_is_an_opt_comment_option() {
+        let enc = PcapngEncoder::new(65535);
+        let mut buf = Vec::new();
+        let iface = Interface {
+            name: "p".into(),
+            description: String::new(),
+            link_type: LINKTYPE_ETHERNET,
+            comment: Some("timestamps: host".into()),
+        };
+        enc.interface(&mut buf, &iface);
+        let mut wanted = OPT_COMMENT.to_ne_bytes().to_vec();
+        wanted.extend_from_slice(&16u16.to_ne_bytes());
+        wanted.extend_from_slice(b"timestamps: host");
+        assert!(
+            buf.windows(wanted.len()).any(|w| w == wanted),
+            "no opt_comment"
+        );
+        assert_eq!(blocks(&buf), vec![BLOCK_IDB]);
     }
 
     #[test]

@@ -397,6 +397,7 @@ impl SubjectSource {
                 name: String::new(),
                 description: String::new(),
                 link_type: meta.link_type,
+                comment: None,
             };
             (iface, meta.snaplen)
         });

@@ -53,6 +53,7 @@ impl Mirror {
             name: String::new(),
             description: String::new(),
             link_type,
+            comment: None,
         };
         Mirror {
             published,
