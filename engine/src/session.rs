@@ -158,12 +158,12 @@ impl Session {
         writers: Writers,
         pool_size: impl FnOnce(usize) -> u32,
     ) -> Result<Session, ZcapError> {
+        let config = &crate::nic::resolve_kernel_names(config)?;
         if !config.no_huge && !hugepages_available() {
             return Err(ZcapError::usage(
                 "no free hugepages: reserve some with `sudo bash scripts/setup.sh`, or pass --no-huge",
             ));
         }
-        let config = &crate::nic::resolve_kernel_names(config)?;
         let placement = Placement::new(config, writers, &allowed_cpus())?;
         let mbufs = config
             .mbufs

@@ -5,6 +5,7 @@
 
 use super::sysfs::{self, KernelInterface};
 use crate::config::{DpdkConfig, Interface};
+use crate::dpdk::hugepages_available;
 use crate::error::{Field, ZcapError};
 
 /// Kernel drivers whose NICs DPDK drives beside the kernel (bifurcated):
@@ -124,14 +125,22 @@ fn kernel_ring_frames(rx_descriptors: u16) -> u32 {
 /// opens it; says once for each that it is not kernel bypass.
 pub fn resolve_kernel_names(config: &DpdkConfig) -> Result<DpdkConfig, ZcapError> {
     let mut resolved = config.clone();
+    let all_kernel = config
+        .interfaces
+        .iter()
+        .all(|i| matches!(i, Interface::Kernel(_)));
     let queues = config.queues.unwrap_or(1);
     let frames = kernel_ring_frames(config.rx_descriptors);
+    let mut all_af_packet = all_kernel;
     for iface in &mut resolved.interfaces {
         let Interface::Kernel(name) = iface else {
             continue;
         };
         let opening = decide(name, &facts(name), queues, frames)
             .map_err(|e| ZcapError::config(Field::Interface, e))?;
+        if matches!(opening, Opening::Pmd { .. }) {
+            all_af_packet = false;
+        }
         *iface = match opening {
             Opening::Pmd { pci, .. } => Interface::Pci(pci),
             Opening::AfPacket {
@@ -146,6 +155,12 @@ pub fn resolve_kernel_names(config: &DpdkConfig) -> Result<DpdkConfig, ZcapError
                 Interface::Vdev { spec, name: device }
             }
         };
+    }
+    // net_af_packet copies every frame out of the kernel's ring: hugepages
+    // buy it little, and `zcap -i eth0` should run wherever tcpdump does.
+    if all_af_packet && !config.no_huge && !hugepages_available() {
+        crate::say!("zcap: no free hugepages: running on 4 KiB pages (net_af_packet needs none)");
+        resolved.no_huge = true;
     }
     Ok(resolved)
 }
