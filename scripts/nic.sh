@@ -33,6 +33,10 @@ check_can_bind() {
     [[ -z $addrs ]] || refuse "$iface has an IP address ($(echo $addrs)): refusing to take it from the kernel"
     local carried; carried=$(routes "$iface")
     [[ -z $carried ]] || refuse "$iface carries a route ($(echo "$carried" | head -1)): refusing to take it from the kernel"
+    [[ ! -e /sys/class/net/$iface/master ]] \
+        || refuse "$iface belongs to $(basename "$(readlink "/sys/class/net/$iface/master")") (a bond or bridge): refusing to take it from the kernel"
+    local uppers; uppers=$(cd "/sys/class/net/$iface" && ls -d upper_* 2>/dev/null | sed 's/^upper_//' || true)
+    [[ -z $uppers ]] || refuse "$iface carries $(echo $uppers) (a VLAN or other upper device): refusing to take it from the kernel"
     local device=/sys/class/net/$iface/device
     [[ -e $device/subsystem && $(basename "$(readlink "$device/subsystem")") == pci ]] \
         || refuse "$iface is not a PCI NIC (a virtual interface): zcap -i $iface reads it through net_af_packet"
@@ -50,7 +54,10 @@ bind() {
     driver=$(basename "$(readlink "/sys/class/net/$iface/device/driver")")
     modprobe vfio-pci || refuse "cannot load vfio-pci (is the IOMMU on? intel_iommu=on iommu=pt)"
     ip link set dev "$iface" down
-    "$DEVBIND" --bind=vfio-pci "$pci" || refuse "dpdk-devbind.py could not bind $pci"
+    if ! "$DEVBIND" --bind=vfio-pci "$pci"; then
+        ip link set dev "$iface" up || true
+        refuse "dpdk-devbind.py could not bind $pci ($iface is up again)"
+    fi
     mkdir -p "$(dirname "$NOTES")"
     { grep -v "^$iface " "$NOTES" 2>/dev/null || true; echo "$iface $pci $driver"; } > "$NOTES.new"
     mv "$NOTES.new" "$NOTES"

@@ -175,6 +175,8 @@ impl DpdkArgs {
                 .map(TimeStampType::parse)
                 .transpose()?
                 .unwrap_or_default(),
+            // The capture sets this for -w - (records on stdout).
+            stdout_is_output: false,
         };
         // The engine validates the rest where it runs the configuration.
         Ok(config)

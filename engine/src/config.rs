@@ -134,7 +134,8 @@ impl Interface {
     }
 }
 
-fn is_pci_address(text: &str) -> bool {
+/// True for `[DDDD:]BB:DD.F`.
+pub(crate) fn is_pci_address(text: &str) -> bool {
     let hex = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit());
     let parts: Vec<&str> = text.split(':').collect();
     let (domain, bus, devfn) = match parts.as_slice() {
@@ -249,6 +250,8 @@ pub struct DpdkConfig {
     pub mtu: Option<u16>,
     /// `-j`: where stamps come from.
     pub time_stamps: TimeStampType,
+    /// `-w -`: records go to stdout, so DPDK's log lines go to stderr.
+    pub stdout_is_output: bool,
 }
 
 impl Default for DpdkConfig {
@@ -269,6 +272,7 @@ impl Default for DpdkConfig {
             rss_key: crate::nic::rss::RssKey::Symmetric,
             mtu: None,
             time_stamps: TimeStampType::Default,
+            stdout_is_output: false,
         }
     }
 }

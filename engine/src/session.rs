@@ -1,14 +1,15 @@
 //! Bringing DPDK up for a run: EAL with an lcore per poll loop, one mempool,
 //! the ports started with their RX queues. Shared by `zcap` and `zcap-bench`.
 
-use crate::config::{DpdkConfig, Interface, TimeStampType};
+use crate::config::{is_pci_address, DpdkConfig, Interface, TimeStampType};
 use crate::dpdk::{
-    find_port, hugepages_available, port_info, DpdkError, Eal, EalBuilder, Mempool, Port,
+    find_port, hugepages_available, port_info, port_mtu, DpdkError, Eal, EalBuilder, Mempool, Port,
     PortConfig, RxQueue,
 };
 use crate::error::{Field, ZcapError};
 use crate::nic::rss::{symmetric_key, RssKey};
 use crate::nic::sizing::{self, FrameCaps, FrameSizing, MtuChoice};
+use crate::nic::{af_packet_iface, sysfs};
 use crate::pipeline::device_clock::{self, DeviceClock};
 use crate::pipeline::poll::IdlePolicy;
 pub(crate) use crate::placement::{Placement, Writers};
@@ -28,7 +29,8 @@ pub(crate) struct QueueSlot {
 #[derive(Debug, Clone)]
 pub(crate) struct PortSetup {
     pub sizing: FrameSizing,
-    pub rss_key: RssKey,
+    /// `symmetric`, `driver`, or `none` (one queue, or no RSS).
+    pub rss_key: &'static str,
     /// `-j adapter*`: the port's clock, measured.
     pub clock: Option<DeviceClock>,
 }
@@ -214,6 +216,7 @@ fn start_eal(config: &DpdkConfig, placement: &Placement, mbufs: u32) -> Result<E
         .no_huge(config.no_huge)
         .memory_mb(mem_mb)
         .log_level(config.log_level)
+        .logs_to_stderr(config.stdout_is_output)
         .extra_args(config.eal_args.iter().cloned());
     for iface in &config.interfaces {
         eal = match iface {
@@ -263,19 +266,20 @@ fn open_pool(
         })
 }
 
-/// How to set port `id` (the `index`-th `-i`) up: the RSS key, and its
-/// MTU (a NIC's largest, unless `--mtu`; a virtual device's as it is).
+/// How to set port `id` (the `index`-th `-i`) up, and what that is for
+/// the report: the RSS key, its MTU (a NIC's largest, unless `--mtu`; a
+/// virtual device's as it is), promiscuous mode and RX timestamps.
 fn port_config(
     config: &DpdkConfig,
     index: usize,
     id: u16,
     rx_queues: u16,
-) -> Result<PortConfig, ZcapError> {
+) -> Result<(PortConfig, PortSetup), ZcapError> {
     let info = port_info(id).map_err(|e| ZcapError::config(Field::Interface, e.to_string()))?;
-    let choice = match (&config.interfaces[index], config.mtu) {
-        (_, Some(mtu)) => MtuChoice::Exactly(mtu),
-        (Interface::Pci(_), None) => MtuChoice::Largest,
-        _ => MtuChoice::Keep,
+    let choice = match config.mtu {
+        Some(mtu) => MtuChoice::Exactly(mtu),
+        None if is_pci_address(&info.device) => MtuChoice::Largest,
+        None => MtuChoice::Keep,
     };
     let caps = FrameCaps {
         min_mtu: info.min_mtu,
@@ -284,8 +288,10 @@ fn port_config(
         scatter: info.rx_offloads & u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_SCATTER) != 0,
         mbuf_data_room: MBUF_DATA_ROOM,
     };
-    let sizing = sizing::decide(&caps, choice)
+    let mut sizing = sizing::decide(&caps, choice)
         .map_err(|e| ZcapError::config(Field::Mtu, format!("port {}: {e}", info.name)))?;
+    // Kept as it is: set to what it is (ethdev would make 0 mean 1500).
+    sizing.mtu = sizing.mtu.or_else(|| port_mtu(id));
     if sizing.limited_by_mbuf {
         crate::say!(
             "zcap: port {} has no scattered receive: its MTU is {} (what one mbuf holds), not its largest, {}",
@@ -294,8 +300,18 @@ fn port_config(
             info.max_mtu
         );
     }
-    let rss_key = (config.rss_key == RssKey::Symmetric)
+    let hashes = rx_queues > 1 && info.rss_offloads != 0;
+    let rss_key = (hashes && config.rss_key == RssKey::Symmetric)
         .then(|| symmetric_key(usize::from(info.hash_key_size)));
+    let setup = PortSetup {
+        sizing,
+        rss_key: if hashes {
+            config.rss_key.name()
+        } else {
+            "none"
+        },
+        clock: None,
+    };
     let offered = info.rx_offloads & u64::from(dpdk_sys::RTE_ETH_RX_OFFLOAD_TIMESTAMP) != 0;
     if config.time_stamps.from_adapter() && !offered {
         return Err(ZcapError::config(
@@ -306,14 +322,28 @@ fn port_config(
             ),
         ));
     }
-    Ok(PortConfig {
+    let port_config = PortConfig {
         rx_queues,
         rx_descriptors: config.rx_descriptors,
-        promiscuous: true,
+        // A kernel interface already promiscuous stays so, and zcap does
+        // not turn it off at the end (ethdev cannot tell: it says "off").
+        promiscuous: !kernel_promiscuous(&config.interfaces[index]),
         rss_key,
         sizing,
         rx_timestamps: config.time_stamps.from_adapter(),
-    })
+    };
+    Ok((port_config, setup))
+}
+
+/// True if `iface` is a net_af_packet vdev on an interface the kernel
+/// already has in promiscuous mode.
+fn kernel_promiscuous(iface: &Interface) -> bool {
+    let Interface::Vdev { spec, .. } = iface else {
+        return false;
+    };
+    af_packet_iface(spec)
+        .and_then(sysfs::read_interface)
+        .is_some_and(|k| k.promiscuous)
 }
 
 /// How long the first measurement of a device clock's rate takes.
@@ -356,14 +386,9 @@ fn start_ports(
     let mut setups = Vec::new();
     let mut queues = Vec::new();
     for (index, (&id, &rx_queues)) in port_ids.iter().zip(&placement.queues_per_port).enumerate() {
-        let port_config = port_config(config, index, id, rx_queues)?;
-        let setup = PortSetup {
-            sizing: port_config.sizing,
-            rss_key: config.rss_key,
-            clock: None,
-        };
+        let (port_config, setup) = port_config(config, index, id, rx_queues)?;
         let (port, rxqs) = Port::start(eal, id, &port_config, pool).map_err(|e| {
-            let field = if e.errno == libc::EINVAL {
+            let field = if e.errno == libc::ERANGE {
                 Field::Queues
             } else {
                 Field::Interface

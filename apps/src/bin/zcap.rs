@@ -329,7 +329,10 @@ fn dump_filter(cli: &Cli) -> Result<(), ZcapError> {
 
 /// `-D`: lists ports and interfaces, without capturing.
 fn list_interfaces(cli: &Cli) -> Result<(), ZcapError> {
-    let listing = zcap::nic::list::list(&cli.dpdk.to_config()?)?;
+    let listing = zcap::nic::list::list(&cli.dpdk.to_config()?);
+    if let Some(error) = &listing.dpdk_error {
+        zcap::say!("zcap: -D: {error}; listing the kernel's interfaces only");
+    }
     if cli.json {
         println!("{}", listing.json());
     } else {

@@ -124,7 +124,11 @@ fn open_session(config: &CaptureConfig) -> Result<Session, ZcapError> {
         Writers::One
     };
     let merge = !config.per_queue_files;
-    Session::open(&config.dpdk, writers, |queues| {
+    let dpdk = crate::config::DpdkConfig {
+        stdout_is_output: config.writes_to_stdout(),
+        ..config.dpdk.clone()
+    };
+    Session::open(&dpdk, writers, |queues| {
         let held = if merge && queues > 1 {
             MERGE_HOLD_LIMIT
         } else {

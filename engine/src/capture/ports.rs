@@ -58,7 +58,7 @@ pub(super) fn port_reports(
             driver: port.info().driver.clone(),
             mtu: setup.sizing.mtu,
             scatter: setup.sizing.scatter,
-            rss_key: setup.rss_key.name().to_owned(),
+            rss_key: setup.rss_key.to_owned(),
             time_source: source.name().to_owned(),
         })
         .collect()

@@ -17,6 +17,8 @@ pub struct EalBuilder {
     pci_allow: Vec<String>,
     /// Probe every PCI device a DPDK driver can take (`zcap -D`).
     probe_pci: bool,
+    /// DPDK's log lines go to stderr (`-w -` owns stdout).
+    logs_to_stderr: bool,
     /// lcore id -> CPU, in lcore order; lcore 0 is the main lcore.
     lcore_cpus: Vec<usize>,
     no_huge: bool,
@@ -48,6 +50,13 @@ impl EalBuilder {
     /// or a bifurcated one such as mlx5), for listing them.
     pub fn probe_all_pci(mut self) -> Self {
         self.probe_pci = true;
+        self
+    }
+
+    /// Sends DPDK's log lines (stdout by default on Linux) to stderr, for
+    /// a capture whose records go to stdout.
+    pub fn logs_to_stderr(mut self, yes: bool) -> Self {
+        self.logs_to_stderr = yes;
         self
     }
 
@@ -141,6 +150,9 @@ impl EalBuilder {
             .iter()
             .map(|a| CString::new(a.as_str()).expect("EAL argument with a NUL byte"))
             .collect();
+        if self.logs_to_stderr {
+            log_to_stderr();
+        }
         // EAL may permute argv, so it gets a private array of pointers.
         let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         argv.push(std::ptr::null_mut());
@@ -176,7 +188,9 @@ impl EalBuilder {
             };
             return Err(DpdkError::new(context, errno));
         }
-        {
+        if self.logs_to_stderr {
+            crate::say_on_line!("{eal_printed}");
+        } else {
             use std::io::Write as _;
             let _ = write!(std::io::stdout(), "{eal_printed}");
         }
@@ -360,6 +374,25 @@ impl Drop for ThreadRegistration {
     fn drop(&mut self) {
         // SAFETY: this thread was registered by `register` and is still running.
         unsafe { dpdk_sys::rte_thread_unregister() }
+    }
+}
+
+/// Points DPDK's log stream at a stdio stream on a copy of stderr (best
+/// effort: without it, logs stay on stdout).
+fn log_to_stderr() {
+    // SAFETY: dup of a valid fd; fdopen takes ownership of the copy and the
+    // FILE lives for the rest of the process, as rte_openlog_stream needs.
+    unsafe {
+        let fd = libc::dup(2);
+        if fd < 0 {
+            return;
+        }
+        let stream = libc::fdopen(fd, c"w".as_ptr());
+        if stream.is_null() {
+            libc::close(fd);
+            return;
+        }
+        dpdk_sys::rte_openlog_stream(stream.cast());
     }
 }
 

@@ -30,7 +30,9 @@ pub(crate) use fs::{advise_reads, advise_willneed, fs_stats, ReadPattern};
 pub use lcore::{launch, LcoreTask};
 pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBurst, Segments};
 pub use mempool::Mempool;
-pub use port::{all_ports, find_port, port_info, Port, PortConfig, PortInfo, PortStats, RxQueue};
+pub use port::{
+    all_ports, find_port, port_info, port_mtu, Port, PortConfig, PortInfo, PortStats, RxQueue,
+};
 pub use privileges::drop_to;
 pub use ring::{stamped_ring, RingConsumer, RingMonitor, RingProducer};
 pub use stamped::{cycles_since_rx, HomePool, Received, ReceivedFree, Stamp, StampedBurst};

@@ -226,7 +226,9 @@ fn port_conf(info: &PortInfo, config: &PortConfig) -> dpdk_sys::rte_eth_conf {
     }
     if config.rx_queues > 1 && info.rss_offloads != 0 {
         if let Some(key) = &config.rss_key {
-            // DPDK only reads the key (the pointer is *mut for historical reasons).
+            // DPDK only reads the key (the pointer is *mut for historical
+            // reasons); drivers read it again in dev_start, which runs
+            // while `config` is still borrowed.
             conf.rx_adv_conf.rss_conf.rss_key = key.as_ptr().cast_mut();
             conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
         }
@@ -288,7 +290,8 @@ impl Port {
                     "port {} ({}) supports 1 to {} RX queues, not {}",
                     info.name, info.driver, info.max_rx_queues, config.rx_queues
                 ),
-                libc::EINVAL,
+                // ERANGE, not EINVAL: the caller names -Q for this one alone.
+                libc::ERANGE,
             ));
         }
         let conf = port_conf(&info, config);
@@ -356,6 +359,14 @@ impl Port {
             rx_nombuf: raw.rx_nombuf,
         }
     }
+}
+
+/// Port `id`'s MTU now, if the driver says.
+pub fn port_mtu(id: u16) -> Option<u16> {
+    let mut mtu = 0u16;
+    // SAFETY: mtu is a valid out-pointer for a valid port id.
+    let ret = unsafe { dpdk_sys::rte_eth_dev_get_mtu(id, &mut mtu) };
+    (ret == 0 && mtu > 0).then_some(mtu)
 }
 
 /// Reads port `id`'s device clock.

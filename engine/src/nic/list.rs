@@ -5,7 +5,6 @@ use super::open::{decide, Facts, Opening};
 use super::sysfs::{self, KernelInterface};
 use crate::config::{DpdkConfig, Interface};
 use crate::dpdk::{all_ports, hugepages_available, EalBuilder, PortInfo};
-use crate::error::ZcapError;
 use crate::stats::json::JsonObject;
 
 /// What `-D` found.
@@ -18,6 +17,9 @@ pub struct Listing {
     pub bound_names: Vec<(String, String)>,
     /// The kernel's interfaces, with how `-i NAME` would open each.
     pub kernel: Vec<(KernelInterface, Opening)>,
+    /// Why DPDK could not start, if it could not (the kernel's interfaces
+    /// are listed all the same).
+    pub dpdk_error: Option<String>,
 }
 
 /// The RSS hash types, as testpmd names them.
@@ -93,7 +95,9 @@ impl Listing {
     /// Plain text, one line per port or interface.
     pub fn text(&self) -> String {
         let mut out = String::from("DPDK ports (-i NAME, PCI address or number):\n");
-        if self.ports.is_empty() {
+        if let Some(error) = &self.dpdk_error {
+            out.push_str(&format!("  not listed: {error}\n"));
+        } else if self.ports.is_empty() {
             out.push_str(
                 "  none (bind a NIC with scripts/nic.sh bind IFACE, or give a vdev with -i)\n",
             );
@@ -141,6 +145,7 @@ impl Listing {
         let kernel = self.kernel.iter().map(|(k, o)| kernel_json(k, o)).collect();
         JsonObject::new()
             .array("dpdk_ports", ports)
+            .opt_str("dpdk_error", self.dpdk_error.as_deref())
             .array("kernel_interfaces", kernel)
             .finish()
     }
@@ -189,8 +194,9 @@ fn kernel_json(k: &KernelInterface, opening: &Opening) -> JsonObject {
 
 /// Starts EAL with every PCI device a DPDK driver can take and the vdevs
 /// of `-i`, and lists them with the kernel's interfaces. Needs no
-/// hugepages: without free ones it runs on 4 KiB pages.
-pub fn list(config: &DpdkConfig) -> Result<Listing, ZcapError> {
+/// hugepages: without free ones it runs on 4 KiB pages. If DPDK cannot
+/// start, the kernel's interfaces are still listed.
+pub fn list(config: &DpdkConfig) -> Listing {
     let mut eal = EalBuilder::new()
         .probe_all_pci()
         .lcore_cpus(vec![first_allowed_cpu()])
@@ -203,11 +209,14 @@ pub fn list(config: &DpdkConfig) -> Result<Listing, ZcapError> {
             eal = eal.vdev(spec.clone());
         }
     }
-    let eal = eal
-        .init()
-        .map_err(|e| ZcapError::usage(format!("cannot start DPDK: {e}")))?;
-    let ports = all_ports();
-    drop(eal);
+    let (ports, dpdk_error) = match eal.init() {
+        Ok(eal) => {
+            let ports = all_ports();
+            drop(eal);
+            (ports, None)
+        }
+        Err(e) => (Vec::new(), Some(format!("cannot start DPDK: {e}"))),
+    };
     let kernel = sysfs::list_interfaces()
         .into_iter()
         .filter_map(|k| {
@@ -219,11 +228,12 @@ pub fn list(config: &DpdkConfig) -> Result<Listing, ZcapError> {
             Some((k, opening))
         })
         .collect();
-    Ok(Listing {
+    Listing {
         ports,
         bound_names: sysfs::bound_names(),
         kernel,
-    })
+        dpdk_error,
+    }
 }
 
 fn first_allowed_cpu() -> usize {
@@ -284,6 +294,7 @@ mod tests {
             ports: vec![ixgbe_port()],
             bound_names: vec![("eth1".into(), "0000:03:00.0".into())],
             kernel: vec![(veth, opening)],
+            dpdk_error: None,
         }
     }
 

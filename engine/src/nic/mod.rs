@@ -10,5 +10,5 @@ pub mod rss;
 pub mod sizing;
 pub mod sysfs;
 
-pub use open::{resolve_kernel_names, Opening};
+pub use open::{af_packet_iface, resolve_kernel_names, Opening};
 pub use sysfs::KernelInterface;

@@ -10,7 +10,18 @@ use crate::error::{Field, ZcapError};
 
 /// Kernel drivers whose NICs DPDK drives beside the kernel (bifurcated):
 /// mlx5's PMD opens the PCI device while the kernel keeps its interface.
-const BIFURCATED_DRIVERS: [&str; 2] = ["mlx5_core", "mlx4_core"];
+/// (mlx4 is left out: its two ports share one PCI function, so the PCI
+/// address does not say which one the name is.)
+const BIFURCATED_DRIVERS: [&str; 1] = ["mlx5_core"];
+
+/// `/sys/class/net/NAME/type` of interfaces whose frames start with an
+/// Ethernet header: ARPHRD_ETHER, and ARPHRD_LOOPBACK (lo's frames carry
+/// a zeroed one).
+const ETHERNET_TYPES: [u16; 2] = [1, 772];
+
+/// The largest frame a 2048-byte kernel frame holds after TPACKET_V2's
+/// header and the sockaddr_ll net_af_packet leaves before the data.
+const AF_PACKET_MAX_FRAME: u32 = 2048 - 52;
 
 /// Kernel drivers that hand a PCI device to user space (what
 /// `scripts/nic.sh bind` binds to).
@@ -48,6 +59,15 @@ pub(crate) struct Facts {
     pub(crate) bound_driver: Option<String>,
 }
 
+/// The kernel interface a `net_af_packet` vdev spec reads, if it is one.
+pub fn af_packet_iface(spec: &str) -> Option<&str> {
+    let mut parts = spec.split(',');
+    if !parts.next()?.starts_with("net_af_packet") {
+        return None;
+    }
+    parts.find_map(|kv| kv.strip_prefix("iface="))
+}
+
 /// The device name of the `net_af_packet` vdev for interface `name`.
 fn af_packet_name(name: &str) -> String {
     let safe: String = name
@@ -66,6 +86,11 @@ pub(crate) fn decide(
     frames: u32,
 ) -> Result<Opening, String> {
     if let Some(kernel) = &facts.kernel {
+        if let Some(kind) = kernel.arphrd.filter(|t| !ETHERNET_TYPES.contains(t)) {
+            return Err(format!(
+                "{name} is not an Ethernet interface (link type {kind} in /sys/class/net/{name}/type): zcap captures Ethernet"
+            ));
+        }
         let driver = kernel.driver.clone();
         if let (Some(d), Some(pci)) = (&driver, &kernel.pci) {
             if BIFURCATED_DRIVERS.contains(&d.as_str()) {
@@ -121,6 +146,18 @@ fn kernel_ring_frames(rx_descriptors: u16) -> u32 {
     (u32::from(rx_descriptors).max(64) + 1) & !1
 }
 
+/// net_af_packet cuts frames to one 2 KiB kernel frame: said where the
+/// interface's MTU allows longer ones (GRO, on by default on NICs, merges
+/// packets into longer ones still).
+fn say_if_frames_are_cut(name: &str) {
+    let mtu = sysfs::read_interface(name).and_then(|k| k.mtu).unwrap_or(0);
+    if mtu + 14 > AF_PACKET_MAX_FRAME {
+        crate::say!(
+            "zcap: -i {name}: its MTU is {mtu}; net_af_packet keeps at most {AF_PACKET_MAX_FRAME} bytes of a frame and loses the longer ones' length (and GRO merges packets: ethtool -K {name} gro off)"
+        );
+    }
+}
+
 /// `config` with every kernel interface name replaced by the device that
 /// opens it; says once for each that it is not kernel bypass.
 pub fn resolve_kernel_names(config: &DpdkConfig) -> Result<DpdkConfig, ZcapError> {
@@ -152,6 +189,7 @@ pub fn resolve_kernel_names(config: &DpdkConfig) -> Result<DpdkConfig, ZcapError
                 crate::say!(
                     "zcap: -i {name}: the kernel serves this interface{served}: capturing through DPDK's net_af_packet, which is not kernel bypass (scripts/nic.sh binds a NIC to DPDK)"
                 );
+                say_if_frames_are_cut(name);
                 Interface::Vdev { spec, name: device }
             }
         };
@@ -229,10 +267,43 @@ mod tests {
     }
 
     #[test]
+    fn only_ethernet_interfaces_are_opened() {
+        let mut tun = kernel("tun0", None, None);
+        tun.kernel.as_mut().unwrap().arphrd = Some(65534);
+        let err = decide("tun0", &tun, 1, 1024).unwrap_err();
+        assert!(
+            err.contains("not an Ethernet interface (link type 65534"),
+            "{err}"
+        );
+        let mut lo = kernel("lo", None, None);
+        lo.kernel.as_mut().unwrap().arphrd = Some(772);
+        assert!(decide("lo", &lo, 1, 1024).is_ok());
+        let mlx4 = kernel("eth3", Some("mlx4_core"), Some("0000:05:00.0"));
+        assert!(matches!(
+            decide("eth3", &mlx4, 1, 1024).unwrap(),
+            Opening::AfPacket { .. }
+        ));
+    }
+
+    #[test]
     fn an_unknown_name_is_one_clear_line() {
         let err = decide("eth9", &Facts::default(), 1, 1024).unwrap_err();
         assert!(err.starts_with("no such interface \"eth9\""), "{err}");
         assert!(err.contains("zcap -D"), "{err}");
+    }
+
+    #[test]
+    fn an_af_packet_spec_names_its_interface() {
+        assert_eq!(
+            af_packet_iface("net_af_packet_eth1,iface=eth1,qpairs=2"),
+            Some("eth1")
+        );
+        assert_eq!(
+            af_packet_iface("net_af_packet0,qpairs=2,iface=veth0"),
+            Some("veth0")
+        );
+        assert_eq!(af_packet_iface("net_pcap0,iface=eth1"), None);
+        assert_eq!(af_packet_iface("net_af_packet0"), None);
     }
 
     #[test]

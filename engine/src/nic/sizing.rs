@@ -54,6 +54,13 @@ fn overhead(caps: &FrameCaps) -> u32 {
     }
 }
 
+/// The largest MTU whose frames the port receives.
+fn largest_mtu(caps: &FrameCaps) -> u16 {
+    // ethdev's own reckoning: an Ethernet header and CRC beyond the MTU.
+    let by_frame = caps.max_rx_pktlen.saturating_sub(14 + 4);
+    (u32::from(caps.max_mtu).min(by_frame) as u16).max(caps.min_mtu)
+}
+
 /// Decides the MTU and scatter for `choice` on a port with `caps`. An
 /// error is the line for `--mtu`.
 pub fn decide(caps: &FrameCaps, choice: MtuChoice) -> Result<FrameSizing, String> {
@@ -65,7 +72,9 @@ pub fn decide(caps: &FrameCaps, choice: MtuChoice) -> Result<FrameSizing, String
                 limited_by_mbuf: false,
             })
         }
-        MtuChoice::Largest => caps.max_mtu,
+        // A driver that leaves ethdev's default max_mtu (65535) bounds the
+        // frame by max_rx_pktlen alone.
+        MtuChoice::Largest => largest_mtu(caps),
         MtuChoice::Exactly(n) if (caps.min_mtu..=caps.max_mtu).contains(&n) => n,
         MtuChoice::Exactly(n) => {
             return Err(format!(
@@ -162,6 +171,16 @@ mod tests {
                 limited_by_mbuf: false
             }
         );
+    }
+
+    #[test]
+    fn an_unset_max_mtu_is_bounded_by_the_largest_frame() {
+        let caps = FrameCaps {
+            max_mtu: u16::MAX,
+            max_rx_pktlen: 9018,
+            ..ixgbe()
+        };
+        assert_eq!(decide(&caps, MtuChoice::Largest).unwrap().mtu, Some(9000));
     }
 
     #[test]

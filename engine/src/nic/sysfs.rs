@@ -24,10 +24,16 @@ pub struct KernelInterface {
     pub speed_mbps: Option<u32>,
     /// The MTU.
     pub mtu: Option<u32>,
+    /// The ARPHRD_* link type (`type`): 1 for Ethernet.
+    pub arphrd: Option<u16>,
+    /// Promiscuous (IFF_PROMISC) now.
+    pub promiscuous: bool,
 }
 
 /// `IFF_UP` in an interface's `flags`.
 const IFF_UP: u32 = 0x1;
+/// `IFF_PROMISC`.
+const IFF_PROMISC: u32 = 0x100;
 
 /// The kernel's interface directory.
 const SYS_CLASS_NET: &str = "/sys/class/net";
@@ -71,6 +77,8 @@ pub fn read_interface(name: &str) -> Option<KernelInterface> {
         // Reading `speed` of a link that is down fails (EINVAL) or says -1.
         speed_mbps: read_trimmed(&dir.join("speed")).and_then(|s| s.parse().ok()),
         mtu: read_trimmed(&dir.join("mtu")).and_then(|s| s.parse().ok()),
+        arphrd: read_trimmed(&dir.join("type")).and_then(|s| s.parse().ok()),
+        promiscuous: flags & IFF_PROMISC != 0,
     })
 }
 

@@ -20,6 +20,8 @@ pub(super) struct Buffered {
     file: File,
     /// Bytes on disk, all whole records.
     committed: u64,
+    /// Where the first record went: 0, or where `>>` had left stdout.
+    base: u64,
     /// False for a pipe or terminal: a failed write cannot be taken back.
     rewindable: bool,
 }
@@ -35,6 +37,7 @@ impl Buffered {
         Ok(Buffered {
             file,
             committed: 0,
+            base: 0,
             rewindable: true,
         })
     }
@@ -42,11 +45,18 @@ impl Buffered {
     /// Standard output (a duplicate of descriptor 1, so that closing the
     /// sink leaves the process's own stdout alone).
     pub(super) fn stdout() -> io::Result<Self> {
-        let file = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+        let mut file = File::from(io::stdout().as_fd().try_clone_to_owned()?);
         let rewindable = file.metadata().is_ok_and(|m| m.is_file());
+        // `>> file`: what was there before stays.
+        let base = if rewindable {
+            file.stream_position()?
+        } else {
+            0
+        };
         Ok(Buffered {
             file,
             committed: 0,
+            base,
             rewindable,
         })
     }
@@ -73,8 +83,8 @@ impl Buffered {
             }
             Err(err) => {
                 if self.rewindable {
-                    let _ = self.file.set_len(self.committed);
-                    let _ = self.file.seek(SeekFrom::Start(self.committed));
+                    let _ = self.file.set_len(self.base + self.committed);
+                    let _ = self.file.seek(SeekFrom::Start(self.base + self.committed));
                 }
                 Err(err)
             }

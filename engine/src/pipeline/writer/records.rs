@@ -437,6 +437,8 @@ impl RecordWriter {
         let (kept, error) = (err.kept_bytes, err.error);
         let message = if self.stream.current().is_published() {
             format!("cannot publish on {}: {error}", path.display())
+        } else if crate::storage::is_stdout(path) {
+            format!("cannot write standard output: {error}")
         } else {
             format!(
                 "cannot write {}: {error} (the file keeps its first {kept} bytes, whole records)",
