@@ -628,3 +628,33 @@ fn a_capture_without_an_index_removes_the_one_an_earlier_capture_left() {
         "the old index would describe another file"
     );
 }
+
+/// A closed file that grew after its index was written (appended to, or
+/// rewritten by another tool) is scanned, not read by its stale index.
+#[test]
+fn a_file_changed_after_its_index_was_closed_is_scanned() {
+    let dir = TempDir::new("extract-changed");
+    let files = capture(&dir, "g", false);
+    // Append a copy of the first file's last record (same time: the file
+    // stays in order).
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let last = read_pcap(&files[0]).1.pop().unwrap();
+    let record = bytes[bytes.len() - 16 - last.data.len()..].to_vec();
+    bytes.extend_from_slice(&record);
+    std::fs::write(&files[0], &bytes).unwrap();
+    let want = tcpdump_reference(&dir, &files, "", 0, u64::MAX);
+    let out = dir.path("out.pcap");
+    let dir_arg = files[0].parent().unwrap().to_str().unwrap().to_owned();
+    let run = extract(&["-r", &dir_arg, "-w", out.to_str().unwrap()]).assert_ok();
+    let got = read_pcap(&out).1;
+    same_records(&got, &want, "everything");
+    let copies = got.iter().filter(|r| **r == last).count();
+    assert_eq!(copies, 2, "the appended record is there too");
+    let said = format!("{}: the index is of a file of", files[0].display());
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("it changed since; the file is scanned"),
+        "{}",
+        run.stderr
+    );
+}

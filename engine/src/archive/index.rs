@@ -319,8 +319,8 @@ impl IndexBuilder {
     }
 
     /// Appends the last segment and the end marker, which says the index
-    /// covers every record of a closed file.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+    /// covers every record of a closed file of `file_len` bytes.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, file_len: u64) {
         if self.framed {
             self.emit_framed(out);
         } else {
@@ -330,7 +330,9 @@ impl IndexBuilder {
         out.extend_from_slice(END_MAGIC);
         out.extend_from_slice(&0u32.to_le_bytes());
         let end = self.last_end;
-        for word in [end, end, 0, 0] {
+        // The end marker's "first time" holds the file's length instead:
+        // a file changed since (longer, rewritten) no longer matches it.
+        for word in [end, end, file_len, 0] {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&(self.total_records as u32).to_le_bytes());
@@ -518,7 +520,7 @@ mod tests {
                 builder.take_segment(&mut out);
             }
         }
-        builder.finish(&mut out);
+        builder.finish(&mut out, 1 << 20);
         let segs = segments(&out);
         assert_eq!(segs.len(), 3, "a full segment, the rest, the end");
         let (first, body) = &segs[0];
@@ -568,7 +570,7 @@ mod tests {
         builder.frames_done(4040, 30, 19_200, &mut out);
         builder.add(7, 60, &frame(2), true);
         builder.frames_done(4070, 200, 60, &mut out);
-        builder.finish(&mut out);
+        builder.finish(&mut out, 1 << 20);
         let segs = segments(&out);
         assert_eq!(segs.len(), 3, "two segments, the end");
         let (first, body) = &segs[0];

@@ -37,6 +37,9 @@ pub(crate) struct IndexPlan {
     pub(crate) covered_end: Option<u64>,
     /// The end marker's data end: where a closed capture file ends.
     pub(crate) end_data: Option<u64>,
+    /// The closed capture file's length, as its end marker says (indexes
+    /// written before it was recorded say nothing).
+    pub(crate) file_len: Option<u64>,
     /// The index ends with its end marker: the capture file was closed.
     pub(crate) closed: bool,
     /// The index ends inside a segment (cut short, or being written).
@@ -88,6 +91,7 @@ pub(crate) fn read_plan(index_path: &Path, data_len: u64, header_end: u64) -> In
         segments: Vec::new(),
         covered_end: None,
         end_data: None,
+        file_len: None,
         closed: false,
         cut_short: false,
         framed: u16::from_le_bytes([head[10], head[11]]) & FLAG_FRAMED != 0,
@@ -132,6 +136,7 @@ impl Chain {
         if header.end_marker {
             plan.closed = true;
             plan.end_data = Some(header.data_end);
+            plan.file_len = Some(header.first_ns).filter(|&len| len > 0);
             return Ok(true);
         }
         self.expected_start = Some(header.data_end);

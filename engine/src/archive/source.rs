@@ -83,6 +83,19 @@ impl FileSource {
                     if plan.framed { "compressed" } else { "plain" }
                 )),
             ),
+            IndexState::Usable(plan)
+                if plan.file_len.is_some_and(|len| reader.current_len() > len) =>
+            {
+                (
+                    None,
+                    Some(format!(
+                        "{}: the index is of a file of {} bytes, and the file now has {}: it changed since; the file is scanned",
+                        path.display(),
+                        plan.file_len.unwrap_or_default(),
+                        reader.current_len()
+                    )),
+                )
+            }
             IndexState::Usable(plan) => {
                 let warning = plan.cut_short.then(|| {
                     format!(

@@ -103,10 +103,11 @@ impl IndexFile {
         self.out = out;
     }
 
-    /// Writes the last segment and the end marker.
-    pub(crate) fn finish(&mut self) {
+    /// Writes the last segment and the end marker of a capture file now
+    /// closed at `file_len` bytes.
+    pub(crate) fn finish(&mut self, file_len: u64) {
         let mut out = std::mem::take(&mut self.out);
-        self.builder.finish(&mut out);
+        self.builder.finish(&mut out, file_len);
         self.write(&out);
     }
 

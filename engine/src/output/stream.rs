@@ -173,8 +173,9 @@ impl FileStream {
 
     /// Finishes the current file's index; returns its size.
     fn finish_index(&mut self) -> u64 {
+        let file_len = self.sink.total_bytes();
         self.index.as_mut().map_or(0, |index| {
-            index.finish();
+            index.finish(file_len);
             index.bytes()
         })
     }

@@ -359,11 +359,12 @@ impl RecordWriter {
             };
             // On disk and whole: now its index may say the file is closed
             // (abandoned instead if its last writes failed).
+            let file_len = closed.sink.total_bytes();
             let index_bytes = closed.index.as_mut().map_or(0, |index| {
                 if failed {
                     index.abandon();
                 }
-                index.finish();
+                index.finish(file_len);
                 index.bytes()
             });
             let size = closed.sink.total_bytes() + index_bytes;
