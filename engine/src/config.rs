@@ -613,6 +613,8 @@ impl CaptureConfig {
             buffers: self.buffers,
             flush_interval: self.flush_interval,
             zstd_level: self.compress,
+            // Compressed files end far short of -C's raw bytes.
+            preallocate: self.rotation.max_bytes.filter(|_| self.compress.is_none()),
         }
     }
 }

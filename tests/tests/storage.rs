@@ -550,3 +550,49 @@ fn sigkill_leaves_every_file_readable_and_the_next_run_starts() {
         let _ = std::fs::remove_file(&out);
     }
 }
+
+/// `-C`: each file's blocks are reserved when it is created, and what the
+/// file did not fill is given back when it closes (on ext4, where a hole
+/// punched past the end does nothing, by a truncate to its length).
+#[test]
+fn rotated_files_keep_no_reserved_blocks_once_closed() {
+    use std::os::unix::fs::MetadataExt;
+    let fs = LoopFs::new("prealloc", 64);
+    let input = fs.path("in.pcap");
+    let records = varied(20_000, T0);
+    write_pcap(&input, &records, true);
+    let out = fs.path("r.pcap");
+    let json = fs.path("r.json");
+    let spec = format!("net_pcap0,rx_pcap={}", input.display());
+    let mut args = vec!["-q", "-i", &spec, "-w", out.to_str().unwrap(), "-C", "2"];
+    args.extend([
+        "--io",
+        "direct",
+        "--no-index",
+        "--stats-json",
+        json.to_str().unwrap(),
+    ]);
+    zcap(&args, Duration::from_secs(120)).assert_ok();
+    let report = final_json(&json);
+    assert_conservation(&report);
+    let dir = out.parent().unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.contains("/r-") && p.ends_with(".pcap"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "rotated: {files:?}");
+    let mut total = 0;
+    for file in &files {
+        let meta = std::fs::metadata(file).unwrap();
+        let allocated = meta.blocks() * 512;
+        assert!(
+            allocated <= meta.len().next_multiple_of(4096),
+            "{file}: {allocated} bytes allocated for {}",
+            meta.len()
+        );
+        total += read_pcap(Path::new(file)).1.len();
+    }
+    assert_eq!(total, records.len());
+}

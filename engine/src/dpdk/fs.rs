@@ -37,6 +37,40 @@ pub(crate) fn fs_stats(path: &Path) -> io::Result<FsStats> {
     })
 }
 
+/// Reserves `bytes` of disk for `file` without changing its length
+/// (`FALLOC_FL_KEEP_SIZE`, so readers still see only what was written): a
+/// rotated file's blocks are allocated in one piece instead of one write
+/// at a time, beside other writers' files.
+pub(crate) fn preallocate(file: &std::fs::File, bytes: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = i64::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: fallocate only reads its arguments; the descriptor is open.
+    let ret = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Gives back what [`preallocate`] reserved past `len`, the file's length
+/// (a file that stopped short of its size limit keeps no unused blocks).
+pub(crate) fn release_past(file: &std::fs::File, len: u64, reserved: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if reserved <= len {
+        return Ok(());
+    }
+    let (offset, span) = (len as i64, (reserved - len) as i64);
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: as above; punching past the end frees blocks, writes no data.
+    let ret = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, span) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// How a file will be read, for the kernel's readahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadPattern {

@@ -26,7 +26,9 @@ mod window;
 pub use bpf::{capture_file_dlt, ClassicFilter, Engine as FilterEngine, Filter};
 pub use eal::{hugepages_available, rdtsc, Eal, EalBuilder, ThreadRegistration};
 pub use error::{DpdkError, Result};
-pub(crate) use fs::{advise_reads, advise_willneed, fs_stats, ReadPattern};
+pub(crate) use fs::{
+    advise_reads, advise_willneed, fs_stats, preallocate, release_past, ReadPattern,
+};
 pub use lcore::{launch, LcoreTask};
 pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBurst, Segments};
 pub use mempool::Mempool;

@@ -298,6 +298,7 @@ impl FileStream {
     /// The last file is closed and on disk (see [`FileStream::finished`]).
     pub(crate) fn finished_last(&mut self) -> Removed {
         let path = self.sink.path().to_owned();
+        self.sink.release_reserve();
         let size = self.sink.total_bytes() + self.finish_index();
         self.finished(path, size, true)
     }
@@ -427,6 +428,7 @@ mod tests {
             buffers: 2,
             flush_interval: Duration::from_secs(1),
             zstd_level: None,
+            preallocate: None,
         };
         let sink = FileSink::create(&first, &spec).unwrap();
         FileStream::new(sink, rotation, vec![(0, source)], 1, 0)

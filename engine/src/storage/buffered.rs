@@ -67,6 +67,11 @@ impl Buffered {
         self.rewindable
     }
 
+    /// The file (for preallocation).
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Bytes on disk.
     pub(super) fn committed(&self) -> u64 {
         self.committed

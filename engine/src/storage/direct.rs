@@ -103,6 +103,11 @@ impl Direct {
         })
     }
 
+    /// The file (for preallocation).
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Bytes per write, rounded to whole blocks.
     pub(super) fn buffer_bytes(&self) -> usize {
         self.buffer_bytes

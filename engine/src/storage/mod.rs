@@ -80,6 +80,8 @@ pub(crate) struct SinkSpec {
     pub(crate) flush_interval: std::time::Duration,
     /// `--compress zstd:LEVEL`: each write is one zstd frame.
     pub(crate) zstd_level: Option<i32>,
+    /// `-C`: bytes to reserve on disk for each file when it is created.
+    pub(crate) preallocate: Option<u64>,
 }
 
 /// What the records in one buffer add to the writer's counters once they are

@@ -77,6 +77,7 @@ pub fn run_storage_test(
         buffers: test.buffers,
         flush_interval: Duration::MAX,
         zstd_level: None,
+        preallocate: None,
     };
     let fail = |field, e: String| ZcapError::config(field, e);
     let mut sink = FileSink::create(&test.path, &spec).map_err(|e| {

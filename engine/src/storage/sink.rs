@@ -10,7 +10,7 @@ use super::compress::{Frame, Framer};
 use super::direct::{Direct, Upto};
 use super::{directory_of, Books, IoMode, Landed, SinkSpec, WriteError};
 use super::{BUFFERED_WRITE_BYTES, DIRECT_WRITE_BYTES};
-use crate::dpdk::fs_stats;
+use crate::dpdk::{fs_stats, preallocate, release_past};
 use crate::publish::Published;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,8 @@ pub(crate) struct FileSink {
     backend: Backend,
     /// `--compress`: records are staged here and each write is one frame.
     framer: Option<Framer>,
+    /// Bytes reserved on disk at creation (`-C`), given back at the end.
+    reserved: u64,
 }
 
 impl FileSink {
@@ -99,6 +101,7 @@ impl FileSink {
         let mut sink = FileSink::with_backend(path, spec, backend, (buf, start), flush_bytes);
         sink.refused_direct = refused_direct;
         sink.framer = framer;
+        sink.reserve();
         Ok(sink)
     }
 
@@ -125,6 +128,7 @@ impl FileSink {
             refused_direct: false,
             backend,
             framer: None,
+            reserved: 0,
         }
     }
 
@@ -139,6 +143,48 @@ impl FileSink {
         let buf = Vec::with_capacity(flush_bytes + RESERVE);
         let backend = Backend::Publish(Box::new(published));
         FileSink::with_backend(Path::new(name), spec, backend, (buf, 0), flush_bytes)
+    }
+
+    /// The file, for a backend that has one that may be preallocated.
+    fn preallocatable_file(&self) -> Option<&std::fs::File> {
+        match &self.backend {
+            Backend::Buffered(b) if !is_stdout(&self.path) => Some(b.file()),
+            Backend::Direct(d) => Some(d.file()),
+            _ => None,
+        }
+    }
+
+    /// `-C`: reserves the file's blocks at once (best effort: a file system
+    /// without fallocate, or one too full for a whole file, is written as
+    /// it would be without).
+    fn reserve(&mut self) {
+        let Some(bytes) = self.spec.preallocate else {
+            return;
+        };
+        if let Some(file) = self.preallocatable_file() {
+            if preallocate(file, bytes).is_ok() {
+                self.reserved = bytes;
+            }
+        }
+    }
+
+    /// Gives back the blocks reserved past the file's end, once it is
+    /// closed (also on drop: a writer that ends early).
+    pub(crate) fn release_reserve(&mut self) {
+        if self.reserved == 0 {
+            return;
+        }
+        if let Some(file) = self.preallocatable_file() {
+            // The length on disk: after a failed write, not what was meant.
+            if let Ok(meta) = file.metadata() {
+                // ext4 frees blocks past the end on a truncate to the same
+                // length (and ignores a hole punched there); tmpfs the other
+                // way round.
+                let _ = file.set_len(meta.len());
+                let _ = release_past(file, meta.len(), self.reserved);
+            }
+        }
+        self.reserved = 0;
     }
 
     /// True if records go to JetStream rather than to a file.
@@ -406,6 +452,12 @@ impl FileSink {
     }
 }
 
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        self.release_reserve();
+    }
+}
+
 /// True if `path`'s directory is on tmpfs.
 fn on_tmpfs(path: &Path) -> bool {
     fs_stats(directory_of(path)).is_ok_and(|s| s.is_tmpfs)
@@ -462,6 +514,7 @@ mod tests {
             buffers: 3,
             flush_interval: interval,
             zstd_level: None,
+            preallocate: None,
         }
     }
 
@@ -471,6 +524,42 @@ mod tests {
             .expect("tmpfs takes O_DIRECT (Linux 6.6 or later)");
         assert_eq!(sink.spec().mode, IoMode::Direct);
         sink
+    }
+
+    #[test]
+    fn a_size_limited_file_reserves_its_blocks_and_gives_back_the_rest() {
+        use std::os::unix::fs::MetadataExt;
+        for mode in [IoMode::Buffered, IoMode::Direct] {
+            let file = ShmFile::new(&format!("prealloc-{}", mode.name()));
+            let reserved = 1 << 20;
+            let spec = SinkSpec {
+                preallocate: Some(reserved),
+                ..spec(mode, 4096, Duration::from_secs(60))
+            };
+            let mut sink = FileSink::create(&file.0, &spec).unwrap();
+            let allocated = |f: &ShmFile| f.0.metadata().unwrap().blocks() * 512;
+            assert!(
+                allocated(&file) >= reserved,
+                "{mode:?}: reserved at creation"
+            );
+            assert_eq!(
+                file.0.metadata().unwrap().len(),
+                0,
+                "readers see no more than was written"
+            );
+            let mut all = Vec::new();
+            for len in [100, 3000, 5000] {
+                append(&mut sink, len, &mut all);
+            }
+            sink.flush().unwrap();
+            drop(sink);
+            assert_eq!(std::fs::read(&file.0).unwrap(), all, "{mode:?}");
+            let len = file.0.metadata().unwrap().len();
+            assert!(
+                allocated(&file) <= len.next_multiple_of(4096),
+                "{mode:?}: the rest is given back"
+            );
+        }
     }
 
     /// Appends a record of `len` bytes, all `len as u8`.

@@ -359,6 +359,7 @@ impl RecordWriter {
             };
             // On disk and whole: now its index may say the file is closed
             // (abandoned instead if its last writes failed).
+            closed.sink.release_reserve();
             let file_len = closed.sink.total_bytes();
             let index_bytes = closed.index.as_mut().map_or(0, |index| {
                 if failed {
