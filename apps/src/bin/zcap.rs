@@ -185,8 +185,22 @@ impl PublishArgs {
     }
 }
 
-/// `--io`, `--buffer-size`, `--buffers`, `--volumes`, `--max-disk`.
+/// `--io`, `--buffer-size`, `--buffers`, `--volumes`, `--max-disk`,
+/// `--compress` and `--index`/`--no-index`.
 fn storage_from(cli: &Cli, config: &mut CaptureConfig) -> Result<(), ZcapError> {
+    if let Some(text) = &cli.compress {
+        let level = zcap::storage::parse_compression(text)
+            .map_err(|e| ZcapError::usage(format!("--compress: {e}")))?;
+        config.compress = Some(level);
+        if !config.output.to_string_lossy().ends_with(".zst") && !config.writes_to_stdout() {
+            config.output = PathBuf::from(format!("{}.zst", config.output.display()));
+        }
+    }
+    config.index = match (cli.index, cli.no_index) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
     (config.io, config.buffer_bytes, config.buffers) = cli.storage.parse()?;
     config.volumes = cli.volumes.clone();
     config.max_disk = cli
@@ -254,19 +268,6 @@ fn config_from(cli: &Cli) -> Result<CaptureConfig, ZcapError> {
     config.rotation.post_rotate = cli.post_rotate.clone();
     config.latency_log = cli.latency_log.clone();
     config.latency_plot = cli.latency_plot.clone();
-    if let Some(text) = &cli.compress {
-        let level = zcap::storage::parse_compression(text)
-            .map_err(|e| ZcapError::usage(format!("--compress: {e}")))?;
-        config.compress = Some(level);
-        if !config.output.to_string_lossy().ends_with(".zst") && !config.writes_to_stdout() {
-            config.output = PathBuf::from(format!("{}.zst", config.output.display()));
-        }
-    }
-    config.index = match (cli.index, cli.no_index) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    };
     storage_from(cli, &mut config)?;
     if publish.as_ref().is_some_and(|p| !p.files) {
         // No files: a subject per queue, and pcap records unless -F says
