@@ -8,7 +8,7 @@
 # (infinite_rx, which copies each frame: a slower source than net_null).
 #
 #   bash scripts/bench-sizes.sh                 # 1 queue, 3 s per run
-#   QUEUES="1 2 4" CORES=0-4 bash scripts/bench-sizes.sh   # on a bigger machine
+#   QUEUES="1 2 4" bash scripts/bench-sizes.sh   # on a bigger machine: testpmd on CPUs 0..Q, zcap polls on 1..Q
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
