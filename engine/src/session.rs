@@ -55,8 +55,8 @@ pub(crate) struct Session {
     pub writer_cpus: Vec<usize>,
 }
 
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
+/// The CPUs this process may run on, in order (never empty).
+pub(crate) fn allowed_cpus() -> Vec<usize> {
     let mut cpus: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()

@@ -32,13 +32,11 @@ pub(super) fn stamps_described(source: &TimeSource) -> &'static str {
     match source {
         TimeSource::Device { .. } => "timestamps: the replayed file's",
         TimeSource::Tsc => "timestamps: host clock (TSC anchored to the system clock)",
-        TimeSource::Adapter(clock) if clock.is_real_time() => {
-            "timestamps: adapter clock, real time"
-        }
-        TimeSource::Adapter(_) if source.name() == "adapter" => {
-            "timestamps: adapter clock, converted to the system clock's time"
-        }
-        TimeSource::Adapter(_) => "timestamps: adapter clock, unsynced",
+        TimeSource::Adapter(clock) => match clock.source_name() {
+            "adapter_real_time" => "timestamps: adapter clock, real time",
+            "adapter" => "timestamps: adapter clock, converted to the system clock's time",
+            _ => "timestamps: adapter clock, unsynced",
+        },
     }
 }
 

@@ -5,6 +5,7 @@ use super::open::{decide, Facts, Opening};
 use super::sysfs::{self, KernelInterface};
 use crate::config::{DpdkConfig, Interface};
 use crate::dpdk::{all_ports, hugepages_available, EalBuilder, PortInfo};
+use crate::session::allowed_cpus;
 use crate::stats::json::JsonObject;
 
 /// What `-D` found.
@@ -199,7 +200,7 @@ fn kernel_json(k: &KernelInterface, opening: &Opening) -> JsonObject {
 pub fn list(config: &DpdkConfig) -> Listing {
     let mut eal = EalBuilder::new()
         .probe_all_pci()
-        .lcore_cpus(vec![first_allowed_cpu()])
+        .lcore_cpus(vec![allowed_cpus()[0]])
         .no_huge(config.no_huge || !hugepages_available())
         .memory_mb(Some(config.mem_mb.unwrap_or(256)))
         .log_level(config.log_level)
@@ -234,12 +235,6 @@ pub fn list(config: &DpdkConfig) -> Listing {
         kernel,
         dpdk_error,
     }
-}
-
-fn first_allowed_cpu() -> usize {
-    core_affinity::get_core_ids()
-        .and_then(|ids| ids.into_iter().map(|c| c.id).min())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -149,8 +149,8 @@ fn kernel_ring_frames(rx_descriptors: u16) -> u32 {
 /// net_af_packet cuts frames to one 2 KiB kernel frame: said where the
 /// interface's MTU allows longer ones (GRO, on by default on NICs, merges
 /// packets into longer ones still).
-fn say_if_frames_are_cut(name: &str) {
-    let mtu = sysfs::read_interface(name).and_then(|k| k.mtu).unwrap_or(0);
+fn say_if_frames_are_cut(name: &str, mtu: Option<u32>) {
+    let mtu = mtu.unwrap_or(0);
     if mtu + 14 > AF_PACKET_MAX_FRAME {
         crate::say!(
             "zcap: -i {name}: its MTU is {mtu}; net_af_packet keeps at most {AF_PACKET_MAX_FRAME} bytes of a frame and loses the longer ones' length (and GRO merges packets: ethtool -K {name} gro off)"
@@ -173,7 +173,8 @@ pub fn resolve_kernel_names(config: &DpdkConfig) -> Result<DpdkConfig, ZcapError
         let Interface::Kernel(name) = iface else {
             continue;
         };
-        let opening = decide(name, &facts(name), queues, frames)
+        let facts = facts(name);
+        let opening = decide(name, &facts, queues, frames)
             .map_err(|e| ZcapError::config(Field::Interface, e))?;
         if matches!(opening, Opening::Pmd { .. }) {
             all_af_packet = false;
@@ -189,7 +190,7 @@ pub fn resolve_kernel_names(config: &DpdkConfig) -> Result<DpdkConfig, ZcapError
                 crate::say!(
                     "zcap: -i {name}: the kernel serves this interface{served}: capturing through DPDK's net_af_packet, which is not kernel bypass (scripts/nic.sh binds a NIC to DPDK)"
                 );
-                say_if_frames_are_cut(name);
+                say_if_frames_are_cut(name, facts.kernel.and_then(|k| k.mtu));
                 Interface::Vdev { spec, name: device }
             }
         };

@@ -133,6 +133,7 @@ impl DeviceClock {
     }
 
     /// True if the device's stamps are real time and taken as they are.
+    #[cfg(test)]
     pub(crate) fn is_real_time(&self) -> bool {
         self.real_time
     }

@@ -185,8 +185,6 @@ impl PollLoop {
         }
         while !self.control.stop_requested() {
             let start = rdtsc();
-            let rxq = &self.rxq;
-            self.stamper.resync(start, || rxq.read_clock());
             cycles.close_burst(&self.shared, start);
             // Packets the ring refused go first.
             if hand_off.must_retry() {
@@ -243,6 +241,9 @@ impl PollLoop {
             return 0;
         }
         let burst_ns = self.stamper.now_ns(start);
+        // Per burst, not while idle: a device clock's once-a-second anchor.
+        let rxq = &self.rxq;
+        self.stamper.resync(start, || rxq.read_clock());
         let mut bytes = 0u64;
         let gathered = outgoing.len();
         while let Some(m) = received.pop_front() {
