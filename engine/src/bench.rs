@@ -1,16 +1,18 @@
-//! The testpmd-style benchmark: `rxonly` receives and frees (the reference
-//! point for every later rate); `capture` runs the real capture pipeline;
-//! `handoff` runs it with writers that free without encoding, which parts
+//! The testpmd-style benchmark: `rxonly` receives and frees, through the
+//! capture's own poll loop (the reference point for every later rate);
+//! `capture` runs the real capture pipeline; `handoff` runs it with writers that free without encoding, which parts
 //! the cost of passing mbufs between cores from the cost of writing them.
 
 use crate::capture::{run_capture, CaptureOutcome};
 use crate::config::{CaptureConfig, DpdkConfig};
-use crate::dpdk::{launch, rdtsc, ClassicFilter, Filter, MbufBurst, Port, RxQueue};
+use crate::dpdk::{launch, ClassicFilter, Filter, Port, RxQueue};
 use crate::error::{Field, ZcapError};
+use crate::pipeline::backoff::IdlePolicy;
 use crate::pipeline::control::Control;
-use crate::pipeline::poll::{Backoff, IdlePolicy};
-use crate::pipeline::MAX_BURST;
+use crate::pipeline::poll::{PollLoop, RingFullPolicy};
+use crate::pipeline::rx::{BareSource, Discard};
 use crate::session::{default_pool_size, Session, Writers};
+use crate::stats::histogram::Mailbox;
 use crate::stats::{CaptureReport, QueueShared};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,22 +116,15 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
     let mut running = Vec::new();
     let mut failure = None;
     for (slot, idle) in queues.into_iter().zip(poll_idle) {
+        let lcore = slot.lcore;
         let shared = Arc::new(QueueShared::default());
         watched.push((
             slot.rxq.port_id(),
             slot.rxq.queue_id(),
-            slot.lcore,
+            lcore,
             shared.clone(),
         ));
-        let lcore = slot.lcore;
-        let rx = RxOnly {
-            rxq: slot.rxq,
-            shared,
-            control: control.clone(),
-            filter: filter.clone(),
-            burst_size: config.dpdk.burst,
-            idle,
-        };
+        let rx = bare_loop(config, slot.rxq, filter.clone(), shared, &control, idle);
         match launch(lcore, move || rx.run()) {
             Ok(task) => running.push(task),
             Err(e) => {
@@ -165,44 +160,25 @@ fn rx_only(config: &BenchConfig, control: Arc<Control>) -> Result<CaptureReport,
     Ok(report)
 }
 
-/// One queue's receive-and-free loop: testpmd's rxonly.
-struct RxOnly {
+/// testpmd's rxonly on `rxq`: every burst freed as it comes, unstamped.
+fn bare_loop(
+    config: &BenchConfig,
     rxq: RxQueue,
-    shared: Arc<QueueShared>,
-    control: Arc<Control>,
     filter: Option<Arc<Filter>>,
-    burst_size: usize,
+    shared: Arc<QueueShared>,
+    control: &Arc<Control>,
     idle: IdlePolicy,
-}
-
-impl RxOnly {
-    fn run(mut self) {
-        let counters = &self.shared.counters;
-        let mut burst = MbufBurst::<MAX_BURST>::new();
-        let mut backoff = Backoff::new(self.idle);
-        let start = rdtsc();
-        while !self.control.stop_requested() {
-            let n = self.rxq.rx_burst(&mut burst, self.burst_size);
-            if n == 0 {
-                counters.empty_polls.add(1);
-                backoff.idle();
-                continue;
-            }
-            backoff.busy();
-            counters.rx_packets.add(n as u64);
-            // net_null counts no bytes in its port statistics.
-            let bytes: u64 = burst.iter().map(|m| u64::from(m.pkt_len())).sum();
-            counters.rx_bytes.add(bytes);
-            counters.bursts.add(1);
-            if let Some(filter) = &self.filter {
-                counters
-                    .filtered
-                    .add(burst.retain(|m| filter.accepts(m)) as u64);
-            }
-            burst.free_all();
-        }
-        // rxonly runs flat out: every cycle of the loop counts.
-        counters.busy_cycles.add(rdtsc() - start);
+) -> PollLoop<BareSource, Discard> {
+    PollLoop {
+        source: BareSource::new(rxq, filter),
+        ring: Discard,
+        shared,
+        control: control.clone(),
+        burst_size: config.dpdk.burst,
+        gather: config.dpdk.burst,
+        ring_full: RingFullPolicy::Drop,
+        idle,
+        burst_cycles: Mailbox::new(),
     }
 }
 

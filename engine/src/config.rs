@@ -615,6 +615,8 @@ impl CaptureConfig {
             zstd_level: self.compress,
             // Compressed files end far short of -C's raw bytes.
             preallocate: self.rotation.max_bytes.filter(|_| self.compress.is_none()),
+            #[cfg(test)]
+            memory: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::config::{DpdkConfig, IdleMode, Interface};
 use crate::dpdk::MAX_LCORES;
 use crate::error::{Field, ZcapError};
-use crate::pipeline::poll::IdlePolicy;
+use crate::pipeline::backoff::IdlePolicy;
 
 /// The writer threads a run wants besides its poll loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

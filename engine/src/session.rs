@@ -10,8 +10,8 @@ use crate::error::{Field, ZcapError};
 use crate::nic::rss::{symmetric_key, RssKey};
 use crate::nic::sizing::{self, FrameCaps, FrameSizing, MtuChoice};
 use crate::nic::{af_packet_iface, sysfs};
+use crate::pipeline::backoff::IdlePolicy;
 use crate::pipeline::device_clock::{self, DeviceClock};
-use crate::pipeline::poll::IdlePolicy;
 pub(crate) use crate::placement::{Placement, Writers};
 use std::sync::Arc;
 
@@ -124,7 +124,7 @@ fn create_pool(
 
 /// The per-lcore cache of a pool of `mbufs`. None for finite sources: their
 /// poll loops receive only while the pool's free count covers a burst (see
-/// `poll::PoolGuard`), which is exact only without caches. Otherwise
+/// `rx::PoolGuard`), which is exact only without caches. Otherwise
 /// [`MEMPOOL_CACHE`], small pools less: DPDK refuses a cache above two thirds
 /// of the pool, and a small pool must not sit in caches.
 pub(crate) fn pool_cache(mbufs: u32, finite: bool) -> u32 {

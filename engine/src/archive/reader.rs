@@ -1,3 +1,4 @@
+// Over 500 lines: one reader for both formats, sharing its positioning, damage rules and buffer; the block parsing is most of it.
 //! Reads pcap and pcapng files record by record, from the start or from a
 //! position the index names. Only what extraction needs: packets with their
 //! time, lengths, interface, queue and hash; other pcapng blocks are skipped.

@@ -1,19 +1,22 @@
 //! The files a capture writes besides its records' first files: names and
-//! creation of those, and the report files (`--stats-json`, `--latency-log`,
+//! creation of those, the disk budget they share, and the report files (`--stats-json`, `--latency-log`,
 //! `--latency-plot`), all created before DPDK starts so that a bad path
 //! costs nothing.
 
 use crate::config::CaptureConfig;
+use crate::dpdk::fs_stats;
 use crate::error::{Field, ZcapError};
+use crate::output::SharedBudget;
 use crate::stats::plot::percentile_svg;
 use crate::stats::CaptureReport;
-use crate::storage::{FileSink, IoMode};
+use crate::storage::{directory_of, Budget, FileSink, IoMode, DIRECT_WRITE_BYTES};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// The output files a capture writes: one, or one per queue; with
@@ -245,4 +248,37 @@ impl IntervalLogs<'_, '_> {
             );
         }
     }
+}
+
+/// `--max-disk` in bytes, for the writers whose first files are `first`:
+/// a share is of the first file's volume. Refused if it cannot hold the
+/// files being written.
+pub(super) fn disk_budget(
+    config: &CaptureConfig,
+    first: &[PathBuf],
+) -> Result<Option<SharedBudget>, ZcapError> {
+    let Some(budget) = config.max_disk else {
+        return Ok(None);
+    };
+    let dir = first.first().map_or(Path::new("."), |p| directory_of(p));
+    let volume = fs_stats(dir).map(|s| s.total_bytes).map_err(|e| {
+        ZcapError::config(
+            Field::MaxDisk,
+            format!("cannot size {}: {e}", dir.display()),
+        )
+    })?;
+    let limit = budget.bytes(volume);
+    // A file passes -C by at most one record and one write.
+    let slack = config.buffer_bytes.unwrap_or(DIRECT_WRITE_BYTES) as u64 + 512 * 1024;
+    let file_limit = config.rotation.max_bytes.map(|b| b + slack);
+    let budget = Budget::new(limit, first.len(), file_limit);
+    if budget.too_small() {
+        let problem = format!(
+            "{limit} bytes cannot hold the files being written ({} writer(s), each up to {} bytes)",
+            first.len(),
+            file_limit.unwrap_or(0)
+        );
+        return Err(ZcapError::config(Field::MaxDisk, problem));
+    }
+    Ok(Some(Arc::new(Mutex::new(budget))))
 }

@@ -4,7 +4,7 @@
 //! place: nothing is matched up by position later.
 
 use super::links::Link;
-use super::outputs::{create_sinks, output_paths};
+use super::outputs::{create_sinks, disk_budget, output_paths};
 use super::ports::{port_reports, stamps_described, time_sources};
 use super::published::{OpenStream, Publishers};
 use super::run_as::become_user;
@@ -12,29 +12,34 @@ use super::telemetry_provider::register_telemetry;
 use super::MERGE_HOLD_LIMIT;
 use crate::account::Account;
 use crate::config::CaptureConfig;
-use crate::dpdk::fs_stats;
-use crate::dpdk::{launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port};
+use crate::dpdk::{
+    launch, rdtsc, stamped_ring, Eal, Filter, LcoreTask, Mempool, Port, RingProducer,
+};
 use crate::error::{Field, ZcapError};
 use crate::format::pcapng::Interface as PcapngInterface;
 use crate::format::{Encoder, FileFormat, TsPrecision, LINKTYPE_ETHERNET};
 use crate::monitor::{Monitor, QueueWatch};
 use crate::output::SharedBudget;
 use crate::output::{IndexSpec, Rotation};
+use crate::pipeline::backoff::IdlePolicy;
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::{Control, CountLimit};
-use crate::pipeline::poll::{IdlePolicy, PollLoop, PoolGuard, RingFullPolicy};
+use crate::pipeline::poll::{PollLoop, RingFullPolicy, HAND_OFF_MAX};
+use crate::pipeline::rx::{PoolGuard, QueueSource};
 use crate::pipeline::stamp::{Stamper, TimeSource};
 use crate::pipeline::writer::{Writer, WriterFeed, WriterOutcome, LIVE_MERGE_STALL};
 use crate::publish::Mirror;
 use crate::session::{QueueSlot, Session};
 use crate::stats::histogram::Mailbox;
 use crate::stats::{QueueShared, WriterCounters};
-use crate::storage::{directory_of, Budget, FileSink, DIRECT_WRITE_BYTES};
-use std::path::{Path, PathBuf};
+use crate::storage::FileSink;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// A capture's poll loop: a stamped, filtered queue into the writer's ring.
+type CapturePoll = PollLoop<QueueSource, RingProducer>;
 
 /// Where records go besides files, and who the capture runs as.
 pub(crate) struct Outputs<'a> {
@@ -79,7 +84,7 @@ struct Common {
 /// monitor watches of it.
 struct QueuePipeline {
     lcore: u32,
-    poll: PollLoop,
+    poll: CapturePoll,
     feed: WriterFeed,
     watch: QueueWatch,
 }
@@ -353,39 +358,6 @@ fn writer_specs(
         .collect())
 }
 
-/// `--max-disk` in bytes, for the writers whose first files are `first`:
-/// a share is of the first file's volume. Refused if it cannot hold the
-/// files being written.
-fn disk_budget(
-    config: &CaptureConfig,
-    first: &[PathBuf],
-) -> Result<Option<SharedBudget>, ZcapError> {
-    let Some(budget) = config.max_disk else {
-        return Ok(None);
-    };
-    let dir = first.first().map_or(Path::new("."), |p| directory_of(p));
-    let volume = fs_stats(dir).map(|s| s.total_bytes).map_err(|e| {
-        ZcapError::config(
-            Field::MaxDisk,
-            format!("cannot size {}: {e}", dir.display()),
-        )
-    })?;
-    let limit = budget.bytes(volume);
-    // A file passes -C by at most one record and one write.
-    let slack = config.buffer_bytes.unwrap_or(DIRECT_WRITE_BYTES) as u64 + 512 * 1024;
-    let file_limit = config.rotation.max_bytes.map(|b| b + slack);
-    let budget = Budget::new(limit, first.len(), file_limit);
-    if budget.too_small() {
-        let problem = format!(
-            "{limit} bytes cannot hold the files being written ({} writer(s), each up to {} bytes)",
-            first.len(),
-            file_limit.unwrap_or(0)
-        );
-        return Err(ZcapError::config(Field::MaxDisk, problem));
-    }
-    Ok(Some(Arc::new(Mutex::new(budget))))
-}
-
 /// The ring, poll loop and watch of one queue.
 fn queue_pipeline(
     config: &CaptureConfig,
@@ -417,13 +389,18 @@ fn queue_pipeline(
         queue,
     };
     let source = common.time_sources[slot.interface as usize];
+    let pool_guard = common.finite.then(|| PoolGuard {
+        pool: pool.clone(),
+        reserve: common.reserve,
+    });
+    let stamper = Stamper::new(source, common.tsc_hz, rdtsc());
     let poll = PollLoop {
-        rxq: slot.rxq,
+        source: QueueSource::new(slot.rxq, stamper, common.filter.clone(), pool_guard),
         ring: producer,
         shared,
-        stamper: Stamper::new(source, common.tsc_hz, rdtsc()),
         control: common.control.clone(),
         burst_size: config.dpdk.burst,
+        gather: HAND_OFF_MAX,
         // A replayed file can wait for the writer; a live port cannot.
         ring_full: if common.finite {
             RingFullPolicy::Wait
@@ -431,12 +408,7 @@ fn queue_pipeline(
             RingFullPolicy::Drop
         },
         idle,
-        filter: common.filter.clone(),
         burst_cycles,
-        pool_guard: common.finite.then(|| PoolGuard {
-            pool: pool.clone(),
-            reserve: common.reserve,
-        }),
     };
     Ok(QueuePipeline {
         lcore: slot.lcore,
@@ -480,7 +452,7 @@ fn spawn_writer(
 
 /// Launches every poll loop on its lcore; one that cannot start fails the
 /// capture (which then stops the ones that did).
-fn launch_polls(polls: Vec<(u32, PollLoop)>, control: &Control) -> Vec<LcoreTask> {
+fn launch_polls(polls: Vec<(u32, CapturePoll)>, control: &Control) -> Vec<LcoreTask> {
     let mut tasks = Vec::new();
     for (lcore, poll) in polls {
         match launch(lcore, move || poll.run()) {

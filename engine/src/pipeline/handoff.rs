@@ -119,17 +119,21 @@ impl HandOff {
         }
     }
 
-    /// An empty receive with `batch` packets held: a queue stamped by the
-    /// TSC may publish `now_ns` (anything it receives later is newer), but
-    /// only once nothing older waits in the batch.
+    /// An empty receive with `batch` packets held: a queue stamped by a
+    /// clock may publish its time, `now_ns` (anything it receives later is
+    /// newer; `None` for device stamps), but only once nothing older waits
+    /// in the batch.
     #[inline(always)]
     pub(crate) fn idle_watermark(
         &self,
-        uses_tsc: bool,
         batch: usize,
-        now_ns: impl FnOnce() -> u64,
+        now_ns: impl FnOnce() -> Option<u64>,
     ) -> Option<u64> {
-        (uses_tsc && batch == 0).then(now_ns)
+        if batch == 0 {
+            now_ns()
+        } else {
+            None
+        }
     }
 }
 
@@ -212,18 +216,10 @@ mod tests {
     #[test]
     fn the_watermark_never_passes_a_packet_still_held() {
         let h = hand_off(RingFullPolicy::Wait);
-        assert_eq!(h.idle_watermark(true, 0, || 1000), Some(1000));
-        assert_eq!(
-            h.idle_watermark(true, 5, || 1000),
-            None,
-            "older packets wait"
-        );
+        assert_eq!(h.idle_watermark(0, || Some(1000)), Some(1000));
         let unread = || panic!("the clock is read only when it can be published");
-        assert_eq!(
-            h.idle_watermark(false, 0, unread),
-            None,
-            "device stamps: unknown"
-        );
+        assert_eq!(h.idle_watermark(5, unread), None, "older packets wait");
+        assert_eq!(h.idle_watermark(0, || None), None, "device stamps: unknown");
         let mut h = hand_off(RingFullPolicy::Drop);
         h.gathered(900);
         h.gathered(100);

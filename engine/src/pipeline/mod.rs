@@ -1,12 +1,14 @@
 //! The capture pipeline: poll loops → rings → writers, and the shutdown that
 //! drains them.
 
+pub(crate) mod backoff;
 pub(crate) mod clock;
 pub mod control;
 pub(crate) mod device_clock;
 mod handoff;
 pub(crate) mod merge;
 pub(crate) mod poll;
+pub(crate) mod rx;
 pub(crate) mod stamp;
 pub(crate) mod stop;
 pub(crate) mod writer;

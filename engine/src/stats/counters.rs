@@ -41,7 +41,7 @@ pub(crate) struct QueueCounters {
     /// Polls that returned nothing.
     pub empty_polls: Counter,
     /// Receives held off because the pool had fewer free mbufs than the
-    /// replay's reserve (finite sources only; see `poll::PoolGuard`).
+    /// replay's reserve (finite sources only; see `rx::PoolGuard`).
     pub pool_waits: Counter,
     /// TSC cycles spent on non-empty bursts (receive, stamp, filter, enqueue).
     pub busy_cycles: Counter,

@@ -14,10 +14,19 @@ pub(crate) fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == STDOUT_PATH
 }
 
+/// What a [`Buffered`] writes to.
+#[derive(Debug)]
+enum Output {
+    File(File),
+    /// The writer's tests.
+    #[cfg(test)]
+    Memory(super::memory::MemoryFile),
+}
+
 /// A file written with write(2); it only ever ends on a buffer boundary.
 #[derive(Debug)]
 pub(super) struct Buffered {
-    file: File,
+    out: Output,
     /// Bytes on disk, all whole records.
     committed: u64,
     /// Where the first record went: 0, or where `>>` had left stdout.
@@ -35,11 +44,22 @@ impl Buffered {
             .truncate(true)
             .open(path)?;
         Ok(Buffered {
-            file,
+            out: Output::File(file),
             committed: 0,
             base: 0,
             rewindable: true,
         })
+    }
+
+    /// Creates (or empties) `path` on `disk`.
+    #[cfg(test)]
+    pub(super) fn in_memory(disk: &super::memory::MemoryDisk, path: &Path) -> Self {
+        Buffered {
+            out: Output::Memory(disk.create(path)),
+            committed: 0,
+            base: 0,
+            rewindable: true,
+        }
     }
 
     /// Standard output (a duplicate of descriptor 1, so that closing the
@@ -54,7 +74,7 @@ impl Buffered {
             0
         };
         Ok(Buffered {
-            file,
+            out: Output::File(file),
             committed: 0,
             base,
             rewindable,
@@ -67,9 +87,13 @@ impl Buffered {
         self.rewindable
     }
 
-    /// The file (for preallocation).
-    pub(super) fn file(&self) -> &File {
-        &self.file
+    /// The file (for preallocation), if there is one.
+    pub(super) fn file(&self) -> Option<&File> {
+        match &self.out {
+            Output::File(file) => Some(file),
+            #[cfg(test)]
+            Output::Memory(_) => None,
+        }
     }
 
     /// Bytes on disk.
@@ -81,18 +105,34 @@ impl Buffered {
     /// its last complete state, so readers see only whole records, and the
     /// offset put back: a later write (the trailer) must not leave a hole.
     pub(super) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self.file.write_all(bytes) {
+        let written = match &mut self.out {
+            Output::File(file) => file.write_all(bytes),
+            #[cfg(test)]
+            Output::Memory(file) => file.write_all(bytes),
+        };
+        match written {
             Ok(()) => {
                 self.committed += bytes.len() as u64;
                 Ok(())
             }
             Err(err) => {
                 if self.rewindable {
-                    let _ = self.file.set_len(self.base + self.committed);
-                    let _ = self.file.seek(SeekFrom::Start(self.base + self.committed));
+                    self.cut(self.base + self.committed);
                 }
                 Err(err)
             }
+        }
+    }
+
+    /// Cuts the output back to `len` bytes and writes on from there.
+    fn cut(&mut self, len: u64) {
+        match &mut self.out {
+            Output::File(file) => {
+                let _ = file.set_len(len);
+                let _ = file.seek(SeekFrom::Start(len));
+            }
+            #[cfg(test)]
+            Output::Memory(file) => file.cut(len),
         }
     }
 }

@@ -9,6 +9,8 @@ mod buffered;
 mod compress;
 mod direct;
 mod flights;
+#[cfg(test)]
+pub(crate) mod memory;
 mod self_test;
 mod sink;
 
@@ -82,6 +84,9 @@ pub(crate) struct SinkSpec {
     pub(crate) zstd_level: Option<i32>,
     /// `-C`: bytes to reserve on disk for each file when it is created.
     pub(crate) preallocate: Option<u64>,
+    /// The writer's tests: files are made on this disk in memory.
+    #[cfg(test)]
+    pub(crate) memory: Option<memory::MemoryDisk>,
 }
 
 /// What the records in one buffer add to the writer's counters once they are

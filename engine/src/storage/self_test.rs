@@ -78,6 +78,8 @@ pub fn run_storage_test(
         flush_interval: Duration::MAX,
         zstd_level: None,
         preallocate: None,
+        #[cfg(test)]
+        memory: None,
     };
     let fail = |field, e: String| ZcapError::config(field, e);
     let mut sink = FileSink::create(&test.path, &spec).map_err(|e| {

@@ -1,8 +1,9 @@
 //! How a writer takes packets from its rings: straight into the file, merged
 //! into time order first, or freed unencoded (the hand-off benchmark).
 
+use super::packet::{Packet, Release};
 use super::records::{RecordWriter, PREFETCH_AHEAD};
-use super::WriterFeed;
+use super::{CaptureRecords, WriterFeed};
 use crate::dpdk::{Received, StampedBurst};
 use crate::pipeline::merge::Merger;
 use crate::pipeline::WRITER_BURST;
@@ -75,7 +76,7 @@ impl Drain {
     pub(crate) fn round(
         &mut self,
         feeds: &mut [WriterFeed],
-        out: &mut RecordWriter,
+        out: &mut CaptureRecords,
         burst: &mut WriterBurst,
         now: Instant,
         aborting: bool,
@@ -89,7 +90,7 @@ impl Drain {
             if aborting {
                 m.drain_all().into_iter().for_each(|p| out.discard(p));
             }
-            release(m, feeds, out, now);
+            release(m, |i| (feeds[i].interface, feeds[i].queue), out, now);
         }
         got
     }
@@ -121,7 +122,7 @@ impl Drain {
         &mut self,
         index: usize,
         feed: &mut WriterFeed,
-        out: &mut RecordWriter,
+        out: &mut CaptureRecords,
         burst: &mut WriterBurst,
         now: Instant,
         margin: Option<usize>,
@@ -170,13 +171,19 @@ impl Drain {
     }
 }
 
-/// Writes every run of packets the merge may release now, in time order.
-/// Counts the packets an escape hatch let out unproven (`merge_forced`) and
-/// those written older than one before them (`out_of_order`).
-fn release(m: &mut Merger<Received>, feeds: &[WriterFeed], out: &mut RecordWriter, now: Instant) {
+/// Writes every run of packets the merge may release now, in time order;
+/// `place` gives a feed's pcapng interface and queue. Counts the packets an
+/// escape hatch let out unproven (`merge_forced`) and those written older
+/// than one before them (`out_of_order`).
+pub(super) fn release<F: Release>(
+    m: &mut Merger<F::Packet>,
+    place: impl Fn(usize) -> (u32, u16),
+    out: &mut RecordWriter<F>,
+    now: Instant,
+) {
     let mut forced = 0;
     while let Some((index, run)) = m.next_run(now) {
-        let feed = &feeds[index];
+        let (interface, queue) = place(index);
         let proven = m.proven_up_to();
         for ahead in 0..PREFETCH_AHEAD {
             if let Some(p) = m.peek(index, ahead) {
@@ -189,7 +196,7 @@ fn release(m: &mut Merger<Received>, feeds: &[WriterFeed], out: &mut RecordWrite
             }
             if let Some((ts, packet)) = m.pop_front(index) {
                 forced += u64::from(ts > proven);
-                out.write(feed.interface, feed.queue, packet);
+                out.write(interface, queue, packet);
             }
         }
     }

@@ -5,10 +5,14 @@
 
 mod drain;
 mod gate;
+mod packet;
 mod records;
+mod tally;
+#[cfg(test)]
+mod tests;
 
+use super::backoff::{Backoff, IdlePolicy};
 use super::control::{Control, CountLimit};
-use super::poll::{Backoff, IdlePolicy};
 use super::MAX_BURST;
 use crate::dpdk::{HomePool, ReceivedFree, RingConsumer, StampedBurst, ThreadRegistration};
 use crate::format::Encoder;
@@ -19,8 +23,10 @@ use crate::stats::{QueueShared, ThreadCpu, WriterCounters};
 use crate::storage::{FileSink, IoMode};
 use drain::Drain;
 pub(crate) use drain::LIVE_MERGE_STALL;
-use gate::Gate;
-use records::RecordWriter;
+use records::{RecordParts, RecordWriter};
+
+/// A capture writer's record half: DPDK packets, freed in bulk.
+type CaptureRecords = RecordWriter<ReceivedFree<MAX_BURST>>;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -158,7 +164,7 @@ impl Writer {
     }
 
     /// The rings, and the record writer over the first file.
-    fn into_parts(self) -> (Vec<WriterFeed>, RecordWriter) {
+    fn into_parts(self) -> (Vec<WriterFeed>, CaptureRecords) {
         let sources: Vec<(u32, Arc<QueueShared>)> = self
             .feeds
             .iter()
@@ -175,8 +181,7 @@ impl Writer {
             self.feeds.iter().all(|f| f.ring.home() == free.home()),
             "a writer's rings share one pool"
         );
-        let rotates = self.rotation.policy().rotates();
-        let mut stream = FileStream::new(
+        let stream = FileStream::new(
             self.sink,
             self.rotation,
             sources,
@@ -185,22 +190,17 @@ impl Writer {
         )
         .with_budget(self.budget)
         .with_index(self.index);
-        stream.start(&self.encoder);
-        let out = RecordWriter {
-            stream,
-            gate: Gate::new(self.limit, rotates),
-            latest_ns: self.encoder.latest_ns(),
+        let parts = RecordParts {
             encoder: self.encoder,
             snaplen: self.snaplen,
             counters: self.counters,
-            rotations_seen: self.control.rotation_requests(),
             control: self.control,
+            limit: self.limit,
             free,
             latency: Recorder::new(self.latency),
-            ns_per_tick: 1e9 / self.tsc_hz.max(1) as f64,
-            closing: std::collections::VecDeque::new(),
+            tsc_hz: self.tsc_hz,
             mirror: self.mirror,
         };
-        (self.feeds, out)
+        (self.feeds, RecordWriter::new(stream, parts))
     }
 }

@@ -2,14 +2,17 @@
 //! file's buffer, frees their mbufs in bulk, writes the buffer out and keeps
 //! the books (written, dropped, latency). What to admit is the [`Gate`]'s
 //! decision, where records go the [`FileStream`]'s.
+//!
+//! It knows packets only through [`Packet`] and frees them through
+//! [`Release`], so it runs without DPDK in its tests, on files in memory.
 
 use super::gate::{Admit, DropCause, Gate};
-use crate::dpdk::{cycles_since_rx, rdtsc, Received, ReceivedFree, StampedBurst};
+use super::packet::{Burst, Packet, Release};
+use super::tally::{book, Tally};
 use crate::format::{Encoder, RecordMeta};
 use crate::output::{ClosingFile, FileStream, Removed};
 use crate::pipeline::clock::realtime_ns;
 use crate::pipeline::control::Control;
-use crate::pipeline::MAX_BURST;
 use crate::publish::Mirror;
 use crate::stats::histogram::Recorder;
 use crate::stats::WriterCounters;
@@ -23,14 +26,14 @@ use std::time::Instant;
 pub(crate) const PREFETCH_AHEAD: usize = 8;
 
 /// See the module docs.
-pub(crate) struct RecordWriter {
+pub(crate) struct RecordWriter<F> {
     pub(crate) stream: FileStream,
     pub(crate) gate: Gate,
     pub(crate) encoder: Encoder,
     pub(crate) snaplen: u32,
     pub(crate) counters: Arc<WriterCounters>,
     pub(crate) control: Arc<Control>,
-    pub(crate) free: ReceivedFree<MAX_BURST>,
+    pub(crate) free: F,
     pub(crate) latency: Recorder,
     pub(crate) ns_per_tick: f64,
     /// The rotation request count last acted on (SIGHUP).
@@ -43,29 +46,65 @@ pub(crate) struct RecordWriter {
     pub(crate) mirror: Option<Mirror>,
 }
 
-impl RecordWriter {
+/// What a [`RecordWriter`] starts with besides its file stream.
+pub(crate) struct RecordParts<F> {
+    pub(crate) encoder: Encoder,
+    pub(crate) snaplen: u32,
+    pub(crate) counters: Arc<WriterCounters>,
+    pub(crate) control: Arc<Control>,
+    /// `-c`, shared by all writers.
+    pub(crate) limit: Option<Arc<crate::pipeline::control::CountLimit>>,
+    pub(crate) free: F,
+    pub(crate) latency: Recorder,
+    /// TSC ticks per second, to turn latencies into ns.
+    pub(crate) tsc_hz: u64,
+    pub(crate) mirror: Option<Mirror>,
+}
+
+impl<F: Release> RecordWriter<F> {
+    /// A writer into `stream`, whose first file is started.
+    pub(crate) fn new(mut stream: FileStream, parts: RecordParts<F>) -> Self {
+        let rotates = stream.rotates();
+        stream.start(&parts.encoder);
+        RecordWriter {
+            stream,
+            gate: Gate::new(parts.limit, rotates),
+            latest_ns: parts.encoder.latest_ns(),
+            encoder: parts.encoder,
+            snaplen: parts.snaplen,
+            counters: parts.counters,
+            rotations_seen: parts.control.rotation_requests(),
+            control: parts.control,
+            free: parts.free,
+            latency: parts.latency,
+            ns_per_tick: 1e9 / parts.tsc_hz.max(1) as f64,
+            closing: VecDeque::new(),
+            mirror: parts.mirror,
+        }
+    }
+
     /// Frees a packet that will not be written (a second Ctrl-C), counting
     /// it as a writer drop.
     #[inline]
-    pub(crate) fn discard(&mut self, packet: Received) {
+    pub(crate) fn discard(&mut self, packet: F::Packet) {
         self.counters.dropped_writer.add(1);
-        self.free.push(packet);
+        self.free.release(packet);
     }
 
     /// Frees a whole burst unwritten, each packet a writer drop.
-    pub(crate) fn discard_all<const N: usize>(&mut self, burst: &mut StampedBurst<N>) {
+    pub(crate) fn discard_all<B: Burst<Packet = F::Packet>>(&mut self, burst: &mut B) {
         self.counters.dropped_writer.add(burst.len() as u64);
         while let Some(packet) = burst.pop_front() {
-            self.free.push(packet);
+            self.free.release(packet);
         }
     }
 
     /// Encodes one packet into the buffer and frees its mbuf.
     #[inline(always)]
-    pub(crate) fn write(&mut self, interface: u32, queue: u16, packet: Received) {
+    pub(crate) fn write(&mut self, interface: u32, queue: u16, packet: F::Packet) {
         let ts_ns = self.in_range(packet.ts_ns());
         if !self.gate.plain() && !self.admit(interface, ts_ns) {
-            self.free.push(packet);
+            self.free.release(packet);
             return;
         }
         let orig_len = packet.orig_len();
@@ -81,8 +120,8 @@ impl RecordWriter {
         let (len, frame) = match packet.contiguous() {
             Some(bytes) => (self.encoder.record_contiguous(buffer, &meta, bytes), bytes),
             None => {
-                let mut segments = packet.mbuf().segments();
-                let len = self.encoder.record(buffer, &meta, packet.mbuf().segments());
+                let mut segments = packet.segments();
+                let len = self.encoder.record(buffer, &meta, packet.segments());
                 (len, segments.next().unwrap_or(&[]))
             }
         };
@@ -96,7 +135,7 @@ impl RecordWriter {
         let rx_ticks = &mut self.stream.sink().books().rx_ticks;
         tally.add(orig_len, self.snaplen, rx_tick, rx_ticks);
         self.settle(interface, &mut tally);
-        self.free.push(packet);
+        self.free.release(packet);
         // Write out as soon as the buffer fills, while it is still in cache.
         if self.stream.current().is_full() {
             self.flush_full();
@@ -110,11 +149,11 @@ impl RecordWriter {
     /// (see [`Gate::plain`]), each record's bookkeeping goes into a [`Tally`]
     /// settled once per burst and before any flush (which reads it).
     #[inline(always)]
-    pub(crate) fn write_burst<const N: usize>(
+    pub(crate) fn write_burst<B: Burst<Packet = F::Packet>>(
         &mut self,
         interface: u32,
         queue: u16,
-        burst: &mut StampedBurst<N>,
+        burst: &mut B,
     ) {
         // Keep PREFETCH_AHEAD packets' loads in flight, so their misses
         // overlap with the work.
@@ -145,7 +184,7 @@ impl RecordWriter {
             }
             let rx_ticks = &mut self.stream.sink().books().rx_ticks;
             tally.add(meta.orig_len, self.snaplen, packet.rx_tick(), rx_ticks);
-            self.free.push(packet);
+            self.free.release(packet);
             if self.stream.current().is_full() {
                 self.settle(interface, &mut tally);
                 self.flush_full();
@@ -156,13 +195,13 @@ impl RecordWriter {
 
     /// Copies a record for JetStream (kept out of the plain path's loop).
     #[inline(never)]
-    fn mirror_record(&mut self, meta: &RecordMeta, packet: &Received) {
+    fn mirror_record(&mut self, meta: &RecordMeta, packet: &F::Packet) {
         let Some(mirror) = self.mirror.as_mut() else {
             return;
         };
         let copied = match packet.contiguous() {
             Some(bytes) => mirror.record(meta, [bytes]),
-            None => mirror.record(meta, packet.mbuf().segments()),
+            None => mirror.record(meta, packet.segments()),
         };
         if let Err(error) = copied {
             self.mirror_failed(error);
@@ -225,16 +264,11 @@ impl RecordWriter {
     /// Adds what `tally` counted to the pending bookkeeping and clears it.
     #[inline(always)]
     fn settle(&mut self, interface: u32, tally: &mut Tally) {
-        if tally.records == 0 {
+        if tally.is_empty() {
             return;
         }
-        let books = self.stream.sink().books();
-        books.records += tally.records;
-        books.bytes += tally.bytes;
-        books.wire += tally.wire;
-        push_tick_run(&mut books.rx_ticks, tally.tick, tally.tick_records);
-        self.stream.delivered(interface, tally.records);
-        *tally = Tally::default();
+        let records = tally.settle_into(self.stream.sink().books());
+        self.stream.delivered(interface, records);
     }
 
     /// Asks the gate about a packet and opens the file it names. False for a
@@ -448,102 +482,5 @@ impl RecordWriter {
             )
         };
         self.set_failed(message);
-    }
-}
-
-/// Adds what reached `sink`'s disk to `counters` and `latency`, and the
-/// time spent waiting on storage; returns the error of a failed write.
-fn book(
-    sink: &mut FileSink,
-    counters: &WriterCounters,
-    latency: &mut Recorder,
-    ns_per_tick: f64,
-    result: Result<(), WriteError>,
-) -> Option<WriteError> {
-    // Called every writer round: most find nothing new.
-    if !sink.has_news() {
-        return result.err();
-    }
-    let written_at = rdtsc();
-    sink.take_landed(|books, file_bytes| {
-        counters.writes.add(1);
-        counters.file_bytes.add(file_bytes);
-        counters.written_packets.add(books.records);
-        counters.written_bytes.add(books.bytes);
-        counters.written_wire_bytes.add(books.wire);
-        for &(rx_tick, count) in &books.rx_ticks {
-            let ns = cycles_since_rx(rx_tick, written_at) as f64 * ns_per_tick;
-            latency.record_n(ns as u64, count);
-        }
-    });
-    counters
-        .storage_wait_ns
-        .add(sink.take_storage_wait().as_nanos() as u64);
-    // Messages JetStream never acknowledged.
-    counters.dropped_writer.add(sink.take_lost());
-    latency.answer();
-    result.err()
-}
-
-/// What a run of plain records adds to a writer's pending bookkeeping.
-#[derive(Default)]
-struct Tally {
-    records: u64,
-    bytes: u64,
-    wire: u64,
-    /// The receive tick of the latest records, and how many share it.
-    tick: u32,
-    tick_records: u64,
-}
-
-impl Tally {
-    /// Counts one record of `orig_len` bytes on the wire; a finished run of
-    /// equal receive ticks goes to `runs`.
-    #[inline(always)]
-    fn add(&mut self, orig_len: u32, snaplen: u32, rx_tick: u32, runs: &mut Vec<(u32, u64)>) {
-        self.records += 1;
-        self.bytes += u64::from(orig_len.min(snaplen));
-        self.wire += u64::from(orig_len);
-        if rx_tick != self.tick && self.tick_records > 0 {
-            push_tick_run(runs, self.tick, self.tick_records);
-            self.tick_records = 0;
-        }
-        self.tick = rx_tick;
-        self.tick_records += 1;
-    }
-}
-
-/// Appends `records` records received at `tick` to `runs`: a burst shares one
-/// TSC reading, so one entry per run of equal readings.
-#[inline(always)]
-fn push_tick_run(runs: &mut Vec<(u32, u64)>, tick: u32, records: u64) {
-    match runs.last_mut() {
-        Some((last, count)) if *last == tick => *count += records,
-        _ => runs.push((tick, records)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tallies_keep_snaplen_wire_bytes_and_tick_runs() {
-        let mut runs = Vec::new();
-        let mut tally = Tally::default();
-        for (len, tick) in [(100, 7), (2000, 7), (60, 8), (60, 8), (60, 7)] {
-            tally.add(len, 1500, tick, &mut runs);
-        }
-        assert_eq!((tally.records, tally.bytes, tally.wire), (5, 1780, 2280));
-        // Finished runs are out; the last one is still being counted.
-        assert_eq!(runs, vec![(7, 2), (8, 2)]);
-        assert_eq!((tally.tick, tally.tick_records), (7, 1));
-        push_tick_run(&mut runs, 8, 3);
-        push_tick_run(&mut runs, 9, 1);
-        assert_eq!(
-            runs,
-            vec![(7, 2), (8, 5), (9, 1)],
-            "equal ticks share an entry"
-        );
     }
 }

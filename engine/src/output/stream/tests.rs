@@ -1,0 +1,171 @@
+use super::*;
+use crate::format::{FileFormat, TsPrecision};
+use crate::output::RotationPolicy;
+use std::path::PathBuf;
+use std::time::Duration;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("zcap-stream-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn stream(dir: &Dir, policy: RotationPolicy, source: Arc<QueueShared>) -> FileStream {
+    let mut rotation = Rotation::new(policy, &dir.0.join("c.pcapng"));
+    let first = rotation.next_path(0);
+    let spec = crate::storage::SinkSpec {
+        mode: crate::storage::IoMode::Buffered,
+        buffer_bytes: Some(1 << 16),
+        buffers: 2,
+        flush_interval: Duration::from_secs(1),
+        zstd_level: None,
+        preallocate: None,
+        memory: None,
+    };
+    let sink = FileSink::create(&first, &spec).unwrap();
+    FileStream::new(sink, rotation, vec![(0, source)], 1, 0)
+}
+
+fn encoder() -> Encoder {
+    Encoder::new(FileFormat::Pcapng, TsPrecision::Nano, 65535, Vec::new())
+}
+
+/// Closes the current file as the writer does: trailer, flush, close.
+fn rotate(s: &mut FileStream, enc: &Encoder, ts_ns: u64) {
+    let next = s.open_next(ts_ns).unwrap();
+    s.write_trailer(enc);
+    s.sink().flush().unwrap();
+    let old = s.switch_to(next, enc);
+    let size = old.sink.total_bytes();
+    s.finished(old.path, size, false);
+}
+
+#[test]
+fn w_keeps_the_newest_files_and_z_sees_each_in_order() {
+    let dir = Dir::new("w");
+    let log = dir.0.join("hooks.log");
+    let policy = RotationPolicy {
+        max_bytes: Some(1),
+        max_files: Some(2),
+        post_rotate: Some(format!("echo >>{}", log.display())),
+        ..RotationPolicy::default()
+    };
+    let enc = encoder();
+    let mut s = stream(&dir, policy, Arc::default());
+    s.start(&enc);
+    for _ in 0..4 {
+        rotate(&mut s, &enc, 0);
+    }
+    s.write_trailer(&enc);
+    s.sink().flush().unwrap();
+    s.finished_last();
+    let paths = s.finish(|| false);
+    let name = |n: u32| dir.0.join(format!("c-{n:04}.pcapng")).display().to_string();
+    assert_eq!(paths, vec![name(3), name(4)], "the two newest stay listed");
+    for n in 0..5 {
+        assert_eq!(Path::new(&name(n)).exists(), n >= 3, "c-{n:04}");
+    }
+    let hooked = std::fs::read_to_string(&log).unwrap();
+    let all: Vec<String> = (0..5).map(name).collect();
+    assert_eq!(
+        hooked.lines().collect::<Vec<_>>(),
+        all,
+        "-z ran on every file, in order"
+    );
+}
+
+#[test]
+fn each_file_counts_only_what_happened_while_it_was_open() {
+    let dir = Dir::new("isb");
+    let source = Arc::new(QueueShared::default());
+    let policy = RotationPolicy {
+        max_bytes: Some(1),
+        ..RotationPolicy::default()
+    };
+    let enc = encoder();
+    let mut s = stream(&dir, policy, source.clone());
+    s.start(&enc);
+    // File 0: 5 written, 1 not written (-c), 2 filtered, 1 ring-full.
+    s.delivered(0, 5);
+    s.dropped(0);
+    source.counters.filtered.add(2);
+    source.counters.ring_full.add(1);
+    s.write_trailer(&enc);
+    let stats = last_statistics(s.sink().buffer());
+    assert_eq!(
+        stats,
+        (9, 2, 7, 5),
+        "received, dropped, accepted, delivered"
+    );
+    let next = s.open_next(0).unwrap();
+    s.sink().flush().unwrap();
+    let old = s.switch_to(next, &enc);
+    s.finished(old.path, 0, false);
+    // File 1: 3 written, nothing else.
+    s.delivered(0, 3);
+    s.write_trailer(&enc);
+    assert_eq!(last_statistics(s.sink().buffer()), (3, 0, 3, 3));
+}
+
+#[test]
+fn an_empty_first_file_gives_its_name_to_the_next() {
+    let dir = Dir::new("empty");
+    let policy = RotationPolicy {
+        period_s: Some(10),
+        ..RotationPolicy::default()
+    };
+    let enc = encoder();
+    let mut s = stream(&dir, policy, Arc::default());
+    s.start(&enc);
+    assert!(
+        s.crosses_period(25_000_000_000, s.has_packets()),
+        "another period, empty file"
+    );
+    s.replace_empty(25_000_000_000, &enc).unwrap();
+    assert_eq!(s.current().path(), dir.0.join("c.pcapng"));
+    s.delivered(0, 1);
+    assert!(
+        !s.crosses_period(5_000_000_000, s.has_packets()),
+        "a late packet stays in a file with packets"
+    );
+    assert!(s.crosses_period(35_000_000_000, s.has_packets()));
+}
+
+/// (ifrecv, ifdrop, filteraccept, usrdeliv) of the last statistics block
+/// in `buf` (native byte order, as written).
+fn last_statistics(buf: &[u8]) -> (u64, u64, u64, u64) {
+    let (mut at, mut last) = (0, None);
+    while at + 8 <= buf.len() {
+        let kind = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap());
+        let len = u32::from_ne_bytes(buf[at + 4..at + 8].try_into().unwrap()) as usize;
+        if kind == 5 {
+            last = Some(&buf[at..at + len]);
+        }
+        at += len;
+    }
+    let block = last.expect("a statistics block");
+    let mut options = std::collections::HashMap::new();
+    let mut at = 20;
+    while at + 4 <= block.len() - 4 {
+        let code = u16::from_ne_bytes(block[at..at + 2].try_into().unwrap());
+        let len = u16::from_ne_bytes(block[at + 2..at + 4].try_into().unwrap()) as usize;
+        if len == 8 {
+            let v = u64::from_ne_bytes(block[at + 4..at + 12].try_into().unwrap());
+            options.insert(code, v);
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    let get = |code| options.get(&code).copied().unwrap_or(u64::MAX);
+    (get(4), get(5), get(6), get(8))
+}
