@@ -53,6 +53,8 @@ pub(crate) struct Session {
     pub writer_idle: Vec<IdlePolicy>,
     /// The CPU of each writer, in writer order (see [`Writers`]).
     pub writer_cpus: Vec<usize>,
+    /// The main lcore's CPU.
+    pub main_cpu: usize,
 }
 
 /// The CPUs this process may run on, in order (never empty).
@@ -183,6 +185,7 @@ impl Session {
             eal,
             poll_idle: placement.poll_idle,
             writer_idle: placement.writer_idle,
+            main_cpu: placement.lcore_cpus[0],
             writer_cpus: placement.writer_cpus,
         })
     }

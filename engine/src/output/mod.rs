@@ -1,6 +1,7 @@
 //! Which files records go to: names, rotation, `-W`, `-z` (the storage
 //! layer writes them).
 
+mod helper;
 mod index_file;
 pub(crate) mod naming;
 mod post_rotate;

@@ -2,6 +2,7 @@
 //! of the ones after it (`-C`, `-G`, SIGHUP), `-W`'s removals, `-z`, and each
 //! file's pcapng statistics. No DPDK: the writer hands it encoded bytes.
 
+use super::helper::{spare_path, FileHelper};
 use super::index_file::{IndexFile, IndexSpec};
 use super::post_rotate::PostRotate;
 use super::Rotation;
@@ -11,7 +12,7 @@ use crate::format::Encoder;
 use crate::pipeline::clock::realtime_ns;
 use crate::stats::QueueShared;
 use crate::storage::Budget;
-use crate::storage::FileSink;
+use crate::storage::{FileSink, SinkSpec};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -46,6 +47,13 @@ pub(crate) struct FileStream {
     /// Index every file (see [`IndexFile`]), and the current file's index.
     index_spec: Option<IndexSpec>,
     index: Option<IndexFile>,
+    /// A rotating stream's file-system work off the writer's thread, on
+    /// this CPU (see [`FileHelper`]), and where its spare waits.
+    helper_cpu: Option<usize>,
+    helper: Option<FileHelper>,
+    spare: PathBuf,
+    /// How the next files are made: as the first was.
+    spec: SinkSpec,
 }
 
 /// The capture's disk budget, shared by its writers.
@@ -80,6 +88,7 @@ impl FileStream {
     ) -> Self {
         let post_rotate = rotation.policy().post_rotate.clone().map(PostRotate::start);
         FileStream {
+            spec: sink.spec().clone(),
             sink,
             rotation,
             sources,
@@ -93,7 +102,16 @@ impl FileStream {
             budget: None,
             index_spec: None,
             index: None,
+            helper_cpu: None,
+            helper: None,
+            spare: PathBuf::new(),
         }
+    }
+
+    /// Runs the file-system helper on `cpu` (the main lcore's).
+    pub(crate) fn with_helper_cpu(mut self, cpu: Option<usize>) -> Self {
+        self.helper_cpu = cpu;
+        self
     }
 
     /// Writes an index beside every file.
@@ -115,6 +133,37 @@ impl FileStream {
             encoder.file_header(self.sink.buffer());
         }
         self.index = self.open_index();
+        if self.rotates() && self.sink.on_file_system() {
+            self.helper = FileHelper::start(self.helper_cpu);
+            self.spare = spare_path(self.sink.path());
+            self.order_spare();
+        }
+    }
+
+    /// Has the helper make the next file, for the next rotation.
+    fn order_spare(&mut self) {
+        if let Some(helper) = &mut self.helper {
+            helper.order_spare(&self.spare, &self.spec);
+        }
+    }
+
+    /// A closed file is all on disk: its unused blocks go back, and its
+    /// descriptors and buffers are freed, off the writer's thread if it can.
+    pub(crate) fn retire(&self, mut sink: FileSink) {
+        match &self.helper {
+            Some(helper) => helper.retire(sink),
+            None => sink.release_reserve(),
+        }
+    }
+
+    /// Removes `path`, off the writer's thread if it can.
+    fn remove_file(&self, path: PathBuf) {
+        match &self.helper {
+            Some(helper) => helper.remove(path),
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     /// The index of the current file, its header written.
@@ -267,8 +316,17 @@ impl FileStream {
     /// switching to it. An error names the file.
     pub(crate) fn open_next(&mut self, ts_ns: u64) -> Result<FileSink, String> {
         let path = self.rotation.next_path(ts_ns);
-        FileSink::create(&path, self.sink.spec())
-            .map_err(|err| format!("cannot create {}: {err}", path.display()))
+        let reserve = self.spec.preallocate;
+        let spare = self
+            .helper
+            .as_mut()
+            .and_then(|h| h.take_spare(&path, reserve));
+        let next = match spare {
+            Some(sink) => Ok(sink),
+            None => FileSink::create(&path, &self.spec),
+        };
+        self.order_spare();
+        next.map_err(|err| format!("cannot create {}: {err}", path.display()))
     }
 
     /// The current file's trailer is written: `next` takes its place, its
@@ -303,6 +361,8 @@ impl FileStream {
     /// The last file is closed and on disk (see [`FileStream::finished`]).
     pub(crate) fn finished_last(&mut self) -> Removed {
         let path = self.sink.path().to_owned();
+        // Its reservation (and every order before it) done, the spare gone.
+        self.helper = None;
         self.sink.release_reserve();
         let size = self.sink.total_bytes() + self.finish_index();
         self.finished(path, size, true)
@@ -328,15 +388,13 @@ impl FileStream {
             let index = index_path(&old);
             if let Ok(meta) = index.metadata() {
                 removed.bytes += meta.len();
-                let _ = std::fs::remove_file(&index);
+                self.remove_file(index);
             }
             self.paths.retain(|p| Path::new(p) != old);
             // After its -z command, which runs in order on the same thread.
             match &self.post_rotate {
                 Some(post) => post.remove(&old),
-                None => {
-                    let _ = std::fs::remove_file(&old);
-                }
+                None => self.remove_file(old),
             }
         }
         removed

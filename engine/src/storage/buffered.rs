@@ -1,6 +1,7 @@
 //! Files written through the page cache with write(2), and `-w -`: the
 //! same writes to standard output.
 
+use super::{Books, Landed, WriteError};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
@@ -121,6 +122,32 @@ impl Buffered {
                 }
                 Err(err)
             }
+        }
+    }
+
+    /// write(2) of a whole buffer of records whose books are `books`:
+    /// landed at once, or all of it lost. Time in the call counts as waiting
+    /// on storage (the caller measures it).
+    pub(super) fn write_books(
+        &mut self,
+        bytes: &[u8],
+        books: Books,
+        landed: &mut Vec<Landed>,
+    ) -> Result<(), WriteError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match self.write(bytes) {
+            Ok(()) => {
+                let file_bytes = bytes.len() as u64;
+                landed.push(Landed { books, file_bytes });
+                Ok(())
+            }
+            Err(error) => Err(WriteError {
+                error,
+                lost_records: books.records,
+                kept_bytes: self.committed(),
+            }),
         }
     }
 

@@ -173,6 +173,15 @@ impl FileSink {
         }
     }
 
+    /// `-C` for a file made without its reservation (a spare): a second
+    /// descriptor, for a helper to reserve `bytes` with; they are given back
+    /// at close as if reserved at creation (also if the helper could not).
+    pub(crate) fn reserve_later(&mut self, bytes: u64) -> Option<std::fs::File> {
+        let file = self.preallocatable_file()?.try_clone().ok()?;
+        self.reserved = bytes;
+        Some(file)
+    }
+
     /// Gives back the blocks reserved past the file's end, once it is
     /// closed (also on drop: a writer that ends early).
     pub(crate) fn release_reserve(&mut self) {
@@ -228,6 +237,18 @@ impl FileSink {
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file was renamed to `path` before anything was written to it
+    /// (a spare taken into use at `now`).
+    pub(crate) fn renamed(&mut self, path: &Path, now: Instant) {
+        path.clone_into(&mut self.path);
+        self.last_flush = now;
+    }
+
+    /// True for a file on a file system (not a pipe, JetStream or memory).
+    pub(crate) fn on_file_system(&self) -> bool {
+        self.preallocatable_file().is_some()
     }
 
     /// The buffer to append encoded bytes to.
@@ -383,7 +404,7 @@ impl FileSink {
         let result = match &mut self.backend {
             Backend::Buffered(file) => {
                 let began = Instant::now();
-                let result = write_buffered(file, &self.buf, books, &mut self.landed);
+                let result = file.write_books(&self.buf, books, &mut self.landed);
                 self.storage_wait += began.elapsed();
                 self.buf.clear();
                 result
@@ -466,31 +487,6 @@ impl Drop for FileSink {
 /// True if `path`'s directory is on tmpfs.
 fn on_tmpfs(path: &Path) -> bool {
     fs_stats(directory_of(path)).is_ok_and(|s| s.is_tmpfs)
-}
-
-/// write(2) of a whole buffer: landed at once, or all of it lost. Time in
-/// the call counts as waiting on storage (the caller measures it).
-fn write_buffered(
-    file: &mut Buffered,
-    bytes: &[u8],
-    books: Books,
-    landed: &mut Vec<Landed>,
-) -> Result<(), WriteError> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    match file.write(bytes) {
-        Ok(()) => {
-            let file_bytes = bytes.len() as u64;
-            landed.push(Landed { books, file_bytes });
-            Ok(())
-        }
-        Err(error) => Err(WriteError {
-            error,
-            lost_records: books.records,
-            kept_bytes: file.committed(),
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,63 @@ fn w_keeps_the_newest_files_and_z_sees_each_in_order() {
     );
 }
 
+/// The inode of `path`, once it exists (the helper makes it in its own time).
+fn inode_when_made(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    for _ in 0..500 {
+        if let Ok(meta) = std::fs::metadata(path) {
+            return meta.ino();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+#[test]
+fn each_rotation_takes_the_spare_made_ahead_and_none_is_left() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = Dir::new("spare");
+    let policy = RotationPolicy {
+        max_bytes: Some(1),
+        max_files: Some(2),
+        ..RotationPolicy::default()
+    };
+    let enc = encoder();
+    let mut s = stream(&dir, policy, Arc::default());
+    s.start(&enc);
+    let spare = spare_path(s.sink().path());
+    assert!(spare
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with('.'));
+    for _ in 0..3 {
+        let made = inode_when_made(&spare);
+        rotate(&mut s, &enc, 0);
+        let current = std::fs::metadata(s.sink().path()).unwrap();
+        assert_eq!(current.ino(), made, "the spare became the next file");
+    }
+    s.write_trailer(&enc);
+    s.sink().flush().unwrap();
+    s.finished_last();
+    s.finish(|| false);
+    // -W's removals are done, and the spare made for a fourth is gone.
+    let mut left: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["c-0002.pcapng", "c-0003.pcapng"]);
+    for name in &left {
+        let bytes = std::fs::read(dir.0.join(name)).unwrap();
+        assert_eq!(
+            &bytes[..4],
+            &[0x0a, 0x0d, 0x0d, 0x0a],
+            "{name} starts a section"
+        );
+    }
+}
+
 #[test]
 fn each_file_counts_only_what_happened_while_it_was_open() {
     let dir = Dir::new("isb");

@@ -84,6 +84,8 @@ pub(crate) struct Writer {
     pub index: Option<IndexSpec>,
     /// `-w` with `--publish`: a copy of every record for JetStream.
     pub mirror: Option<Mirror>,
+    /// Where the file-system work of rotation runs (the main lcore's CPU).
+    pub helper_cpu: Option<usize>,
 }
 
 /// What a finished writer hands back.
@@ -189,7 +191,8 @@ impl Writer {
             self.start_ns,
         )
         .with_budget(self.budget)
-        .with_index(self.index);
+        .with_index(self.index)
+        .with_helper_cpu(self.helper_cpu);
         let parts = RecordParts {
             encoder: self.encoder,
             snaplen: self.snaplen,

@@ -393,7 +393,6 @@ impl<F: Release> RecordWriter<F> {
             };
             // On disk and whole: now its index may say the file is closed
             // (abandoned instead if its last writes failed).
-            closed.sink.release_reserve();
             let file_len = closed.sink.total_bytes();
             let index_bytes = closed.index.as_mut().map_or(0, |index| {
                 if failed {
@@ -405,6 +404,7 @@ impl<F: Release> RecordWriter<F> {
             let size = closed.sink.total_bytes() + index_bytes;
             let removed = self.stream.finished(closed.path, size, false);
             self.count_removed(removed);
+            self.stream.retire(closed.sink);
         }
     }
 

@@ -1,0 +1,168 @@
+//! File-system work taken off a writer's thread: a thread of its own, on the
+//! main lcore's CPU (the stats core, which mostly sleeps), that makes the
+//! next file ahead of need (open(2), io_uring's set-up), reserves a new
+//! file's blocks (`-C`'s fallocate), removes what `-W` and `--max-disk` give
+//! up, and retires closed files (their unused blocks given back, descriptors
+//! and buffers freed). A rotation on the writer's thread is then a rename of
+//! the spare into place. Orders are carried out in the order given, so a
+//! file's reservation always comes before its retirement.
+//!
+//! The spare has a hidden name beside the first file until it is taken, and
+//! no blocks reserved: it costs no disk. One never taken is removed when the
+//! stream ends.
+
+use crate::dpdk::preallocate;
+use crate::storage::{FileSink, SinkSpec};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// What the helper does, in order.
+enum Order {
+    /// Make a file at `path`, ready to write.
+    Make { path: PathBuf, spec: SinkSpec },
+    /// Reserve this many bytes for a file (a second descriptor of it).
+    Reserve(File, u64),
+    /// Remove a file.
+    Remove(PathBuf),
+    /// A closed file, all on disk: give back its unused blocks and free it.
+    Retire(Box<FileSink>),
+}
+
+/// A file made, or why not.
+type Made = (PathBuf, io::Result<FileSink>);
+
+/// See the module docs.
+pub(crate) struct FileHelper {
+    orders: Option<Sender<Order>>,
+    made: Receiver<Made>,
+    /// The spare ordered and not taken yet.
+    ordered: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FileHelper {
+    /// The helper's thread, on `cpu` if given; `None` if it cannot start
+    /// (the writer then does all this itself, as before).
+    pub(crate) fn start(cpu: Option<usize>) -> Option<Self> {
+        let (orders, inbox) = mpsc::channel::<Order>();
+        let (done, made) = mpsc::channel::<Made>();
+        let thread = std::thread::Builder::new()
+            .name("zcap-files".into())
+            .spawn(move || {
+                if let Some(id) = cpu {
+                    core_affinity::set_for_current(core_affinity::CoreId { id });
+                }
+                for order in inbox {
+                    carry_out(order, &done);
+                }
+            })
+            .ok()?;
+        Some(FileHelper {
+            orders: Some(orders),
+            made,
+            ordered: false,
+            thread: Some(thread),
+        })
+    }
+
+    /// Orders a spare at `path`, made as `spec` says but with no blocks
+    /// reserved, unless one is ordered already.
+    pub(crate) fn order_spare(&mut self, path: &Path, spec: &SinkSpec) {
+        if !self.ordered {
+            let path = path.to_owned();
+            let spec = SinkSpec {
+                preallocate: None,
+                ..spec.clone()
+            };
+            self.ordered = self.send(Order::Make { path, spec }).is_ok();
+        }
+    }
+
+    /// The spare, renamed to `path`, with `reserve` bytes to be reserved for
+    /// it; waits for it if it is still being made. `None` if none was
+    /// ordered, or it could not be made or renamed (on another file system,
+    /// say): the caller makes the file itself.
+    pub(crate) fn take_spare(&mut self, path: &Path, reserve: Option<u64>) -> Option<FileSink> {
+        if !std::mem::take(&mut self.ordered) {
+            return None;
+        }
+        let (spare, made) = self.made.recv().ok()?;
+        let Ok(mut sink) = made else {
+            return None;
+        };
+        if std::fs::rename(&spare, path).is_err() {
+            drop(sink);
+            let _ = std::fs::remove_file(&spare);
+            return None;
+        }
+        sink.renamed(path, Instant::now());
+        if let Some(file) = reserve.and_then(|bytes| sink.reserve_later(bytes)) {
+            let _ = self.send(Order::Reserve(file, reserve.unwrap_or(0)));
+        }
+        Some(sink)
+    }
+
+    /// Removes `path` (at once, if the helper is gone).
+    pub(crate) fn remove(&self, path: PathBuf) {
+        if let Err(mpsc::SendError(Order::Remove(path))) = self.send(Order::Remove(path)) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Retires a closed file that is all on disk.
+    pub(crate) fn retire(&self, sink: FileSink) {
+        let _ = self.send(Order::Retire(Box::new(sink)));
+    }
+
+    fn send(&self, order: Order) -> Result<(), mpsc::SendError<Order>> {
+        match &self.orders {
+            Some(orders) => orders.send(order),
+            None => Err(mpsc::SendError(order)),
+        }
+    }
+}
+
+/// One order, on the helper's thread.
+fn carry_out(order: Order, done: &Sender<Made>) {
+    match order {
+        Order::Make { path, spec } => {
+            let sink = FileSink::create(&path, &spec);
+            // The writer is gone: the spare goes too (see Drop).
+            let _ = done.send((path, sink));
+        }
+        Order::Reserve(file, bytes) => {
+            let _ = preallocate(&file, bytes);
+        }
+        Order::Remove(path) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Order::Retire(mut sink) => sink.release_reserve(),
+    }
+}
+
+impl Drop for FileHelper {
+    /// Waits for the orders given, then removes a spare never taken.
+    fn drop(&mut self) {
+        self.orders.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        for (spare, made) in self.made.try_iter() {
+            drop(made);
+            let _ = std::fs::remove_file(spare);
+        }
+    }
+}
+
+/// Where the spare of a stream whose first file is `first` waits: a hidden
+/// name beside it, one per writer.
+pub(crate) fn spare_path(first: &Path) -> PathBuf {
+    let name = first
+        .file_name()
+        .map_or_else(|| "zcap".into(), |n| n.to_string_lossy().into_owned());
+    first.with_file_name(format!(".{name}.zcap-spare"))
+}
