@@ -53,8 +53,9 @@ pub(crate) struct Session {
     pub writer_idle: Vec<IdlePolicy>,
     /// The CPU of each writer, in writer order (see [`Writers`]).
     pub writer_cpus: Vec<usize>,
-    /// The main lcore's CPU.
-    pub main_cpu: usize,
+    /// Where writers' file-system work runs: the main lcore's CPU, unless a
+    /// poll loop runs there (then `None`: each writer's own).
+    pub helper_cpu: Option<usize>,
 }
 
 /// The CPUs this process may run on, in order (never empty).
@@ -185,10 +186,17 @@ impl Session {
             eal,
             poll_idle: placement.poll_idle,
             writer_idle: placement.writer_idle,
-            main_cpu: placement.lcore_cpus[0],
+            helper_cpu: helper_cpu(&placement.lcore_cpus),
             writer_cpus: placement.writer_cpus,
         })
     }
+}
+
+/// The main lcore's CPU (`lcore_cpus[0]`) for the writers' file-system
+/// work, unless a poll loop shares it: a poll loop must not be preempted.
+fn helper_cpu(lcore_cpus: &[usize]) -> Option<usize> {
+    let (&main, polls) = lcore_cpus.split_first()?;
+    (!polls.contains(&main)).then_some(main)
 }
 
 /// Refuses a pool larger than the machine's memory.

@@ -121,7 +121,7 @@ fn capture_files(
             .map_err(|e| ZcapError::usage(format!("{}: {e}", input.display())))?;
         let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(SUFFIX) && !hidden(p))
+            .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(SUFFIX) && !is_spare(p))
             .collect();
         found.sort();
         files.extend(found.into_iter().map(|p| (p, false)));
@@ -436,9 +436,8 @@ pub(crate) fn merge<S: MatchSource>(
     writer.write_all(&buf)
 }
 
-/// A hidden file in a capture's directory is not one of its files (zcap's
-/// spare for the next file is one: see `output/helper.rs`).
-fn hidden(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+/// zcap's spare for a writer's next file (see `output/helper.rs`), not yet
+/// a capture file.
+fn is_spare(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(".zcap-spare")
 }

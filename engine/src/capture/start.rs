@@ -78,8 +78,8 @@ struct Common {
     start_ns: u64,
     /// Each port's, in `-i` order.
     time_sources: Vec<TimeSource>,
-    /// The main lcore's: the stats core, and the writers' file-system work.
-    main_cpu: usize,
+    /// Where the writers' file-system work runs (see `Session`).
+    helper_cpu: Option<usize>,
 }
 
 /// One queue's poll loop, the writer's end of its ring, and what the
@@ -125,7 +125,7 @@ pub(crate) fn start(
         hold_limit,
         start_ns: realtime_ns(),
         time_sources: time_sources(config, &session.ports, &session.port_setups),
-        main_cpu: session.main_cpu,
+        helper_cpu: session.helper_cpu,
     };
     let (encoder, interfaces) = encoder_for(config, &session.ports, links, &common.time_sources);
     let mut specs = writer_specs(config, &session, &common, &encoder, stream)?;
@@ -215,7 +215,7 @@ fn start_writers(
             hand_off_only: config.hand_off_only,
             budget: spec.budget,
             mirror: spec.mirror,
-            helper_cpu: Some(common.main_cpu),
+            helper_cpu: common.helper_cpu,
             index: config.indexes().then(|| IndexSpec {
                 ethernet: (0..interfaces)
                     .map(|i| encoder.link_type(i) == LINKTYPE_ETHERNET)

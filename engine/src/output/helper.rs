@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -35,21 +36,36 @@ enum Order {
 /// A file made, or why not.
 type Made = (PathBuf, io::Result<FileSink>);
 
+/// How often a writer waiting for the helper checks that it still runs.
+const SETTLE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How many orders the helper has carried out.
+#[derive(Default)]
+struct Done {
+    count: Mutex<u64>,
+    changed: Condvar,
+}
+
 /// See the module docs.
 pub(crate) struct FileHelper {
     orders: Option<Sender<Order>>,
     made: Receiver<Made>,
     /// The spare ordered and not taken yet.
     ordered: bool,
+    /// Orders given, and carried out.
+    sent: u64,
+    done: Arc<Done>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl FileHelper {
-    /// The helper's thread, on `cpu` if given; `None` if it cannot start
-    /// (the writer then does all this itself, as before).
+    /// The helper's thread, on `cpu` if given (else on the caller's CPU);
+    /// `None` if it cannot start (the writer then does all this itself).
     pub(crate) fn start(cpu: Option<usize>) -> Option<Self> {
         let (orders, inbox) = mpsc::channel::<Order>();
-        let (done, made) = mpsc::channel::<Made>();
+        let (made_tx, made) = mpsc::channel::<Made>();
+        let done = Arc::new(Done::default());
+        let counted = done.clone();
         let thread = std::thread::Builder::new()
             .name("zcap-files".into())
             .spawn(move || {
@@ -57,7 +73,9 @@ impl FileHelper {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
                 }
                 for order in inbox {
-                    carry_out(order, &done);
+                    carry_out(order, &made_tx);
+                    *counted.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                    counted.changed.notify_all();
                 }
             })
             .ok()?;
@@ -65,8 +83,22 @@ impl FileHelper {
             orders: Some(orders),
             made,
             ordered: false,
+            sent: 0,
+            done,
             thread: Some(thread),
         })
+    }
+
+    /// Waits until every order given so far is carried out: a name that
+    /// `-W` gave up may be taken again by the next file (`-G` without a
+    /// time in the name), which its removal must not reach.
+    pub(crate) fn settle(&self) {
+        let mut done = self.done.count.lock().unwrap_or_else(|e| e.into_inner());
+        // (A helper that died carries out nothing more: stop waiting.)
+        while *done < self.sent && self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            let wait = self.done.changed.wait_timeout(done, SETTLE_CHECK);
+            done = wait.unwrap_or_else(|e| e.into_inner()).0;
+        }
     }
 
     /// Orders a spare at `path`, made as `spec` says but with no blocks
@@ -107,22 +139,24 @@ impl FileHelper {
     }
 
     /// Removes `path` (at once, if the helper is gone).
-    pub(crate) fn remove(&self, path: PathBuf) {
+    pub(crate) fn remove(&mut self, path: PathBuf) {
         if let Err(mpsc::SendError(Order::Remove(path))) = self.send(Order::Remove(path)) {
             let _ = std::fs::remove_file(path);
         }
     }
 
     /// Retires a closed file that is all on disk.
-    pub(crate) fn retire(&self, sink: FileSink) {
+    pub(crate) fn retire(&mut self, sink: FileSink) {
         let _ = self.send(Order::Retire(Box::new(sink)));
     }
 
-    fn send(&self, order: Order) -> Result<(), mpsc::SendError<Order>> {
-        match &self.orders {
+    fn send(&mut self, order: Order) -> Result<(), mpsc::SendError<Order>> {
+        let sent = match &self.orders {
             Some(orders) => orders.send(order),
             None => Err(mpsc::SendError(order)),
-        }
+        };
+        self.sent += u64::from(sent.is_ok());
+        sent
     }
 }
 

@@ -147,18 +147,26 @@ impl FileStream {
         }
     }
 
+    /// A closed file about to be listed and handed to `-z`: the command sees
+    /// it as it stays, its unused blocks given back first.
+    pub(crate) fn before_post_rotate(&self, sink: &mut FileSink) {
+        if self.post_rotate.is_some() {
+            sink.release_reserve();
+        }
+    }
+
     /// A closed file is all on disk: its unused blocks go back, and its
     /// descriptors and buffers are freed, off the writer's thread if it can.
-    pub(crate) fn retire(&self, mut sink: FileSink) {
-        match &self.helper {
+    pub(crate) fn retire(&mut self, mut sink: FileSink) {
+        match &mut self.helper {
             Some(helper) => helper.retire(sink),
             None => sink.release_reserve(),
         }
     }
 
     /// Removes `path`, off the writer's thread if it can.
-    fn remove_file(&self, path: PathBuf) {
-        match &self.helper {
+    fn remove_file(&mut self, path: PathBuf) {
+        match &mut self.helper {
             Some(helper) => helper.remove(path),
             None => {
                 let _ = std::fs::remove_file(path);
@@ -316,6 +324,9 @@ impl FileStream {
     /// switching to it. An error names the file.
     pub(crate) fn open_next(&mut self, ts_ns: u64) -> Result<FileSink, String> {
         let path = self.rotation.next_path(ts_ns);
+        if let Some(helper) = &self.helper {
+            helper.settle();
+        }
         let reserve = self.spec.preallocate;
         let spare = self
             .helper

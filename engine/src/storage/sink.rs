@@ -46,7 +46,8 @@ pub(crate) struct FileSink {
     backend: Backend,
     /// `--compress`: records are staged here and each write is one frame.
     framer: Option<Framer>,
-    /// Bytes reserved on disk at creation (`-C`), given back at the end.
+    /// Bytes reserved on disk (`-C`: at creation, or by the file helper once
+    /// a spare is taken), given back at the end.
     reserved: u64,
 }
 

@@ -143,6 +143,42 @@ fn each_rotation_takes_the_spare_made_ahead_and_none_is_left() {
 }
 
 #[test]
+fn a_name_w_gave_up_and_the_next_file_takes_is_not_removed() {
+    // -G without a time in the name: the plain name comes back once -W
+    // removed the file that had it, while its removal may still be queued.
+    let dir = Dir::new("reuse");
+    let policy = RotationPolicy {
+        period_s: Some(60),
+        max_files: Some(2),
+        ..RotationPolicy::default()
+    };
+    let enc = encoder();
+    let mut s = stream(&dir, policy, Arc::default());
+    s.start(&enc);
+    let mut names = Vec::new();
+    for period in 1..=6u64 {
+        rotate(&mut s, &enc, period * 60_000_000_000);
+        names.push(s.sink().path().to_owned());
+    }
+    assert!(
+        names.iter().filter(|n| n.ends_with("c.pcapng")).count() >= 2,
+        "the plain name was taken again: {names:?}"
+    );
+    s.write_trailer(&enc);
+    s.sink().flush().unwrap();
+    s.finished_last();
+    let paths = s.finish(|| false);
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    for path in &paths {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        assert!(
+            bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]),
+            "{path} is there, whole"
+        );
+    }
+}
+
+#[test]
 fn each_file_counts_only_what_happened_while_it_was_open() {
     let dir = Dir::new("isb");
     let source = Arc::new(QueueShared::default());

@@ -225,15 +225,19 @@ fn an_idle_queue_publishes_its_clock_only_when_nothing_older_waits() {
 fn filtered_packets_are_counted_and_still_move_the_watermark() {
     let filtering = FakeQueue {
         reject_odd: true,
-        ..queue(&[&[1, 2, 3, 4], &[5, 7]])
+        ..queue(&[&[1, 3], &[2, 4, 6, 8], &[9, 10, 11, 12], &[13, 15]])
     };
     let mut running = poll_loop(filtering, 10, RingFullPolicy::Drop);
     running.step(10);
-    running.step(20);
-    assert_eq!(running.poll.ring.taken, vec![2, 4]);
-    assert_eq!(count(&running, |s| s.counters.filtered.get()), 4);
-    assert_eq!(count(&running, |s| s.counters.rx_packets.get()), 6);
-    assert_eq!(watermark(&running), 7, "a burst the filter emptied");
+    assert!(running.poll.ring.taken.is_empty());
+    assert_eq!(watermark(&running), 3, "a burst the filter emptied");
+    for tsc in [20, 30, 40] {
+        running.step(tsc);
+    }
+    assert_eq!(running.poll.ring.taken, vec![2, 4, 6, 8, 10, 12]);
+    assert_eq!(count(&running, |s| s.counters.filtered.get()), 6);
+    assert_eq!(count(&running, |s| s.counters.rx_packets.get()), 12);
+    assert_eq!(watermark(&running), 15, "also with packets held before it");
 }
 
 #[test]
@@ -260,4 +264,57 @@ fn stopping_counts_what_could_not_be_handed_on() {
     assert_eq!(shared.counters.ring_full.get(), 2);
     assert_eq!(shared.watermark_ns.load(Ordering::Acquire), u64::MAX);
     assert_eq!(shared.counters.busy_cycles.get(), 10);
+}
+
+/// A queue that reads no clock (as rxonly's).
+struct Untimed(FakeQueue);
+
+impl RxSource<FakeBatch> for Untimed {
+    const TIMED: bool = false;
+
+    fn receive(&mut self, batch: &mut FakeBatch, max: usize, tsc: u64) -> Receipt {
+        self.0.receive(batch, max, tsc)
+    }
+
+    fn clock_ns(&mut self, _tsc: u64) -> Option<u64> {
+        None
+    }
+}
+
+#[test]
+fn an_untimed_loop_counts_its_cycles_from_start_to_stop() {
+    let poll = PollLoop {
+        source: Untimed(queue(&[&[1, 2, 3, 4], &[5]])),
+        ring: FakeRing {
+            room: 100,
+            taken: Vec::new(),
+        },
+        shared: Arc::new(QueueShared::default()),
+        control: Arc::new(Control::default()),
+        burst_size: BURST,
+        gather: BURST,
+        ring_full: RingFullPolicy::Drop,
+        idle: IdlePolicy::Spin,
+        burst_cycles: Mailbox::new(),
+    };
+    let mut running = Running::new(poll, 1_000);
+    // The loop passes 0 for the TSC it does not read.
+    for _ in 0..3 {
+        running.step(0);
+    }
+    assert_eq!(
+        running.poll.ring.taken,
+        vec![1, 2, 3, 4, 5],
+        "each burst at once"
+    );
+    let shared = running.poll.shared.clone();
+    assert_eq!(shared.counters.busy_cycles.get(), 0);
+    running.stop(1_250);
+    assert_eq!(
+        shared.counters.busy_cycles.get(),
+        250,
+        "flat out, start to stop"
+    );
+    assert_eq!(shared.counters.idle_cycles.get(), 0);
+    assert_eq!(shared.counters.rx_packets.get(), 5);
 }

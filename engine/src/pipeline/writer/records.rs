@@ -402,6 +402,7 @@ impl<F: Release> RecordWriter<F> {
                 index.bytes()
             });
             let size = closed.sink.total_bytes() + index_bytes;
+            self.stream.before_post_rotate(&mut closed.sink);
             let removed = self.stream.finished(closed.path, size, false);
             self.count_removed(removed);
             self.stream.retire(closed.sink);
