@@ -439,5 +439,6 @@ pub(crate) fn merge<S: MatchSource>(
 /// zcap's spare for a writer's next file (see `output/helper.rs`), not yet
 /// a capture file.
 fn is_spare(path: &Path) -> bool {
-    path.to_string_lossy().ends_with(".zcap-spare")
+    path.to_string_lossy()
+        .ends_with(crate::output::SPARE_SUFFIX)
 }

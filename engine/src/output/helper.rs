@@ -132,8 +132,10 @@ impl FileHelper {
             return None;
         }
         sink.renamed(path, Instant::now());
-        if let Some(file) = reserve.and_then(|bytes| sink.reserve_later(bytes)) {
-            let _ = self.send(Order::Reserve(file, reserve.unwrap_or(0)));
+        if let Some(bytes) = reserve {
+            if let Some(file) = sink.reserve_later(bytes) {
+                let _ = self.send(Order::Reserve(file, bytes));
+            }
         }
         Some(sink)
     }
@@ -192,11 +194,14 @@ impl Drop for FileHelper {
     }
 }
 
+/// How a spare's name ends (`zcap-extract` skips such files).
+pub(crate) const SPARE_SUFFIX: &str = ".zcap-spare";
+
 /// Where the spare of a stream whose first file is `first` waits: a hidden
 /// name beside it, one per writer.
 pub(crate) fn spare_path(first: &Path) -> PathBuf {
     let name = first
         .file_name()
         .map_or_else(|| "zcap".into(), |n| n.to_string_lossy().into_owned());
-    first.with_file_name(format!(".{name}.zcap-spare"))
+    first.with_file_name(format!(".{name}{SPARE_SUFFIX}"))
 }

@@ -8,6 +8,7 @@ mod post_rotate;
 pub(crate) mod rotate;
 mod stream;
 
+pub(crate) use helper::SPARE_SUFFIX;
 pub(crate) use index_file::IndexSpec;
 pub(crate) use rotate::{Rotation, RotationPolicy};
 pub(crate) use stream::{ClosingFile, FileStream, Removed, SharedBudget};

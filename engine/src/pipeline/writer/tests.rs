@@ -182,17 +182,30 @@ impl Setup {
 }
 
 /// Ends the writer as [`super::Writer::run`] does; returns its files in order.
-fn finish(mut out: RecordWriter<Freed>) -> (Vec<String>, RecordWriter<Freed>) {
+fn finish(mut out: RecordWriter<Freed>) -> (Vec<String>, Finished) {
     out.close_file(None);
-    let stream = std::mem::replace(&mut out.stream, placeholder_stream());
-    (stream.finish(|| false), out)
+    let RecordWriter {
+        stream,
+        counters,
+        control,
+        free,
+        ..
+    } = out;
+    (
+        stream.finish(|| false),
+        Finished {
+            counters,
+            control,
+            free,
+        },
+    )
 }
 
-/// A stream on a disk of its own, to take a finished one's place.
-fn placeholder_stream() -> FileStream {
-    let disk = MemoryDisk::default();
-    let writer = Setup::new(FileFormat::Pcap).writer(&disk, &Arc::default());
-    writer.stream
+/// What a finished writer leaves to look at.
+struct Finished {
+    counters: Arc<WriterCounters>,
+    control: Arc<Control>,
+    free: Freed,
 }
 
 /// The (stamp, wire length, bytes) of every record of a pcap file (one
