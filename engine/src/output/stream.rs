@@ -194,6 +194,11 @@ impl FileStream {
         ))
     }
 
+    /// True if the current file has an index beside it.
+    pub(crate) fn indexes(&self) -> bool {
+        self.index.is_some()
+    }
+
     /// Indexes the record of `record_len` bytes just encoded, whose captured
     /// bytes start with `frame`.
     #[inline(always)]

@@ -254,6 +254,32 @@ impl FileSink {
 
     /// The buffer to append encoded bytes to.
     #[inline(always)]
+    /// True if records are staged for compression (see [`FileSink::buffer`]).
+    pub(crate) fn frames(&self) -> bool {
+        self.framer.is_some()
+    }
+
+    /// [`FileSink::buffer`] and [`FileSink::is_full`] of a file that is not
+    /// compressed, without asking (`framed` is [`FileSink::frames`]): the
+    /// writer's plain loop reads them for every record.
+    #[inline(always)]
+    pub(crate) fn buffer_of(&mut self, framed: bool) -> &mut Vec<u8> {
+        if framed {
+            self.buffer()
+        } else {
+            &mut self.buf
+        }
+    }
+
+    /// See [`FileSink::buffer_of`].
+    #[inline(always)]
+    pub(crate) fn is_full_of(&self, framed: bool) -> bool {
+        if framed {
+            self.is_full()
+        } else {
+            self.buf.len() - self.start >= self.flush_bytes
+        }
+    }
     pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
         match &mut self.framer {
             Some(framer) => &mut framer.staged,

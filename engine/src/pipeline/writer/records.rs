@@ -155,6 +155,27 @@ impl<F: Release> RecordWriter<F> {
         queue: u16,
         burst: &mut B,
     ) {
+        // Records that are only copied get a loop of their own: asking each
+        // time about an index, a mirror and compression cost a fifth of the
+        // rate to /dev/null (measured in direct pairs).
+        let framed = self.stream.current().frames();
+        if self.mirror.is_none() && !self.stream.indexes() && !framed {
+            self.write_plain::<B, true>(interface, queue, burst);
+        } else {
+            self.write_plain::<B, false>(interface, queue, burst);
+        }
+    }
+
+    /// [`RecordWriter::write_burst`]'s loop; `BARE`: the records are only
+    /// copied (no index, no mirror, no compression).
+    #[inline(always)]
+    fn write_plain<B: Burst<Packet = F::Packet>, const BARE: bool>(
+        &mut self,
+        interface: u32,
+        queue: u16,
+        burst: &mut B,
+    ) {
+        let framed = !BARE && self.stream.current().frames();
         // Keep PREFETCH_AHEAD packets' loads in flight, so their misses
         // overlap with the work.
         (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
@@ -176,16 +197,18 @@ impl<F: Release> RecordWriter<F> {
                 queue: u32::from(queue),
                 rss_hash: packet.rss_hash(),
             };
-            let buffer = self.stream.sink().buffer();
+            let buffer = self.stream.sink().buffer_of(framed);
             let len = self.encoder.record_contiguous(buffer, &meta, bytes);
-            self.stream.index_record(interface, meta.ts_ns, len, bytes);
-            if self.mirror.is_some() {
-                self.mirror_record(&meta, &packet);
+            if !BARE {
+                self.stream.index_record(interface, meta.ts_ns, len, bytes);
+                if self.mirror.is_some() {
+                    self.mirror_record(&meta, &packet);
+                }
             }
             let rx_ticks = &mut self.stream.sink().books().rx_ticks;
             tally.add(meta.orig_len, self.snaplen, packet.rx_tick(), rx_ticks);
             self.free.release(packet);
-            if self.stream.current().is_full() {
+            if self.stream.current().is_full_of(framed) {
                 self.settle(interface, &mut tally);
                 self.flush_full();
             }
