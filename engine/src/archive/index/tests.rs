@@ -119,3 +119,41 @@ fn a_flipped_bit_fails_the_checksum() {
         assert!(!ok, "bit {bit}");
     }
 }
+
+/// An untagged IPv4 UDP frame of flow `n` (its ports and last address octet).
+fn frame_of_flow(n: u32) -> Vec<u8> {
+    let mut f = frame(n as u8);
+    let ports = f.len() - 4;
+    f[ports..].copy_from_slice(&n.to_be_bytes());
+    f
+}
+
+#[test]
+fn flow_ids_are_first_seen_order_per_segment_whatever_shares_a_slot() {
+    // More flows than recent slots, so slots are shared and taken over;
+    // the second segment starts again from id 0, with nothing stale.
+    let flows = RECENT_FLOWS as u32 + 904;
+    let mut builder = IndexBuilder::new(0, false);
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for i in 0..2 * SEGMENT_RECORDS {
+        let flow = (i * 7) % flows;
+        seen.push(flow);
+        if builder.add(u64::from(i), 60, &frame_of_flow(flow), true) {
+            builder.take_segment(&mut out);
+        }
+    }
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 2);
+    for (s, (header, body)) in segs.iter().enumerate() {
+        let body = body.as_ref().expect("checks out");
+        let start = s * SEGMENT_RECORDS as usize;
+        let mut ids = std::collections::HashMap::new();
+        for (k, &(id, _)) in body.records.iter().enumerate() {
+            let next = ids.len() as u32;
+            let expected = *ids.entry(seen[start + k]).or_insert(next);
+            assert_eq!(id, expected, "segment {s}, record {k}");
+        }
+        assert_eq!(header.flows as usize, ids.len(), "segment {s}");
+    }
+}
