@@ -130,7 +130,7 @@ impl Hash for Packed {
 }
 
 /// Slots of [`IndexBuilder`]'s recent-flows table (a power of two).
-const RECENT_FLOWS: usize = 4096;
+const RECENT_FLOWS: usize = 1024;
 /// A key no frame has (its tag word is out of range): an empty slot.
 const NO_KEY: Packed = Packed([u64::MAX; 6]);
 
