@@ -8,9 +8,11 @@
 //! file's reservation always comes before its retirement.
 //!
 //! The spare has a hidden name beside the first file until it is taken, and
-//! no blocks reserved: it costs no disk. One never taken is removed when the
-//! stream ends.
+//! no blocks reserved: it costs no disk. An indexed stream's spare comes
+//! with an empty file for its index, hidden too. One never taken is removed
+//! when the stream ends.
 
+use crate::archive::index::index_path;
 use crate::dpdk::preallocate;
 use crate::storage::{FileSink, SinkSpec};
 use std::fs::File;
@@ -23,8 +25,8 @@ use std::time::Instant;
 
 /// What the helper does, in order.
 enum Order {
-    /// Make a file at `path`, ready to write.
-    Make { path: PathBuf, spec: SinkSpec },
+    /// Make a spare.
+    Make(Box<SpareOrder>),
     /// Reserve this many bytes for a file (a second descriptor of it).
     Reserve(File, u64),
     /// Remove a file.
@@ -33,8 +35,31 @@ enum Order {
     Retire(Box<FileSink>),
 }
 
-/// A file made, or why not.
-type Made = (PathBuf, io::Result<FileSink>);
+/// A file at `path`, ready to write, and an empty one at `index` for its
+/// index.
+struct SpareOrder {
+    path: PathBuf,
+    spec: SinkSpec,
+    index: Option<PathBuf>,
+}
+
+/// A spare made (or why not), and its index's file.
+struct Made {
+    path: PathBuf,
+    sink: io::Result<FileSink>,
+    index: Option<(PathBuf, File)>,
+}
+
+impl Made {
+    /// Removes what was made: it will not be used.
+    fn remove(self) {
+        drop(self.sink);
+        let _ = std::fs::remove_file(&self.path);
+        if let Some((index, _)) = self.index {
+            let _ = std::fs::remove_file(index);
+        }
+    }
+}
 
 /// How often a writer waiting for the helper checks that it still runs.
 const SETTLE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
@@ -102,42 +127,54 @@ impl FileHelper {
     }
 
     /// Orders a spare at `path`, made as `spec` says but with no blocks
-    /// reserved, unless one is ordered already.
-    pub(crate) fn order_spare(&mut self, path: &Path, spec: &SinkSpec) {
+    /// reserved (and a file for its index at `index`), unless one is
+    /// ordered already.
+    pub(crate) fn order_spare(&mut self, path: &Path, spec: &SinkSpec, index: Option<&Path>) {
         if !self.ordered {
             let path = path.to_owned();
             let spec = SinkSpec {
                 preallocate: None,
                 ..spec.clone()
             };
-            self.ordered = self.send(Order::Make { path, spec }).is_ok();
+            let index = index.map(Path::to_owned);
+            let order = SpareOrder { path, spec, index };
+            self.ordered = self.send(Order::Make(Box::new(order))).is_ok();
         }
     }
 
     /// The spare, renamed to `path`, with `reserve` bytes to be reserved for
-    /// it; waits for it if it is still being made. `None` if none was
-    /// ordered, or it could not be made or renamed (on another file system,
-    /// say): the caller makes the file itself.
-    pub(crate) fn take_spare(&mut self, path: &Path, reserve: Option<u64>) -> Option<FileSink> {
+    /// it, and its index's file renamed beside it if one was made; waits for
+    /// it if it is still being made. `None` if none was ordered, or it could
+    /// not be made or renamed (on another file system, say): the caller
+    /// makes the file itself (and its index: `None` in the pair).
+    pub(crate) fn take_spare(
+        &mut self,
+        path: &Path,
+        reserve: Option<u64>,
+    ) -> Option<(FileSink, Option<File>)> {
         if !std::mem::take(&mut self.ordered) {
             return None;
         }
-        let (spare, made) = self.made.recv().ok()?;
-        let Ok(mut sink) = made else {
-            return None;
-        };
-        if std::fs::rename(&spare, path).is_err() {
-            drop(sink);
-            let _ = std::fs::remove_file(&spare);
+        let mut made = self.made.recv().ok()?;
+        if made.sink.is_err() || std::fs::rename(&made.path, path).is_err() {
+            made.remove();
             return None;
         }
+        let index = made.index.take().and_then(|(spare, file)| {
+            let renamed = std::fs::rename(&spare, index_path(path));
+            if renamed.is_err() {
+                let _ = std::fs::remove_file(spare);
+            }
+            renamed.ok().map(|()| file)
+        });
+        let mut sink = made.sink.ok()?;
         sink.renamed(path, Instant::now());
         if let Some(bytes) = reserve {
             if let Some(file) = sink.reserve_later(bytes) {
                 let _ = self.send(Order::Reserve(file, bytes));
             }
         }
-        Some(sink)
+        Some((sink, index))
     }
 
     /// Removes `path` (at once, if the helper is gone).
@@ -165,10 +202,12 @@ impl FileHelper {
 /// One order, on the helper's thread.
 fn carry_out(order: Order, done: &Sender<Made>) {
     match order {
-        Order::Make { path, spec } => {
+        Order::Make(order) => {
+            let SpareOrder { path, spec, index } = *order;
             let sink = FileSink::create(&path, &spec);
+            let index = index.and_then(|p| File::create(&p).ok().map(|f| (p, f)));
             // The writer is gone: the spare goes too (see Drop).
-            let _ = done.send((path, sink));
+            let _ = done.send(Made { path, sink, index });
         }
         Order::Reserve(file, bytes) => {
             let _ = preallocate(&file, bytes);
@@ -187,10 +226,7 @@ impl Drop for FileHelper {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        for (spare, made) in self.made.try_iter() {
-            drop(made);
-            let _ = std::fs::remove_file(spare);
-        }
+        self.made.try_iter().for_each(Made::remove);
     }
 }
 

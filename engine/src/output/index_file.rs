@@ -32,8 +32,15 @@ pub(crate) struct IndexFile {
 
 impl IndexFile {
     /// Creates the index of `capture`, whose first record starts at `offset`
-    /// (`framed`: a compressed file; `offset` is into its first frame).
-    pub(crate) fn create(capture: &Path, offset: u64, spec: &IndexSpec, framed: bool) -> IndexFile {
+    /// (`framed`: a compressed file; `offset` is into its first frame), in
+    /// `made` if given: an empty file already at the index's path.
+    pub(crate) fn create(
+        capture: &Path,
+        offset: u64,
+        spec: &IndexSpec,
+        framed: bool,
+        made: Option<File>,
+    ) -> IndexFile {
         let path = index::index_path(capture);
         let mut index = IndexFile {
             file: None,
@@ -44,7 +51,7 @@ impl IndexFile {
             bytes: 0,
             path,
         };
-        match File::create(&index.path) {
+        match made.map_or_else(|| File::create(&index.path), Ok) {
             Ok(file) => {
                 index.file = Some(file);
                 index.write(&index::file_header(framed));

@@ -52,6 +52,11 @@ pub(crate) struct FileStream {
     helper_cpu: Option<usize>,
     helper: Option<FileHelper>,
     spare: PathBuf,
+    /// Indexing: where the spare's index file waits, and the file taken
+    /// with the spare for the next file's index (the capture file's path,
+    /// the index file).
+    spare_index: Option<PathBuf>,
+    next_index: Option<(PathBuf, std::fs::File)>,
     /// How the next files are made: as the first was.
     spec: SinkSpec,
 }
@@ -105,6 +110,8 @@ impl FileStream {
             helper_cpu: None,
             helper: None,
             spare: PathBuf::new(),
+            spare_index: None,
+            next_index: None,
         }
     }
 
@@ -136,6 +143,8 @@ impl FileStream {
         if self.rotates() && self.sink.on_file_system() {
             self.helper = FileHelper::start(self.helper_cpu);
             self.spare = spare_path(self.sink.path());
+            let index = self.index.is_some();
+            self.spare_index = index.then(|| spare_path(&index_path(self.sink.path())));
             self.order_spare();
         }
     }
@@ -143,7 +152,7 @@ impl FileStream {
     /// Has the helper make the next file, for the next rotation.
     fn order_spare(&mut self) {
         if let Some(helper) = &mut self.helper {
-            helper.order_spare(&self.spare, &self.spec);
+            helper.order_spare(&self.spare, &self.spec, self.spare_index.as_deref());
         }
     }
 
@@ -174,8 +183,10 @@ impl FileStream {
         }
     }
 
-    /// The index of the current file, its header written.
-    fn open_index(&self) -> Option<IndexFile> {
+    /// The index of the current file, its header written (in the file the
+    /// helper made with the spare, if that became the current file).
+    fn open_index(&mut self) -> Option<IndexFile> {
+        let made = self.next_index.take();
         // Without indexing, an index an earlier capture left beside this
         // file is removed: it would describe another file.
         if self.sink.is_published() {
@@ -186,11 +197,13 @@ impl FileStream {
             return None;
         };
         let offset = self.sink.next_record_offset();
+        let made = made.filter(|(capture, _)| capture == self.sink.path());
         Some(IndexFile::create(
             self.sink.path(),
             offset,
             spec,
             self.sink.is_framed(),
+            made.map(|(_, file)| file),
         ))
     }
 
@@ -338,7 +351,10 @@ impl FileStream {
             .as_mut()
             .and_then(|h| h.take_spare(&path, reserve));
         let next = match spare {
-            Some(sink) => Ok(sink),
+            Some((sink, index)) => {
+                self.next_index = index.map(|file| (path.clone(), file));
+                Ok(sink)
+            }
             None => FileSink::create(&path, &self.spec),
         };
         self.order_spare();

@@ -252,15 +252,8 @@ impl FileSink {
         self.preallocatable_file().is_some()
     }
 
-    /// The buffer to append encoded bytes to.
-    #[inline(always)]
-    /// True if records are staged for compression (see [`FileSink::buffer`]).
-    pub(crate) fn frames(&self) -> bool {
-        self.framer.is_some()
-    }
-
     /// [`FileSink::buffer`] and [`FileSink::is_full`] of a file that is not
-    /// compressed, without asking (`framed` is [`FileSink::frames`]): the
+    /// compressed, without asking (`framed` is [`FileSink::is_framed`]): the
     /// writer's plain loop reads them for every record.
     #[inline(always)]
     pub(crate) fn buffer_of(&mut self, framed: bool) -> &mut Vec<u8> {
@@ -280,6 +273,9 @@ impl FileSink {
             self.buf.len() - self.start >= self.flush_bytes
         }
     }
+
+    /// The buffer to append encoded bytes to.
+    #[inline(always)]
     pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
         match &mut self.framer {
             Some(framer) => &mut framer.staged,

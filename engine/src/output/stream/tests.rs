@@ -1,6 +1,6 @@
 use super::*;
 use crate::format::{FileFormat, TsPrecision};
-use crate::output::RotationPolicy;
+use crate::output::{RotationPolicy, SPARE_SUFFIX};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -97,17 +97,39 @@ fn inode_when_made(path: &Path) -> u64 {
     panic!("{} never appeared", path.display());
 }
 
+/// `-C` so small that every record starts a file, and `-W 2`.
+fn a_file_per_record_keep_two() -> RotationPolicy {
+    RotationPolicy {
+        max_bytes: Some(1),
+        max_files: Some(2),
+        ..RotationPolicy::default()
+    }
+}
+
+/// Ends the stream as a writer does at the end of a capture.
+fn end(mut s: FileStream, enc: &Encoder) {
+    s.write_trailer(enc);
+    s.sink().flush().unwrap();
+    s.finished_last();
+    s.finish(|| false);
+}
+
+/// The names of the files in `dir`, sorted.
+fn names_in(dir: &Dir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn each_rotation_takes_the_spare_made_ahead_and_none_is_left() {
     use std::os::unix::fs::MetadataExt;
     let dir = Dir::new("spare");
-    let policy = RotationPolicy {
-        max_bytes: Some(1),
-        max_files: Some(2),
-        ..RotationPolicy::default()
-    };
     let enc = encoder();
-    let mut s = stream(&dir, policy, Arc::default());
+    let mut s = stream(&dir, a_file_per_record_keep_two(), Arc::default());
     s.start(&enc);
     let spare = spare_path(s.sink().path());
     assert!(spare
@@ -121,16 +143,9 @@ fn each_rotation_takes_the_spare_made_ahead_and_none_is_left() {
         let current = std::fs::metadata(s.sink().path()).unwrap();
         assert_eq!(current.ino(), made, "the spare became the next file");
     }
-    s.write_trailer(&enc);
-    s.sink().flush().unwrap();
-    s.finished_last();
-    s.finish(|| false);
+    end(s, &enc);
     // -W's removals are done, and the spare made for a fourth is gone.
-    let mut left: Vec<String> = std::fs::read_dir(&dir.0)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
+    let left = names_in(&dir);
     assert_eq!(left, vec!["c-0002.pcapng", "c-0003.pcapng"]);
     for name in &left {
         let bytes = std::fs::read(dir.0.join(name)).unwrap();
@@ -139,6 +154,40 @@ fn each_rotation_takes_the_spare_made_ahead_and_none_is_left() {
             &[0x0a, 0x0d, 0x0d, 0x0a],
             "{name} starts a section"
         );
+    }
+}
+
+#[test]
+fn an_indexed_rotation_takes_the_index_file_made_with_the_spare() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = Dir::new("spare-index");
+    let enc = encoder();
+    let spec = IndexSpec {
+        ethernet: vec![true],
+        micro: false,
+    };
+    let mut s = stream(&dir, a_file_per_record_keep_two(), Arc::default()).with_index(Some(spec));
+    s.start(&enc);
+    let spare_index = spare_path(&index_path(s.sink().path()));
+    assert!(spare_index.to_string_lossy().ends_with(SPARE_SUFFIX));
+    for _ in 0..3 {
+        let made = inode_when_made(&spare_index);
+        rotate(&mut s, &enc, 0);
+        let index = std::fs::metadata(index_path(s.sink().path())).unwrap();
+        assert_eq!(index.ino(), made, "the spare's index file became the index");
+    }
+    end(s, &enc);
+    let left = names_in(&dir);
+    let kept = [
+        "c-0002.pcapng",
+        "c-0002.pcapng.zidx",
+        "c-0003.pcapng",
+        "c-0003.pcapng.zidx",
+    ];
+    assert_eq!(left, kept, "no spare or stale index is left");
+    for name in ["c-0002.pcapng.zidx", "c-0003.pcapng.zidx"] {
+        let bytes = std::fs::read(dir.0.join(name)).unwrap();
+        assert_eq!(&bytes[..8], crate::archive::index::FILE_MAGIC, "{name}");
     }
 }
 

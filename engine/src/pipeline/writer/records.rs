@@ -158,7 +158,7 @@ impl<F: Release> RecordWriter<F> {
         // Records that are only copied get a loop of their own: asking each
         // time about an index, a mirror and compression cost a fifth of the
         // rate to /dev/null (measured in direct pairs).
-        let framed = self.stream.current().frames();
+        let framed = self.stream.current().is_framed();
         if self.mirror.is_none() && !self.stream.indexes() && !framed {
             self.write_plain::<B, true>(interface, queue, burst);
         } else {
@@ -175,7 +175,7 @@ impl<F: Release> RecordWriter<F> {
         queue: u16,
         burst: &mut B,
     ) {
-        let framed = !BARE && self.stream.current().frames();
+        let framed = !BARE && self.stream.current().is_framed();
         // Keep PREFETCH_AHEAD packets' loads in flight, so their misses
         // overlap with the work.
         (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
