@@ -1,3 +1,4 @@
+// Over 500 lines: one end-to-end scenario per test, each set up in full where it is read; what they share is in tests/src.
 //! Issue 14 (archive): `zcap-extract` over a rotated, per-queue capture
 //! returns exactly what `tcpdump -r` selects from the same files, merged in
 //! time order and cut to the same window; with the index, without it, with

@@ -1,3 +1,4 @@
+// Over 500 lines: one end-to-end scenario per test, each set up in full where it is read; what they share is in tests/src.
 //! Issue 15: tcpdump's habits and a live port. `-w -` streams to a reader
 //! through a pipe and stops cleanly when the reader goes.
 

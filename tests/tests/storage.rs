@@ -1,3 +1,4 @@
+// Over 500 lines: one end-to-end scenario per test, each set up in full where it is read; what they share is in tests/src.
 //! Issue 13: the storage engine. Direct I/O on a RAM-backed ext4 (a loop
 //! device of the test's own): exact files, whole records while a file is
 //! written, a full disk, the disk budget, volumes, the buffered fallback and

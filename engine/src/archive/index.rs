@@ -8,8 +8,7 @@
 
 use super::flow::{self, FlowKey};
 use super::wire::{put_varint, Cursor};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use keys::{FlowIds, Packed, NO_KEY, RECENT_FLOWS};
 
 /// The first bytes of an index file.
 pub(crate) const FILE_MAGIC: &[u8; 8] = b"ZCAPIDX\0";
@@ -57,93 +56,6 @@ pub fn index_path(path: &std::path::Path) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(SUFFIX);
     name.into()
-}
-
-/// A multiply-rotate hash (after FxHash): flow keys are hashed once per
-/// record, and SipHash's flood resistance buys nothing here.
-#[derive(Default)]
-pub(crate) struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    #[inline(always)]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline(always)]
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    #[inline(always)]
-    fn write_u8(&mut self, b: u8) {
-        self.write_u64(u64::from(b));
-    }
-
-    #[inline(always)]
-    fn write_u16(&mut self, b: u16) {
-        self.write_u64(u64::from(b));
-    }
-
-    #[inline(always)]
-    fn write_u32(&mut self, b: u32) {
-        self.write_u64(u64::from(b));
-    }
-
-    #[inline(always)]
-    fn write_usize(&mut self, b: usize) {
-        self.write_u64(b as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FlowIds = HashMap<Packed, u32, BuildHasherDefault<FastHasher>>;
-
-/// A [`FlowKey::packed`] key, hashed word by word and compared without a
-/// call to memcmp: the writer looks one up per record.
-#[derive(Clone, Copy, Eq)]
-struct Packed([u64; 6]);
-
-impl PartialEq for Packed {
-    #[inline(always)]
-    fn eq(&self, other: &Self) -> bool {
-        self.0
-            .iter()
-            .zip(&other.0)
-            .fold(0, |acc, (a, b)| acc | (a ^ b))
-            == 0
-    }
-}
-
-impl Hash for Packed {
-    #[inline(always)]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.iter().for_each(|&w| state.write_u64(w));
-    }
-}
-
-/// Slots of [`IndexBuilder`]'s recent-flows table (a power of two).
-const RECENT_FLOWS: usize = 1024;
-/// A key no frame has (its tag word is out of range): an empty slot.
-const NO_KEY: Packed = Packed([u64::MAX; 6]);
-
-impl Packed {
-    /// Its slot in the recent-flows table: one folded multiply (the map's
-    /// hash chains six).
-    #[inline(always)]
-    fn recent_slot(&self) -> usize {
-        let [a, b, c, d, e, f] = self.0;
-        let x = a ^ b.rotate_left(21) ^ c ^ d.rotate_left(13) ^ e.rotate_left(42) ^ f;
-        let m = u128::from(x) * 0x9e37_79b9_7f4a_7c15;
-        ((m as u64 ^ (m >> 64) as u64) as usize) & (RECENT_FLOWS - 1)
-    }
 }
 
 /// See the module docs.
@@ -516,5 +428,6 @@ impl SegmentBody {
     }
 }
 
+mod keys;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 
 mod drain;
 mod gate;
+mod mirrored;
 mod packet;
 mod records;
 mod tally;
