@@ -197,6 +197,9 @@ impl FileStream {
             return None;
         };
         let offset = self.sink.next_record_offset();
+        // Taken with the spare that became this file (open_next's callers
+        // open its index at once).
+        debug_assert!(made.as_ref().is_none_or(|(c, _)| c == self.sink.path()));
         let made = made.filter(|(capture, _)| capture == self.sink.path());
         Some(IndexFile::create(
             self.sink.path(),

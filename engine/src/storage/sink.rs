@@ -201,11 +201,13 @@ impl FileSink {
         self.preallocatable_file().is_some()
     }
 
-    /// [`FileSink::buffer`] and [`FileSink::is_full`] of a file that is not
-    /// compressed, without asking (`framed` is [`FileSink::is_framed`]): the
-    /// writer's plain loop reads them for every record.
+    /// [`FileSink::buffer`] and [`FileSink::is_full`] without asking about
+    /// compression: the writer's plain loop reads them for every record.
+    /// `framed` must be [`FileSink::is_framed`]: with `false` for a
+    /// compressed file, records would pass the compressor.
     #[inline(always)]
     pub(crate) fn buffer_of(&mut self, framed: bool) -> &mut Vec<u8> {
+        debug_assert_eq!(framed, self.is_framed());
         if framed {
             self.buffer()
         } else {
@@ -216,6 +218,7 @@ impl FileSink {
     /// See [`FileSink::buffer_of`].
     #[inline(always)]
     pub(crate) fn is_full_of(&self, framed: bool) -> bool {
+        debug_assert_eq!(framed, self.is_framed());
         if framed {
             self.is_full()
         } else {
