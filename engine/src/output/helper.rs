@@ -4,8 +4,9 @@
 //! file's blocks (`-C`'s fallocate), removes what `-W` and `--max-disk` give
 //! up, and retires closed files (their unused blocks given back, descriptors
 //! and buffers freed). A rotation on the writer's thread is then a rename of
-//! the spare into place (and of its index's file), and the headers. Orders are carried out in the order given, so a
-//! file's reservation always comes before its retirement.
+//! the spare into place (and of its index's file), and the headers. Orders
+//! are carried out in the order given, so a file's reservation always comes
+//! before its retirement.
 //!
 //! The spare has a hidden name beside the first file until it is taken, and
 //! no blocks reserved: it costs no disk. An indexed stream's spare comes

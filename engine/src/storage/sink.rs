@@ -201,29 +201,21 @@ impl FileSink {
         self.preallocatable_file().is_some()
     }
 
-    /// [`FileSink::buffer`] and [`FileSink::is_full`] without asking about
-    /// compression: the writer's plain loop reads them for every record.
-    /// `framed` must be [`FileSink::is_framed`]: with `false` for a
-    /// compressed file, records would pass the compressor.
+    /// [`FileSink::buffer`] of a file that is not compressed, without
+    /// asking: the writer's loop for bare records reads it for every record,
+    /// once it knows the file is not [`FileSink::is_framed`].
     #[inline(always)]
-    pub(crate) fn buffer_of(&mut self, framed: bool) -> &mut Vec<u8> {
-        debug_assert_eq!(framed, self.is_framed());
-        if framed {
-            self.buffer()
-        } else {
-            &mut self.buf
-        }
+    pub(crate) fn unframed_buffer(&mut self) -> &mut Vec<u8> {
+        debug_assert!(self.framer.is_none(), "records would pass the compressor");
+        &mut self.buf
     }
 
-    /// See [`FileSink::buffer_of`].
+    /// [`FileSink::is_full`] of a file that is not compressed (see
+    /// [`FileSink::unframed_buffer`]).
     #[inline(always)]
-    pub(crate) fn is_full_of(&self, framed: bool) -> bool {
-        debug_assert_eq!(framed, self.is_framed());
-        if framed {
-            self.is_full()
-        } else {
-            self.buf.len() - self.start >= self.flush_bytes
-        }
+    pub(crate) fn unframed_is_full(&self) -> bool {
+        debug_assert!(self.framer.is_none());
+        self.buf.len() - self.start >= self.flush_bytes
     }
 
     /// The buffer to append encoded bytes to.

@@ -158,8 +158,8 @@ impl<F: Release> RecordWriter<F> {
         // Records that are only copied get a loop of their own: asking each
         // time about an index, a mirror and compression cost a fifth of the
         // rate to /dev/null (measured in direct pairs).
-        let framed = self.stream.current().is_framed();
-        if self.mirror.is_none() && !self.stream.indexes() && !framed {
+        let stream = &self.stream;
+        if self.mirror.is_none() && !stream.indexes() && !stream.current().is_framed() {
             self.write_plain::<B, true>(interface, queue, burst);
         } else {
             self.write_plain::<B, false>(interface, queue, burst);
@@ -175,7 +175,6 @@ impl<F: Release> RecordWriter<F> {
         queue: u16,
         burst: &mut B,
     ) {
-        let framed = !BARE && self.stream.current().is_framed();
         // Keep PREFETCH_AHEAD packets' loads in flight, so their misses
         // overlap with the work.
         (0..PREFETCH_AHEAD).for_each(|i| burst.prefetch_ahead(i));
@@ -197,7 +196,12 @@ impl<F: Release> RecordWriter<F> {
                 queue: u32::from(queue),
                 rss_hash: packet.rss_hash(),
             };
-            let buffer = self.stream.sink().buffer_of(framed);
+            let sink = self.stream.sink();
+            let buffer = if BARE {
+                sink.unframed_buffer()
+            } else {
+                sink.buffer()
+            };
             let len = self.encoder.record_contiguous(buffer, &meta, bytes);
             if !BARE {
                 self.stream.index_record(interface, meta.ts_ns, len, bytes);
@@ -208,7 +212,13 @@ impl<F: Release> RecordWriter<F> {
             let rx_ticks = &mut self.stream.sink().books().rx_ticks;
             tally.add(meta.orig_len, self.snaplen, packet.rx_tick(), rx_ticks);
             self.free.release(packet);
-            if self.stream.current().is_full_of(framed) {
+            let sink = self.stream.current();
+            let full = if BARE {
+                sink.unframed_is_full()
+            } else {
+                sink.is_full()
+            };
+            if full {
                 self.settle(interface, &mut tally);
                 self.flush_full();
             }
