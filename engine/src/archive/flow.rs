@@ -316,6 +316,29 @@ fn encode_ports(ports: Ports, out: &mut Vec<u8>) {
 }
 
 /// Reads one key encoded by [`encode`]; `None` if the bytes are not one.
+/// The length of the encoded key at the front of `bytes`, read from its
+/// kind byte alone: what [`decode`] would consume, if it can decode it.
+pub(crate) fn encoded_len(bytes: &[u8]) -> Option<usize> {
+    let kind = *bytes.first()?;
+    let tags = match kind & 3 {
+        3 => 0,
+        count => 2 * usize::from(count),
+    };
+    let ports = match kind >> 4 {
+        0 | 2 => 0,
+        1 => 4,
+        _ => return None,
+    };
+    let net = match (kind >> 2) & 3 {
+        0 => 0,
+        1 => 1 + 4 + 4 + ports,
+        2 => 1 + 16 + 16 + ports,
+        _ => 2,
+    };
+    let len = 1 + tags + net;
+    (len <= bytes.len()).then_some(len)
+}
+
 pub(crate) fn decode(input: &mut Cursor<'_>) -> Option<FlowKey> {
     let kind = input.u8()?;
     let tags = match kind & 3 {
@@ -425,6 +448,30 @@ mod tests {
         assert_eq!(FlowKey::of_ethernet(&[0; 13]), FlowKey::UNKNOWN);
         let arp = FlowKey::of_ethernet(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6]);
         assert_eq!(arp.net, Net::Other { ethertype: 0x0806 });
+    }
+
+    #[test]
+    fn encoded_lengths_are_what_decoding_consumes() {
+        let keys = [
+            FlowKey::of_ethernet(&udp4(&[], 0, 0)),
+            FlowKey::of_ethernet(&udp4(&[5], 0, 0)),
+            FlowKey::of_ethernet(&udp4(&[5, 6], 0, 0)),
+            FlowKey::of_ethernet(&udp4(&[5, 6, 7], 0, 0)),
+            FlowKey::of_ethernet(&udp4(&[], 1, 0)),
+            FlowKey::of_ethernet(&udp4(&[], 0, 3)),
+            FlowKey::of_ethernet(&udp4(&[], 0, 30)),
+            FlowKey::UNKNOWN,
+        ];
+        for key in keys {
+            let mut bytes = Vec::new();
+            encode(&key, &mut bytes);
+            bytes.extend_from_slice(&[0xee; 3]);
+            let mut c = Cursor::new(&bytes);
+            assert_eq!(decode(&mut c), Some(key));
+            assert_eq!(encoded_len(&bytes), Some(bytes.len() - c.rest().len()));
+            assert_eq!(encoded_len(&bytes[..bytes.len() - 4]), None, "cut short");
+        }
+        assert_eq!(encoded_len(&[0x30]), None, "no such port kind");
     }
 
     #[test]

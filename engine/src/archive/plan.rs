@@ -57,7 +57,28 @@ impl IndexPlan {
         if !segment.header.checks(&body) {
             return Ok(None);
         }
-        Ok(SegmentBody::decode(&segment.header, &body, self.framed))
+        Ok(SegmentBody::decode(&segment.header, body, self.framed))
+    }
+
+    /// Starts the reads of the bodies of segment `first` and those after it
+    /// that may fall in `window`, up to `most` bytes of the index; returns
+    /// the first segment whose body's read it did not start.
+    pub(crate) fn will_need_bodies(&self, first: usize, window: (u64, u64), most: u64) -> usize {
+        let Some(start) = self.segments.get(first).map(|s| s.body_at) else {
+            return first;
+        };
+        let mut end = start;
+        let mut next = first;
+        for segment in &self.segments[first..] {
+            let body_end = segment.body_at + u64::from(segment.header.body_len);
+            if segment.header.first_ns >= window.1 || (next > first && body_end - start > most) {
+                break;
+            }
+            end = body_end;
+            next += 1;
+        }
+        crate::dpdk::advise_willneed(self.file.get_ref(), start, end - start);
+        next
     }
 }
 

@@ -16,7 +16,9 @@
 
 mod parse;
 
-use super::flow::{has_ports, FlowKey, Net, Ports, Tags};
+use super::flow::{self, has_ports, FlowKey, Net, Ports, Tags};
+use super::index::{Packed, PackedMap};
+use super::wire::Cursor;
 
 /// Three-valued truth, ordered so that `and` is min and `or` is max.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -299,6 +301,47 @@ fn proto_family_matches(proto: Proto, net: &Net) -> bool {
         (proto, net),
         (Proto::Ip, Net::V4 { .. }) | (Proto::Ip6, Net::V6 { .. })
     )
+}
+
+/// A query's verdicts on encoded flow keys, each distinct key decoded and
+/// judged once: the same flows come back in segment after segment.
+pub(crate) struct KeyVerdicts {
+    query: Query,
+    seen: PackedMap<bool>,
+}
+
+/// Keys remembered at most: a long capture of many short flows must not
+/// grow a search without bound.
+const MOST_REMEMBERED: usize = 1 << 20;
+
+impl KeyVerdicts {
+    pub(crate) fn new(query: Query) -> Self {
+        KeyVerdicts {
+            query,
+            // A segment's flows, about.
+            seen: PackedMap::with_capacity_and_hasher(4096, Default::default()),
+        }
+    }
+
+    /// True when the index can narrow anything at all.
+    pub(crate) fn narrows(&self) -> bool {
+        self.query.narrows()
+    }
+
+    /// Whether a packet of the flow whose encoded key is `key` (`packed`:
+    /// the same, packed) may match; `None` if `key` is not one.
+    pub(crate) fn may_match(&mut self, key: &[u8], packed: Packed) -> Option<bool> {
+        if let Some(&verdict) = self.seen.get(&packed) {
+            return Some(verdict);
+        }
+        let flow = flow::decode(&mut Cursor::new(key))?;
+        let verdict = self.query.eval(&flow) != Tri::No;
+        if self.seen.len() >= MOST_REMEMBERED {
+            self.seen.clear();
+        }
+        self.seen.insert(packed, verdict);
+        Some(verdict)
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! only the records of flows the query does not rule out), by a scan where
 //! it has none or the index stops.
 
+use super::index::SegmentHeader;
 use super::plan::{IndexPlan, IndexState, Segment};
-use super::query::{Query, Tri};
+use super::query::{KeyVerdicts, Query};
 use super::reader::{CaptureReader, Damage, Packet};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,20 @@ use std::path::{Path, PathBuf};
 const READS_AHEAD: usize = 128;
 
 /// The widest gap between two records read as one (see `start_reads`).
-const READ_GAP: u64 = 64 * 1024;
+/// Measured on the benchmark's disk (docs/BENCHMARKS.md): reading a gap
+/// costs about as much as another read at 12-16 KiB; 64 KiB read three
+/// times the bytes for a pair spread through the capture, and was slower.
+const READ_GAP: u64 = 16 * 1024;
+
+/// Candidate records planned ahead of the one being read: the index
+/// bodies of the segments after the current one are read, and their
+/// records' reads started, before the current segment's are all read, so
+/// the disk never waits for the search to decide what it needs next.
+const PLAN_AHEAD: usize = 4096;
+
+/// Index bytes whose reads start at once when a search reaches a run of
+/// segments in its window: their bodies are read one after another.
+const BODIES_AHEAD: u64 = 4 << 20;
 
 /// What decides on a packet: the window and libpcap's matcher.
 pub(crate) trait Judge {
@@ -38,6 +52,30 @@ enum Stage {
     Done,
 }
 
+/// A record the index does not rule out.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    /// Its offset in the file or, compressed, in `frame` decompressed.
+    offset: u64,
+    len: u32,
+    /// Compressed: the frames (file offset, length) it is in.
+    frame: Option<(u64, u64)>,
+}
+
+/// What the index says of one segment.
+enum SegmentPlan {
+    /// Past the last segment: what the index does not cover is scanned.
+    Beyond,
+    /// Nothing in it can match.
+    Skip,
+    /// These records may match.
+    Records(Vec<Candidate>),
+    /// Every record in it must be read (the expression rules no flow out).
+    Whole,
+    /// Its body fails its checksum: scan from here.
+    Damaged,
+}
+
 /// Counts for the summary.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct SourceCounts {
@@ -52,15 +90,14 @@ pub(crate) struct FileSource {
     pub(crate) path: PathBuf,
     reader: CaptureReader,
     plan: Option<IndexPlan>,
-    query: Query,
+    verdicts: KeyVerdicts,
     stage: Stage,
-    /// Records still to read in the current segment: offset and length.
-    pending: VecDeque<(u64, u32)>,
-    /// Compressing: the frame (file offset, length) `pending` is in; its
-    /// offsets are into the decompressed frame.
-    frame: Option<(u64, u64)>,
+    /// Records the index does not rule out, planned but not yet read.
+    pending: VecDeque<Candidate>,
     /// How many of the first `pending` records' reads have been started.
     started: usize,
+    /// Segments before this one have had their bodies' reads started.
+    bodies_hinted: usize,
     pub(crate) counts: SourceCounts,
     /// A one-line warning about the index, said once.
     pub(crate) warning: Option<String>,
@@ -128,11 +165,11 @@ impl FileSource {
             path: path.to_owned(),
             reader,
             plan,
-            query,
+            verdicts: KeyVerdicts::new(query),
             stage,
             pending: VecDeque::new(),
-            frame: None,
             started: 0,
+            bodies_hinted: 0,
             counts: SourceCounts::default(),
             warning,
         };
@@ -207,16 +244,11 @@ impl FileSource {
     /// The next packet the index does not rule out.
     fn next_candidate(&mut self, judge: &mut dyn Judge) -> Result<Option<Packet>, Damage> {
         loop {
-            if let (Some((offset, len)), Some(frame)) = (self.pending.front().copied(), self.frame)
-            {
-                self.pending.pop_front();
-                return self.reader.packet_in_frame(frame, offset, len).map(Some);
+            if self.pending.len() < PLAN_AHEAD / 2 {
+                self.plan_ahead(judge.window());
             }
-            if let Some((offset, len)) = self.pending.pop_front() {
-                self.started = self.started.saturating_sub(1);
-                self.start_reads();
-                let span_end = self.span_end(offset + u64::from(len));
-                return self.reader.packet_at(offset, len, span_end).map(Some);
+            if let Some(candidate) = self.pending.pop_front() {
+                return self.read_candidate(candidate).map(Some);
             }
             match self.stage {
                 Stage::Done => return Ok(None),
@@ -230,67 +262,68 @@ impl FileSource {
                         self.stage = then.map_or(Stage::Done, |next| Stage::Indexed { next });
                     }
                 }
-                Stage::Indexed { next } => self.plan_segment(next, judge),
+                // Planning stopped at a segment to be read whole or scanned,
+                // with nothing pending: it is that segment's turn.
+                Stage::Indexed { next } => {
+                    let plan = self.plan_segment(next, judge.window());
+                    self.follow(next, plan);
+                }
             }
         }
     }
 
-    /// Plans segment `next`: skips it, queues its candidate records, or
-    /// reads it whole; past the last segment, scans what the index does not
-    /// cover.
-    fn plan_segment(&mut self, next: usize, judge: &mut dyn Judge) {
-        let plan = self.plan.as_mut().expect("an indexed stage has a plan");
-        let Some(segment) = plan.segments.get(next).copied() else {
-            match plan.covered_end {
-                Some(end) => self.scan_from(end),
-                // Compressed, no segment yet: on from the header's end.
-                None => self.scan_on(),
+    /// Reads a planned record, starting the reads of those after it.
+    fn read_candidate(&mut self, candidate: Candidate) -> Result<Packet, Damage> {
+        let Candidate { offset, len, frame } = candidate;
+        if let Some(frame) = frame {
+            return self.reader.packet_in_frame(frame, offset, len);
+        }
+        self.started = self.started.saturating_sub(1);
+        self.start_reads();
+        let span_end = self.span_end(offset + u64::from(len));
+        self.reader.packet_at(offset, len, span_end)
+    }
+
+    /// Plans segments until [`PLAN_AHEAD`] records are pending, or until a
+    /// segment must be read whole or scanned (its turn comes once the
+    /// records before it are read). Their reads start now.
+    pub(crate) fn plan_ahead(&mut self, window: (u64, u64)) {
+        while self.pending.len() < PLAN_AHEAD {
+            let Stage::Indexed { next } = self.stage else {
+                return;
+            };
+            let plan = self.plan_segment(next, window);
+            match plan {
+                SegmentPlan::Skip | SegmentPlan::Records(_) => self.follow(next, plan),
+                _ if self.pending.is_empty() => return self.follow(next, plan),
+                _ => return,
             }
+        }
+    }
+
+    /// Acts on the plan of segment `next`.
+    fn follow(&mut self, next: usize, plan: SegmentPlan) {
+        self.stage = Stage::Indexed { next: next + 1 };
+        let Some(plan_of_file) = self.plan.as_ref() else {
             return;
         };
-        self.stage = Stage::Indexed { next: next + 1 };
-        let (from, to) = judge.window();
-        let h = &segment.header;
-        if h.last_ns < from || h.first_ns >= to {
-            self.counts.segments_skipped += 1;
-            return;
-        }
-        let framed = plan.framed;
-        if !self.query.narrows() && !framed {
-            self.read_range(&segment, next);
-            return;
-        }
-        match plan.body(&segment) {
-            Ok(Some(body)) => {
-                let wanted: Vec<bool> = body
-                    .flows
-                    .iter()
-                    .map(|f| self.query.eval(f) != Tri::No)
-                    .collect();
-                if !wanted.contains(&true) {
-                    self.counts.segments_skipped += 1;
-                    return;
+        let covered_end = plan_of_file.covered_end;
+        let framed = plan_of_file.framed;
+        let segment = plan_of_file.segments.get(next).copied();
+        match (plan, segment) {
+            (SegmentPlan::Skip, _) => self.counts.segments_skipped += 1,
+            (SegmentPlan::Records(records), _) => {
+                if let Some(frame) = records.first().and_then(|c| c.frame) {
+                    self.reader.will_need(frame.0, frame.0 + frame.1);
                 }
-                let mut offset = h.data_start;
-                self.frame = None;
-                if framed {
-                    // One frame holds the segment's records: read it whole.
-                    let frame = (h.data_start, h.data_end - h.data_start);
-                    self.reader.will_need(frame.0, h.data_end);
-                    self.frame = Some(frame);
-                    offset = u64::from(h.skip);
-                }
-                for (flow, len) in body.records {
-                    if wanted[flow as usize] {
-                        self.pending.push_back((offset, len));
-                    }
-                    offset += u64::from(len);
-                }
+                self.pending.extend(records);
+                self.start_reads();
             }
-            _ => {
-                let why = format!("segment {next} fails its checksum");
+            (SegmentPlan::Whole, Some(segment)) => self.read_range(&segment, next),
+            (SegmentPlan::Damaged, Some(segment)) => {
+                let h = &segment.header;
                 self.warning = Some(format!(
-                    "{}: damaged index ({why}); the file is scanned from there",
+                    "{}: damaged index (segment {next} fails its checksum); the file is scanned from there",
                     self.path.display()
                 ));
                 self.scan_from(h.data_start);
@@ -300,7 +333,62 @@ impl FileSource {
                     self.stage = Stage::Done;
                 }
             }
+            (_, _) => match covered_end {
+                Some(end) => self.scan_from(end),
+                // Compressed, no segment yet: on from the header's end.
+                None => self.scan_on(),
+            },
         }
+    }
+
+    /// What segment `next` holds for this search (its body read if the
+    /// window and the expression need it).
+    fn plan_segment(&mut self, next: usize, window: (u64, u64)) -> SegmentPlan {
+        let plan = self.plan.as_mut().expect("an indexed stage has a plan");
+        let Some(segment) = plan.segments.get(next).copied() else {
+            return SegmentPlan::Beyond;
+        };
+        let h = &segment.header;
+        if !in_window(h, window) {
+            return SegmentPlan::Skip;
+        }
+        let framed = plan.framed;
+        if !self.verdicts.narrows() && !framed {
+            return SegmentPlan::Whole;
+        }
+        if next >= self.bodies_hinted {
+            self.bodies_hinted = plan.will_need_bodies(next, window, BODIES_AHEAD);
+        }
+        let Ok(Some(body)) = plan.body(&segment) else {
+            return SegmentPlan::Damaged;
+        };
+        let wanted: Option<Vec<bool>> = body
+            .flow_keys()
+            .map(|(key, packed)| self.verdicts.may_match(key, packed))
+            .collect();
+        let Some(wanted) = wanted else {
+            return SegmentPlan::Damaged;
+        };
+        if !wanted.contains(&true) {
+            return SegmentPlan::Skip;
+        }
+        let Some(chosen) = body.records_of(&wanted) else {
+            return SegmentPlan::Damaged;
+        };
+        // Compressed: one run of frames holds the segment's records.
+        let (start, frame) = if framed {
+            let frame = (h.data_start, h.data_end - h.data_start);
+            (u64::from(h.skip), Some(frame))
+        } else {
+            (h.data_start, None)
+        };
+        let records = chosen.into_iter().map(|(offset, len)| Candidate {
+            offset: start + offset,
+            len,
+            frame,
+        });
+        let records = records.collect();
+        SegmentPlan::Records(records)
     }
 
     /// Where one read starting with a record that ends at `end` should stop:
@@ -310,11 +398,12 @@ impl FileSource {
         const GAP: u64 = READ_GAP;
         const MOST: u64 = 4 << 20;
         let start = end;
-        for &(offset, len) in &self.pending {
-            if offset > end + GAP || offset + u64::from(len) > start + MOST {
+        for next in &self.pending {
+            let next_end = next.offset + u64::from(next.len);
+            if next.frame.is_some() || next.offset > end + GAP || next_end > start + MOST {
                 break;
             }
-            end = offset + u64::from(len);
+            end = next_end;
         }
         end
     }
@@ -324,22 +413,23 @@ impl FileSource {
     /// Records closer than [`READ_GAP`] go in one read, gap and all: the disk
     /// serves fewer, larger reads faster than many small ones.
     fn start_reads(&mut self) {
-        if self.frame.is_some() {
-            return;
-        }
         let limit = self.pending.len().min(READS_AHEAD);
         while self.started < limit {
-            let (offset, len) = self.pending[self.started];
-            let mut end = offset + u64::from(len);
+            let first = self.pending[self.started];
             self.started += 1;
-            while let Some(&(next, next_len)) = self.pending.get(self.started) {
-                if next > end + READ_GAP {
+            if first.frame.is_some() {
+                // Compressed: the frames' reads started when planned.
+                continue;
+            }
+            let mut end = first.offset + u64::from(first.len);
+            while let Some(next) = self.pending.get(self.started) {
+                if next.frame.is_some() || next.offset > end + READ_GAP {
                     break;
                 }
-                end = next + u64::from(next_len);
+                end = next.offset + u64::from(next.len);
                 self.started += 1;
             }
-            self.reader.will_need(offset, end);
+            self.reader.will_need(first.offset, end);
         }
     }
 
@@ -383,3 +473,11 @@ impl FileSource {
         }
     }
 }
+
+/// True if a segment's records may fall in the window `[from, to)`.
+fn in_window(header: &SegmentHeader, (from, to): (u64, u64)) -> bool {
+    header.last_ns >= from && header.first_ns < to
+}
+
+#[cfg(test)]
+mod tests;

@@ -43,20 +43,30 @@ impl<'a> Cursor<'a> {
     pub(crate) fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.array()?))
     }
+}
 
-    /// An unsigned LEB128 varint of at most 64 bits.
-    #[inline]
-    pub(crate) fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8()?;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
+/// The unsigned LEB128 varint (at most 64 bits) at `at` in `bytes`, and its
+/// length in bytes; `None` if there is none.
+#[inline(always)]
+pub(crate) fn varint_at(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+    match bytes.get(at..)? {
+        &[low, ..] if low < 0x80 => Some((u64::from(low), 1)),
+        &[low, high, ..] if high < 0x80 => Some((u64::from(low & 0x7f) | u64::from(high) << 7, 2)),
+        rest => long_varint(rest),
     }
+}
+
+/// A varint of three bytes or more (or none: cut short, or over 64 bits).
+#[inline(never)]
+fn long_varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().take(10).enumerate() {
+        value |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 /// Appends `value` as an unsigned LEB128 varint.
@@ -75,15 +85,34 @@ mod tests {
 
     #[test]
     fn varints_round_trip_and_refuse_garbage() {
-        let values = [0, 1, 127, 128, 300, 65_535, u32::MAX as u64, u64::MAX];
+        let values = [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            65_535,
+            u32::MAX as u64,
+            u64::MAX,
+        ];
         let mut out = Vec::new();
         values.iter().for_each(|&v| put_varint(&mut out, v));
-        let mut cursor = Cursor::new(&out);
+        let mut at = 0;
         for v in values {
-            assert_eq!(cursor.varint(), Some(v));
+            let (got, len) = varint_at(&out, at).expect("a varint");
+            assert_eq!(got, v);
+            at += len;
         }
-        assert_eq!(cursor.varint(), None, "nothing left");
-        assert_eq!(Cursor::new(&[0x80; 11]).varint(), None, "too long");
-        assert_eq!(Cursor::new(&[0x80]).varint(), None, "cut short");
+        assert_eq!(varint_at(&out, at), None, "nothing left");
+        assert_eq!(varint_at(&[0x80; 11], 0), None, "too long");
+        assert_eq!(varint_at(&[0x80], 0), None, "cut short");
+        assert_eq!(varint_at(&[0x80, 0x80], 0), None, "cut short");
+        assert_eq!(
+            varint_at(&[0x81, 0x80, 0x00], 0),
+            Some((1, 3)),
+            "a long one"
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! Flow keys as the index builder looks them up: packed in six words,
-//! compared without memcmp, hashed for the flow map and, more cheaply, for
-//! the table of recent flows.
+//! Flow keys as the index builder and a search look them up: packed in six
+//! words, compared without memcmp, hashed for the flow map and, more
+//! cheaply, for the table of recent flows.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -50,12 +50,15 @@ impl Hasher for FastHasher {
     }
 }
 
-pub(super) type FlowIds = HashMap<Packed, u32, BuildHasherDefault<FastHasher>>;
+/// A map keyed by packed flow keys.
+pub(crate) type PackedMap<V> = HashMap<Packed, V, BuildHasherDefault<FastHasher>>;
+
+pub(super) type FlowIds = PackedMap<u32>;
 
 /// A [`FlowKey::packed`] key, hashed word by word and compared without a
 /// call to memcmp: the writer looks one up per record.
 #[derive(Clone, Copy, Eq)]
-pub(super) struct Packed(pub(super) [u64; 6]);
+pub(crate) struct Packed(pub(super) [u64; 6]);
 
 impl PartialEq for Packed {
     #[inline(always)]
@@ -81,6 +84,29 @@ pub(super) const RECENT_FLOWS: usize = 1024;
 pub(super) const NO_KEY: Packed = Packed([u64::MAX; 6]);
 
 impl Packed {
+    /// An encoded flow key (docs/INDEX.md) in six words, zero-padded: its
+    /// kind byte says how long it is, so the padding cannot make two keys
+    /// one. `bytes` holds the key's `len` bytes and at least six words in
+    /// all (what follows the key is masked off): six loads, no copy.
+    #[inline(always)]
+    pub(crate) fn of_encoded(bytes: &[u8], len: usize) -> Option<Packed> {
+        let bytes: &[u8; 48] = bytes.get(..48)?.try_into().ok()?;
+        if len > 48 {
+            return None;
+        }
+        let mut words = [0u64; 6];
+        for (i, (word, chunk)) in words.iter_mut().zip(bytes.chunks_exact(8)).enumerate() {
+            let kept = len.saturating_sub(8 * i).min(8);
+            let mask = if kept == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * kept)) - 1
+            };
+            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) & mask;
+        }
+        Some(Packed(words))
+    }
+
     /// Its slot in the recent-flows table: one folded multiply (the map's
     /// hash chains six).
     #[inline(always)]
