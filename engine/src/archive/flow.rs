@@ -121,6 +121,46 @@ impl FlowKey {
         w
     }
 
+    /// The key of [`FlowKey::packed`]'s words: the index builder packs
+    /// every record's key, and encodes only a flow new to its segment.
+    pub(crate) fn unpacked(w: [u64; 6]) -> FlowKey {
+        let tags = match w[0] & 3 {
+            3 => Tags::Deep,
+            count => Tags::Known {
+                count: count as u8,
+                ids: [(w[0] >> 2) as u16 & 0xfff, (w[0] >> 14) as u16 & 0xfff],
+            },
+        };
+        let proto = (w[0] >> 40) as u8;
+        let ports = match (w[0] >> 48) & 0xff {
+            1 => Ports::Known {
+                src: (w[1] >> 16) as u16,
+                dst: w[1] as u16,
+            },
+            2 => Ports::Absent,
+            _ => Ports::Unknown,
+        };
+        let net = match (w[0] >> 32) & 0xff {
+            1 => Net::V4 {
+                src: ((w[2] >> 32) as u32).to_be_bytes(),
+                dst: (w[2] as u32).to_be_bytes(),
+                proto,
+                ports,
+            },
+            2 => Net::V6 {
+                src: (u128::from(w[2]) << 64 | u128::from(w[3])).to_be_bytes(),
+                dst: (u128::from(w[4]) << 64 | u128::from(w[5])).to_be_bytes(),
+                next: proto,
+                ports,
+            },
+            3 => Net::Other {
+                ethertype: (w[1] >> 32) as u16,
+            },
+            _ => Net::Unknown,
+        };
+        FlowKey { tags, net }
+    }
+
     /// `FlowKey::of_ethernet(frame).packed()`, with a shortcut for the
     /// common frame (untagged IPv4, not a later fragment, with its ports).
     #[inline(always)]
@@ -315,7 +355,6 @@ fn encode_ports(ports: Ports, out: &mut Vec<u8>) {
     }
 }
 
-/// Reads one key encoded by [`encode`]; `None` if the bytes are not one.
 /// The length of the encoded key at the front of `bytes`, read from its
 /// kind byte alone: what [`decode`] would consume, if it can decode it.
 pub(crate) fn encoded_len(bytes: &[u8]) -> Option<usize> {
@@ -339,6 +378,7 @@ pub(crate) fn encoded_len(bytes: &[u8]) -> Option<usize> {
     (len <= bytes.len()).then_some(len)
 }
 
+/// Reads one key encoded by [`encode`]; `None` if the bytes are not one.
 pub(crate) fn decode(input: &mut Cursor<'_>) -> Option<FlowKey> {
     let kind = input.u8()?;
     let tags = match kind & 3 {
@@ -448,6 +488,30 @@ mod tests {
         assert_eq!(FlowKey::of_ethernet(&[0; 13]), FlowKey::UNKNOWN);
         let arp = FlowKey::of_ethernet(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6]);
         assert_eq!(arp.net, Net::Other { ethertype: 0x0806 });
+    }
+
+    #[test]
+    fn packed_keys_unpack_to_themselves() {
+        let v6 = [
+            0x86, 0xdd, 0x60, 0, 0, 0, 0, 8, 17, 64, 0x20, 1, 0xd, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+            10, 11, 12, 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x04, 0xd2, 0, 0x35,
+            0, 8, 0, 0,
+        ];
+        let mut frames = vec![v6[..].to_vec(), vec![0x08, 0x06, 0, 1], vec![0x08]];
+        for tags in [&[][..], &[5], &[4095, 7], &[1, 2, 3]] {
+            for (fragment, cut) in [(0, 0), (1, 0), (0, 3), (0, 30)] {
+                frames.push(udp4(tags, fragment, cut)[12..].to_vec());
+            }
+        }
+        for mut frame in frames {
+            frame.splice(0..0, [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
+            let key = FlowKey::of_ethernet(&frame);
+            assert_eq!(FlowKey::unpacked(key.packed()), key, "{frame:02x?}");
+        }
+        assert_eq!(
+            FlowKey::unpacked(FlowKey::UNKNOWN.packed()),
+            FlowKey::UNKNOWN
+        );
     }
 
     #[test]

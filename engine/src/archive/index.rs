@@ -7,9 +7,9 @@
 //! answers for the segments before the cut.
 
 use super::flow::{self, FlowKey};
-use super::wire::{put_varint, varint_at, Cursor};
-use keys::{FlowIds, NO_KEY, RECENT_FLOWS};
+use super::wire::{put_varint_pair, varint_at, Cursor};
 pub(crate) use keys::{Packed, PackedMap};
+use keys::{SegmentFlows, NO_KEY};
 
 /// The first bytes of an index file.
 pub(crate) const FILE_MAGIC: &[u8; 8] = b"ZCAPIDX\0";
@@ -61,14 +61,10 @@ pub fn index_path(path: &std::path::Path) -> std::path::PathBuf {
 
 /// See the module docs.
 pub(crate) struct IndexBuilder {
-    flow_ids: FlowIds,
-    /// The last record's flow: runs of one flow skip the map.
+    flows: SegmentFlows,
+    /// The last record's flow: runs of one flow skip the table.
     last_key: Packed,
     last_id: u32,
-    /// Flows of this segment by [`Packed::recent_slot`], one per slot: most
-    /// records find theirs here (measured: the map's lookup, not inlined,
-    /// was as much of the writer's indexing time as the rest together).
-    recent: Box<[(Packed, u32); RECENT_FLOWS]>,
     flow_bytes: Vec<u8>,
     record_bytes: Vec<u8>,
     records: u32,
@@ -110,10 +106,9 @@ impl IndexBuilder {
     /// that far into the first frame).
     pub(crate) fn new(offset: u64, framed: bool) -> Self {
         IndexBuilder {
-            flow_ids: FlowIds::default(),
+            flows: SegmentFlows::new(),
             last_key: NO_KEY,
             last_id: 0,
-            recent: Box::new([(NO_KEY, 0); RECENT_FLOWS]),
             flow_bytes: Vec::new(),
             record_bytes: Vec::new(),
             records: 0,
@@ -154,42 +149,22 @@ impl IndexBuilder {
         let id = if packed == self.last_key {
             self.last_id
         } else {
-            let slot = packed.recent_slot();
-            let id = match self.recent[slot] {
-                (key, id) if key == packed => id,
-                _ => self.flow_id(packed, frame, ethernet, slot),
-            };
+            let (id, new) = self.flows.id_of(packed);
+            if new {
+                flow::encode(&FlowKey::unpacked(packed.0), &mut self.flow_bytes);
+            }
             (self.last_key, self.last_id) = (packed, id);
             id
         };
         if self.framed && self.frames.skip.is_none() {
             self.frames.skip = Some(self.frames.decompressed + self.frames.lead);
         }
-        put_varint(&mut self.record_bytes, u64::from(id));
-        put_varint(&mut self.record_bytes, record_len as u64);
+        put_varint_pair(&mut self.record_bytes, u64::from(id), record_len as u64);
         self.records += 1;
         self.next_offset += record_len as u64;
         self.first_ns = self.first_ns.min(ts_ns);
         self.last_ns = self.last_ns.max(ts_ns);
         self.records >= SEGMENT_RECORDS && !self.framed
-    }
-
-    /// The id of a flow not in its recent slot: from the map, or a new one
-    /// whose key goes into the flow table; it takes the slot.
-    #[inline(never)]
-    fn flow_id(&mut self, packed: Packed, frame: &[u8], ethernet: bool, slot: usize) -> u32 {
-        let next_id = self.flow_ids.len() as u32;
-        let id = *self.flow_ids.entry(packed).or_insert_with(|| {
-            let key = if ethernet {
-                FlowKey::of_ethernet(frame)
-            } else {
-                FlowKey::UNKNOWN
-            };
-            flow::encode(&key, &mut self.flow_bytes);
-            next_id
-        });
-        self.recent[slot] = (packed, id);
-        id
     }
 
     /// Compressing: the records added since the last call went out in the
@@ -244,7 +219,7 @@ impl IndexBuilder {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&self.records.to_le_bytes());
-        out.extend_from_slice(&(self.flow_ids.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.flows.len() as u32).to_le_bytes());
         out.extend_from_slice(&(skip as u32).to_le_bytes());
         let mut body_crc = crc32fast::Hasher::new();
         body_crc.update(&self.flow_bytes);
@@ -257,9 +232,8 @@ impl IndexBuilder {
         self.out_offset += (out.len() - start) as u64;
         self.last_end = data_end;
         self.total_records += u64::from(self.records);
-        self.flow_ids.clear();
+        self.flows.clear();
         self.last_key = NO_KEY;
-        self.recent.fill((NO_KEY, 0));
         self.flow_bytes.clear();
         self.record_bytes.clear();
         self.records = 0;

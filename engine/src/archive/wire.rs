@@ -69,6 +69,27 @@ fn long_varint(bytes: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
+/// Appends `a` then `b` as varints: [`put_varint`] twice, with one store
+/// for the common pair of values under 2^14 (a flow id and a record
+/// length): four bytes written, the unused ones cut off again.
+#[inline(always)]
+pub(crate) fn put_varint_pair(out: &mut Vec<u8>, a: u64, b: u64) {
+    if a >= 1 << 14 || b >= 1 << 14 {
+        put_varint(out, a);
+        put_varint(out, b);
+        return;
+    }
+    // One or two bytes, without a branch on which.
+    let short = |v: u64| {
+        let more = u64::from(v >= 0x80);
+        ((v & 0x7f) | more << 7 | (v >> 7) << 8, 1 + more as usize)
+    };
+    let ((a, a_len), (b, b_len)) = (short(a), short(b));
+    let word = (a | b << (8 * a_len)) as u32;
+    out.extend_from_slice(&word.to_le_bytes());
+    out.truncate(out.len() - 4 + a_len + b_len);
+}
+
 /// Appends `value` as an unsigned LEB128 varint.
 #[inline(always)]
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
