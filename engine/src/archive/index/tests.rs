@@ -1,3 +1,4 @@
+use super::body::{pair_at, short_pair_at};
 use super::*;
 use crate::archive::wire::put_varint;
 
