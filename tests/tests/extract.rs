@@ -376,6 +376,18 @@ fn bad_input_gets_one_line_and_its_exit_status() {
     ])
     .assert_usage_error("nothing-here");
     extract(&["-r", i, "-w", i]).assert_usage_error("both an input and the output");
+    // The output inside a directory read, reached by another path; the
+    // input left as it was.
+    let parent = dir.path("");
+    let roundabout = format!(
+        "{}/../{}/in.pcap",
+        parent.display(),
+        parent.file_name().unwrap().to_str().unwrap()
+    );
+    let before = std::fs::read(&input).unwrap();
+    extract(&["-r", parent.to_str().unwrap(), "-w", &roundabout])
+        .assert_usage_error("both an input and the output");
+    assert_eq!(std::fs::read(&input).unwrap(), before);
     // An empty selection is a valid empty file.
     extract(&["-r", i, "-w", o, "host 1.2.3.4"]).assert_ok();
     assert!(read_pcap(&out).1.is_empty());
