@@ -3,7 +3,7 @@
 
 use super::index::{index_path, SUFFIX};
 use super::plan::read_plan;
-use super::query::Query;
+use super::query::{KeyVerdicts, Query};
 use super::reader::{CaptureReader, Packet, EMPTY, GONE, NOT_A_CAPTURE};
 use super::source::{FileSource, Judge};
 use crate::dpdk::ClassicFilter;
@@ -14,6 +14,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// What to extract, and where to.
 #[derive(Debug, Clone)]
@@ -115,10 +116,11 @@ fn open_all(
     query: &Query,
     window: (u64, u64),
 ) -> Vec<Result<FileSource, String>> {
+    let verdicts = KeyVerdicts::shared(query.clone());
     let open = |path: &Path| {
         let reader = CaptureReader::open(path)?;
         let index = read_plan(&index_path(path), reader.len(), reader.header_end());
-        let mut source = FileSource::new(path, reader, index, query.clone());
+        let mut source = FileSource::new(path, reader, index, Arc::clone(&verdicts));
         source.plan_ahead(window);
         Ok(source)
     };
@@ -158,19 +160,16 @@ fn capture_files(
     inputs: &[PathBuf],
     output: Option<&Path>,
 ) -> Result<Vec<(PathBuf, bool)>, ZcapError> {
-    let output = output.and_then(|out| std::fs::canonicalize(out).ok());
-    let refuse = |real: Option<PathBuf>, path: &Path| match &output {
-        Some(out) if real.as_ref() == Some(out) => Err(ZcapError::usage(format!(
-            "{} is both an input and the output",
-            path.display()
-        ))),
-        _ => Ok(()),
+    let real_output = output.and_then(|out| std::fs::canonicalize(out).ok());
+    let mut output_is_input = false;
+    let mut is_output = |real: Option<PathBuf>| {
+        output_is_input |= real.is_some() && real == real_output;
     };
     let mut files = Vec::new();
     for input in inputs {
         let unreadable = |e: std::io::Error| ZcapError::usage(format!("{}: {e}", input.display()));
         if !std::fs::metadata(input).map_err(unreadable)?.is_dir() {
-            refuse(std::fs::canonicalize(input).ok(), input)?;
+            is_output(std::fs::canonicalize(input).ok());
             files.push((input.clone(), true));
             continue;
         }
@@ -181,20 +180,25 @@ fn capture_files(
             if path.to_string_lossy().ends_with(SUFFIX) || is_spare(&path) {
                 continue;
             }
-            let real = match entry.file_type() {
-                Ok(kind) if kind.is_file() => dir.join(entry.file_name()),
+            match entry.file_type() {
+                Ok(kind) if kind.is_file() => is_output(Some(dir.join(entry.file_name()))),
                 Ok(kind) if kind.is_symlink() && path.is_file() => {
-                    std::fs::canonicalize(&path).unwrap_or_default()
+                    is_output(std::fs::canonicalize(&path).ok());
                 }
                 _ => continue,
-            };
-            refuse(Some(real), &path)?;
+            }
             found.push(path);
         }
         found.sort();
         files.extend(found.into_iter().map(|p| (p, false)));
     }
-    Ok(files)
+    match output {
+        Some(out) if output_is_input => Err(ZcapError::usage(format!(
+            "{} is both an input and the output",
+            out.display()
+        ))),
+        _ => Ok(files),
+    }
 }
 
 /// The window and the expression, compiled per link type.

@@ -363,15 +363,16 @@ pub(crate) fn encoded_len(bytes: &[u8]) -> Option<usize> {
         3 => 0,
         count => 2 * usize::from(count),
     };
-    let ports = match kind >> 4 {
-        0 | 2 => 0,
-        1 => 4,
-        _ => return None,
+    // The port bits count for IP only (as `decode` reads them).
+    let ports = || match kind >> 4 {
+        0 | 2 => Some(0),
+        1 => Some(4),
+        _ => None,
     };
     let net = match (kind >> 2) & 3 {
         0 => 0,
-        1 => 1 + 4 + 4 + ports,
-        2 => 1 + 16 + 16 + ports,
+        1 => 1 + 4 + 4 + ports()?,
+        2 => 1 + 16 + 16 + ports()?,
         _ => 2,
     };
     let len = 1 + tags + net;

@@ -71,13 +71,14 @@ impl IndexPlan {
         let mut next = first;
         for segment in &self.segments[first..] {
             let body_end = segment.body_at + u64::from(segment.header.body_len);
-            if segment.header.first_ns >= window.1 || (next > first && body_end - start > most) {
+            let beyond = body_end.saturating_sub(start) > most;
+            if segment.header.first_ns >= window.1 || (next > first && beyond) {
                 break;
             }
             end = body_end;
             next += 1;
         }
-        crate::dpdk::advise_willneed(self.file.get_ref(), start, end - start);
+        crate::dpdk::advise_willneed(self.file.get_ref(), start, end.saturating_sub(start));
         next
     }
 }
@@ -200,14 +201,22 @@ fn from_directory(
         return Ok(false);
     };
     let mut chain = Chain::default();
-    for (n, (at, raw)) in entries.iter().enumerate() {
+    // Where the segment before ended in the index: each one lies after it.
+    let mut previous_end = FILE_HEADER_BYTES as u64;
+    for (n, &(at, ref raw)) in entries.iter().enumerate() {
         let header = SegmentHeader::parse(raw).ok_or(format!("segment {n} fails its checksum"))?;
+        if at < previous_end {
+            return Err(format!(
+                "segment {n} lies before the end of the one before it"
+            ));
+        }
         let body_end = at
             .checked_add(SEGMENT_HEADER_BYTES as u64 + u64::from(header.body_len))
             .filter(|&end| end <= directory_at);
-        if body_end.is_none() {
+        let Some(body_end) = body_end else {
             return Err(format!("segment {n} lies past the index's end"));
-        }
+        };
+        previous_end = body_end;
         if chain.accept(plan, header, at + SEGMENT_HEADER_BYTES as u64, bounds)? {
             return Ok(true);
         }

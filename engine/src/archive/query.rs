@@ -19,6 +19,7 @@ mod parse;
 use super::flow::{self, has_ports, FlowKey, Net, Ports, Tags};
 use super::index::{Packed, PackedMap};
 use super::wire::Cursor;
+use std::sync::{Arc, Mutex};
 
 /// Three-valued truth, ordered so that `and` is min and `or` is max.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -304,25 +305,31 @@ fn proto_family_matches(proto: Proto, net: &Net) -> bool {
 }
 
 /// A query's verdicts on encoded flow keys, each distinct key decoded and
-/// judged once: the same flows come back in segment after segment.
+/// judged once: the same flows come back in segment after segment, and in
+/// file after file of one search, which shares one ([`SharedVerdicts`]).
 pub(crate) struct KeyVerdicts {
     query: Query,
     seen: PackedMap<bool>,
 }
 
-/// Keys remembered at most: a long capture of many short flows must not
-/// grow a search without bound.
-const MOST_REMEMBERED: usize = 1 << 20;
+/// One search's verdicts, for the sources its threads open.
+pub(crate) type SharedVerdicts = Arc<Mutex<KeyVerdicts>>;
+
+/// Keys remembered at most (a few MB): a long capture of many short flows
+/// must not grow a search without bound.
+const MOST_REMEMBERED: usize = 1 << 16;
 
 impl KeyVerdicts {
     pub(crate) fn new(query: Query) -> Self {
         KeyVerdicts {
             query,
-            // Empty until a segment is judged: most files of a search with
-            // a window judge none (an allocation each was a fifth of
-            // opening 200 files).
             seen: PackedMap::default(),
         }
+    }
+
+    /// A search's verdicts of `query`, to share.
+    pub(crate) fn shared(query: Query) -> SharedVerdicts {
+        Arc::new(Mutex::new(KeyVerdicts::new(query)))
     }
 
     /// True when the index can narrow anything at all.
@@ -337,9 +344,13 @@ impl KeyVerdicts {
             return Some(verdict);
         }
         let flow = flow::decode(&mut Cursor::new(key))?;
+        if !self.narrows() {
+            return Some(true);
+        }
         let verdict = self.query.eval(&flow) != Tri::No;
         if self.seen.len() >= MOST_REMEMBERED {
-            self.seen.clear();
+            // Its memory goes too (clear keeps it).
+            self.seen = PackedMap::default();
         }
         self.seen.insert(packed, verdict);
         Some(verdict)

@@ -5,10 +5,11 @@
 
 use super::index::SegmentHeader;
 use super::plan::{IndexPlan, IndexState, Segment};
-use super::query::{KeyVerdicts, Query};
+use super::query::SharedVerdicts;
 use super::reader::{CaptureReader, Damage, Packet};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 
 /// Scattered reads kept in flight: about what a disk queue takes.
 const READS_AHEAD: usize = 128;
@@ -90,7 +91,9 @@ pub(crate) struct FileSource {
     pub(crate) path: PathBuf,
     reader: CaptureReader,
     plan: Option<IndexPlan>,
-    verdicts: KeyVerdicts,
+    /// The search's verdicts on flows, and whether it has any to give.
+    verdicts: SharedVerdicts,
+    narrows: bool,
     stage: Stage,
     /// Records the index does not rule out, planned but not yet read.
     pending: VecDeque<Candidate>,
@@ -98,6 +101,9 @@ pub(crate) struct FileSource {
     started: usize,
     /// Segments before this one have had their bodies' reads started.
     bodies_hinted: usize,
+    /// The plan of the next segment, when it must wait for the records
+    /// pending before it (a segment to read whole or scan).
+    deferred: Option<SegmentPlan>,
     pub(crate) counts: SourceCounts,
     /// A one-line warning about the index, said once.
     pub(crate) warning: Option<String>,
@@ -109,7 +115,7 @@ impl FileSource {
         path: &Path,
         mut reader: CaptureReader,
         index: IndexState,
-        query: Query,
+        verdicts: SharedVerdicts,
     ) -> Self {
         let (plan, warning) = match index {
             IndexState::Usable(plan) if plan.framed != reader.is_compressed() => (
@@ -161,15 +167,21 @@ impl FileSource {
                 }
             }
         };
+        let narrows = verdicts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .narrows();
         let source = FileSource {
             path: path.to_owned(),
             reader,
             plan,
-            verdicts: KeyVerdicts::new(query),
+            narrows,
+            verdicts,
             stage,
             pending: VecDeque::new(),
             started: 0,
             bodies_hinted: 0,
+            deferred: None,
             counts: SourceCounts::default(),
             warning,
         };
@@ -265,7 +277,10 @@ impl FileSource {
                 // Planning stopped at a segment to be read whole or scanned,
                 // with nothing pending: it is that segment's turn.
                 Stage::Indexed { next } => {
-                    let plan = self.plan_segment(next, judge.window());
+                    let plan = match self.deferred.take() {
+                        Some(plan) => plan,
+                        None => self.plan_segment(next, judge.window()),
+                    };
                     self.follow(next, plan);
                 }
             }
@@ -275,10 +290,10 @@ impl FileSource {
     /// Reads a planned record, starting the reads of those after it.
     fn read_candidate(&mut self, candidate: Candidate) -> Result<Packet, Damage> {
         let Candidate { offset, len, frame } = candidate;
+        self.started = self.started.saturating_sub(1);
         if let Some(frame) = frame {
             return self.reader.packet_in_frame(frame, offset, len);
         }
-        self.started = self.started.saturating_sub(1);
         self.start_reads();
         let span_end = self.span_end(offset + u64::from(len));
         self.reader.packet_at(offset, len, span_end)
@@ -292,11 +307,18 @@ impl FileSource {
             let Stage::Indexed { next } = self.stage else {
                 return;
             };
-            let plan = self.plan_segment(next, window);
+            let plan = match self.deferred.take() {
+                Some(plan) => plan,
+                None => self.plan_segment(next, window),
+            };
             match plan {
                 SegmentPlan::Skip | SegmentPlan::Records(_) => self.follow(next, plan),
                 _ if self.pending.is_empty() => return self.follow(next, plan),
-                _ => return,
+                // Kept, not planned again at every record read meanwhile.
+                _ => {
+                    self.deferred = Some(plan);
+                    return;
+                }
             }
         }
     }
@@ -353,7 +375,7 @@ impl FileSource {
             return SegmentPlan::Skip;
         }
         let framed = plan.framed;
-        if !self.verdicts.narrows() && !framed {
+        if !self.narrows && !framed {
             return SegmentPlan::Whole;
         }
         if next >= self.bodies_hinted {
@@ -362,19 +384,19 @@ impl FileSource {
         let Ok(Some(body)) = plan.body(&segment) else {
             return SegmentPlan::Damaged;
         };
-        let wanted: Option<Vec<bool>> = body
-            .flow_keys()
-            .map(|(key, packed)| self.verdicts.may_match(key, packed))
-            .collect();
-        let Some(wanted) = wanted else {
+        let wanted: Option<Vec<bool>> = {
+            let mut verdicts = self.verdicts.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut judge = |(key, packed)| verdicts.may_match(key, packed);
+            body.flow_keys().map(&mut judge).collect()
+        };
+        // The record table is read even when no flow is wanted: a table
+        // that does not add up is damage, and what it hides is scanned.
+        let Some(chosen) = wanted.and_then(|wanted| body.records_of(&wanted)) else {
             return SegmentPlan::Damaged;
         };
-        if !wanted.contains(&true) {
+        if chosen.is_empty() {
             return SegmentPlan::Skip;
         }
-        let Some(chosen) = body.records_of(&wanted) else {
-            return SegmentPlan::Damaged;
-        };
         // Compressed: one run of frames holds the segment's records.
         let (start, frame) = if framed {
             let frame = (h.data_start, h.data_end - h.data_start);

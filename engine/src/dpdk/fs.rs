@@ -99,9 +99,13 @@ pub(crate) fn advise_reads(file: &std::fs::File, pattern: ReadPattern) {
 /// without waiting: a search keeps many reads in flight this way.
 pub(crate) fn advise_willneed(file: &std::fs::File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
+    // (To the kernel a length of 0 is the whole file from `offset` on.)
     let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
         return;
     };
+    if len == 0 {
+        return;
+    }
     // SAFETY: as in advise_reads: plain integer arguments, a hint only.
     unsafe {
         libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED);

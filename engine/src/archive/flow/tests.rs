@@ -107,7 +107,18 @@ fn encoded_lengths_are_what_decoding_consumes() {
         assert_eq!(encoded_len(&bytes), Some(bytes.len() - c.rest().len()));
         assert_eq!(encoded_len(&bytes[..bytes.len() - 4]), None, "cut short");
     }
-    assert_eq!(encoded_len(&[0x30]), None, "no such port kind");
+    assert_eq!(encoded_len(&[0x34]), None, "no such port kind");
+}
+
+#[test]
+fn every_kind_byte_is_as_long_as_decoding_reads() {
+    for kind in 0..=255u8 {
+        let mut bytes = vec![kind];
+        bytes.extend((1..=48).map(|i| i as u8));
+        let mut c = Cursor::new(&bytes);
+        let decoded = decode(&mut c).map(|_| bytes.len() - c.rest().len());
+        assert_eq!(encoded_len(&bytes), decoded, "kind {kind:#04x}");
+    }
 }
 
 #[test]

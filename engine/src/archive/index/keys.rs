@@ -1,16 +1,67 @@
 //! Flow keys as the index builder and a search look them up: packed in six
-//! words, compared without memcmp, and hashed with one folded multiply for
-//! the builder's table of a segment's flows.
+//! words, compared without memcmp, and hashed with three multiplies of
+//! seeded words: the builder's table of a segment's flows and a search's
+//! map of verdicts.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
-/// A multiply-rotate hash (after FxHash): flow keys are hashed once per
-/// record, and SipHash's flood resistance buys nothing here.
-#[derive(Default)]
-pub(crate) struct FastHasher(u64);
+/// Six random words, drawn once per table: flow keys come from the traffic,
+/// and without a seed a sender could make a flood of flows of one hash,
+/// each lookup then walking them all (found in review: the first, unseeded
+/// hash XORed rotated words, and such floods were easy to build).
+#[derive(Clone, Copy)]
+pub(crate) struct Seeds([u64; 6]);
 
-impl Hasher for FastHasher {
+impl Seeds {
+    pub(crate) fn random() -> Seeds {
+        let state = RandomState::new();
+        let mut seeds = [0u64; 6];
+        for (i, seed) in seeds.iter_mut().enumerate() {
+            *seed = state.hash_one(i);
+        }
+        Seeds(seeds)
+    }
+}
+
+/// `x * y` in 128 bits, its halves folded: the mixing step of wyhash.
+#[inline(always)]
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let m = u128::from(x) * u128::from(y);
+    m as u64 ^ (m >> 64) as u64
+}
+
+/// The builder of a [`PackedMap`]'s hashers: seeded, as [`Seeds`] says.
+#[derive(Clone, Copy)]
+pub(crate) struct SeededState(Seeds);
+
+impl Default for SeededState {
+    fn default() -> Self {
+        SeededState(Seeds::random())
+    }
+}
+
+impl BuildHasher for SeededState {
+    type Hasher = PackedHasher;
+
+    fn build_hasher(&self) -> PackedHasher {
+        PackedHasher {
+            seeds: self.0,
+            words: [0; 6],
+            written: 0,
+        }
+    }
+}
+
+/// Takes a [`Packed`] key's six words and gives [`Packed::seeded_hash`].
+pub(crate) struct PackedHasher {
+    seeds: Seeds,
+    words: [u64; 6],
+    written: usize,
+}
+
+impl Hasher for PackedHasher {
     #[inline(always)]
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
@@ -22,36 +73,18 @@ impl Hasher for FastHasher {
 
     #[inline(always)]
     fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.words[self.written % 6] ^= word;
+        self.written += 1;
     }
 
     #[inline(always)]
-    fn write_u8(&mut self, b: u8) {
-        self.write_u64(u64::from(b));
-    }
-
-    #[inline(always)]
-    fn write_u16(&mut self, b: u16) {
-        self.write_u64(u64::from(b));
-    }
-
-    #[inline(always)]
-    fn write_u32(&mut self, b: u32) {
-        self.write_u64(u64::from(b));
-    }
-
-    #[inline(always)]
-    fn write_usize(&mut self, b: usize) {
-        self.write_u64(b as u64);
-    }
-
     fn finish(&self) -> u64 {
-        self.0
+        Packed(self.words).seeded_hash(&self.seeds)
     }
 }
 
 /// A map keyed by packed flow keys.
-pub(crate) type PackedMap<V> = HashMap<Packed, V, BuildHasherDefault<FastHasher>>;
+pub(crate) type PackedMap<V> = HashMap<Packed, V, SeededState>;
 
 /// A [`FlowKey::packed`] key, hashed word by word and compared without a
 /// call to memcmp: the writer looks one up per record.
@@ -103,14 +136,14 @@ impl Packed {
         Some(Packed(words))
     }
 
-    /// A hash for [`SegmentFlows`]: one folded multiply (a map's hash
-    /// chains six).
+    /// Its hash under `seeds`: three multiplies that do not wait on each
+    /// other (a hash that chains one per word waits on six).
     #[inline(always)]
-    fn folded_hash(&self) -> u64 {
-        let [a, b, c, d, e, f] = self.0;
-        let x = a ^ b.rotate_left(21) ^ c ^ d.rotate_left(13) ^ e.rotate_left(42) ^ f;
-        let m = u128::from(x) * 0x9e37_79b9_7f4a_7c15;
-        m as u64 ^ (m >> 64) as u64
+    fn seeded_hash(&self, seeds: &Seeds) -> u64 {
+        let ([a, b, c, d, e, f], s) = (self.0, seeds.0);
+        folded_multiply(a ^ s[0], b ^ s[1])
+            ^ folded_multiply(c ^ s[2], d ^ s[3])
+            ^ folded_multiply(e ^ s[4], f ^ s[5])
     }
 }
 
@@ -130,6 +163,7 @@ const FIRST_SLOTS: usize = 4096;
 pub(super) struct SegmentFlows {
     slots: Vec<u64>,
     keys: Vec<Packed>,
+    seeds: Seeds,
 }
 
 impl SegmentFlows {
@@ -137,6 +171,7 @@ impl SegmentFlows {
         SegmentFlows {
             slots: vec![0; FIRST_SLOTS],
             keys: Vec::with_capacity(FIRST_SLOTS / 2),
+            seeds: Seeds::random(),
         }
     }
 
@@ -149,7 +184,7 @@ impl SegmentFlows {
     /// time (it takes the next id).
     #[inline(always)]
     pub(super) fn id_of(&mut self, key: Packed) -> (u32, bool) {
-        let hash = key.folded_hash();
+        let hash = key.seeded_hash(&self.seeds);
         let tag = (hash >> 32) << 32;
         let mask = self.slots.len() - 1;
         let mut slot = hash as usize & mask;
@@ -182,7 +217,7 @@ impl SegmentFlows {
         self.slots = vec![0; 2 * self.slots.len()];
         let mask = self.slots.len() - 1;
         for (id, key) in self.keys.iter().enumerate() {
-            let hash = key.folded_hash();
+            let hash = key.seeded_hash(&self.seeds);
             let mut slot = hash as usize & mask;
             while self.slots[slot] != 0 {
                 slot = (slot + 1) & mask;
@@ -195,5 +230,45 @@ impl SegmentFlows {
     pub(super) fn clear(&mut self) {
         self.slots.fill(0);
         self.keys.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TCP flows from 10.0.0.0/16 whose source address and source port
+    /// change together: under an unseeded XOR of rotated words (the first
+    /// version of this table's hash) every one of them had the same hash.
+    fn crafted(s: u64) -> Packed {
+        let kind = 1 << 32 | 6 << 40 | 1 << 48;
+        let ports = (40_000 ^ s) << 16 | 443;
+        let addresses = (0x0a00_0000 ^ (s << 5)) << 32 | 0x0a01_0101;
+        Packed([kind, ports, addresses, 0, 0, 0])
+    }
+
+    #[test]
+    fn flows_made_to_collide_without_a_seed_do_not() {
+        let seeds = Seeds::random();
+        let hashes: std::collections::HashSet<u64> =
+            (0..2000).map(|s| crafted(s).seeded_hash(&seeds)).collect();
+        assert_eq!(hashes.len(), 2000);
+        let mut flows = SegmentFlows::new();
+        for s in 0..2000 {
+            assert_eq!(flows.id_of(crafted(s)), (s as u32, true));
+        }
+        for s in 0..2000 {
+            assert_eq!(flows.id_of(crafted(s)), (s as u32, false));
+        }
+    }
+
+    #[test]
+    fn a_map_of_packed_keys_finds_them() {
+        let mut map = PackedMap::default();
+        for s in 0..300 {
+            map.insert(crafted(s), s);
+        }
+        assert!((0..300).all(|s| map.get(&crafted(s)) == Some(&s)));
+        assert_eq!(map.get(&crafted(300)), None);
     }
 }

@@ -6,6 +6,7 @@
 use super::*;
 use crate::archive::index::{file_header, IndexBuilder, SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::archive::plan::read_plan;
+use crate::archive::query::{KeyVerdicts, Query};
 use std::path::PathBuf;
 
 const RECORDS: u32 = 3 * crate::archive::index::SEGMENT_RECORDS + 500;
@@ -87,6 +88,16 @@ fn through_index_and_scan(
     query: &str,
     judge: &mut FromHost,
 ) -> (Vec<Packet>, Vec<Packet>, SourceCounts, Option<String>) {
+    through_index_and_scan_of(path, query, judge, true)
+}
+
+/// [`through_index_and_scan`]; `usable`: whether the index is.
+fn through_index_and_scan_of(
+    path: &Path,
+    query: &str,
+    judge: &mut FromHost,
+    usable: bool,
+) -> (Vec<Packet>, Vec<Packet>, SourceCounts, Option<String>) {
     let mut read = |index: bool| {
         let reader = CaptureReader::open(path).unwrap();
         let plan = if index {
@@ -98,12 +109,13 @@ fn through_index_and_scan(
         } else {
             IndexState::Missing
         };
-        let mut source = FileSource::new(path, reader, plan, Query::parse(query));
+        let verdicts = KeyVerdicts::shared(Query::parse(query));
+        let mut source = FileSource::new(path, reader, plan, verdicts);
         let mut got = Vec::new();
         while let Some(packet) = source.next_match(judge).unwrap() {
             got.push(packet);
         }
-        assert_eq!(source.indexed(), index);
+        assert_eq!(source.indexed(), index && usable);
         (got, source.counts, source.warning)
     };
     let (indexed, counts, warning) = read(true);
@@ -165,5 +177,43 @@ fn a_damaged_segment_after_planned_ones_is_scanned_after_them() {
         counts.read
     );
     assert!(counts.read >= scanned_from_2, "{}", counts.read);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+/// Swaps where the directory of the index of `path` says its first two
+/// segments are (its checksum made good again): each header still checks
+/// out, but the second now lies before the first.
+fn misorder_directory(path: &Path) {
+    let index_path = crate::archive::index_path(path);
+    let mut index = std::fs::read(&index_path).unwrap();
+    let tail = index.len() - 16;
+    let directory = u64::from_le_bytes(index[tail..tail + 8].try_into().unwrap()) as usize;
+    let entry = |n: usize| directory + 8 + n * (8 + SEGMENT_HEADER_BYTES);
+    let (first, second) = (entry(0), entry(1));
+    let a: [u8; 8] = index[first..first + 8].try_into().unwrap();
+    let b: [u8; 8] = index[second..second + 8].try_into().unwrap();
+    index[first..first + 8].copy_from_slice(&b);
+    index[second..second + 8].copy_from_slice(&a);
+    let crc = crc32fast::hash(&index[directory..tail - 4]);
+    index[tail - 4..tail].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&index_path, &index).unwrap();
+}
+
+#[test]
+fn a_directory_out_of_order_is_damage_and_the_file_is_scanned() {
+    let path = indexed_capture("misordered");
+    misorder_directory(&path);
+    let mut judge = FromHost {
+        octet: 2,
+        window: (0, u64::MAX),
+    };
+    let (indexed, scanned, _, warning) =
+        through_index_and_scan_of(&path, "src host 10.0.0.2", &mut judge, false);
+    assert_eq!(indexed, scanned);
+    let warning = warning.expect("the damage is said");
+    assert!(
+        warning.contains("lies before the end of the one before it"),
+        "{warning}"
+    );
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
