@@ -320,16 +320,12 @@ pub(crate) type SharedVerdicts = Arc<Mutex<KeyVerdicts>>;
 const MOST_REMEMBERED: usize = 1 << 16;
 
 impl KeyVerdicts {
-    pub(crate) fn new(query: Query) -> Self {
-        KeyVerdicts {
-            query,
-            seen: PackedMap::default(),
-        }
-    }
-
     /// A search's verdicts of `query`, to share.
     pub(crate) fn shared(query: Query) -> SharedVerdicts {
-        Arc::new(Mutex::new(KeyVerdicts::new(query)))
+        Arc::new(Mutex::new(KeyVerdicts {
+            query,
+            seen: PackedMap::default(),
+        }))
     }
 
     /// True when the index can narrow anything at all.
@@ -340,13 +336,15 @@ impl KeyVerdicts {
     /// Whether a packet of the flow whose encoded key is `key` (`packed`:
     /// the same, packed) may match; `None` if `key` is not one.
     pub(crate) fn may_match(&mut self, key: &[u8], packed: Packed) -> Option<bool> {
+        // (A key of a segment body is one: its length was read as decoding
+        // reads it.)
+        if !self.narrows() {
+            return Some(true);
+        }
         if let Some(&verdict) = self.seen.get(&packed) {
             return Some(verdict);
         }
         let flow = flow::decode(&mut Cursor::new(key))?;
-        if !self.narrows() {
-            return Some(true);
-        }
         let verdict = self.query.eval(&flow) != Tri::No;
         if self.seen.len() >= MOST_REMEMBERED {
             // Its memory goes too (clear keeps it).

@@ -409,8 +409,7 @@ impl FileSource {
             len,
             frame,
         });
-        let records = records.collect();
-        SegmentPlan::Records(records)
+        SegmentPlan::Records(records.collect())
     }
 
     /// Where one read starting with a record that ends at `end` should stop:

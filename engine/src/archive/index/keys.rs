@@ -86,8 +86,10 @@ impl Hasher for PackedHasher {
 /// A map keyed by packed flow keys.
 pub(crate) type PackedMap<V> = HashMap<Packed, V, SeededState>;
 
-/// A [`FlowKey::packed`] key, hashed word by word and compared without a
-/// call to memcmp: the writer looks one up per record.
+/// A flow key in six words, compared without a call to memcmp. Two layouts,
+/// never held in one table: the builder's keys are [`FlowKey::packed`]'s
+/// (the writer looks one up per record), a search's are the encoded bytes
+/// ([`Packed::of_encoded`]: no key decoded to look it up).
 #[derive(Clone, Copy, Eq)]
 pub(crate) struct Packed(pub(super) [u64; 6]);
 
