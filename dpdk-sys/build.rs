@@ -61,8 +61,9 @@ fn main() {
         .header(manifest.join("wrapper.h").to_string_lossy())
         .clang_args(&cflags)
         .clang_arg(format!("-I{}", manifest.display()))
-        .allowlist_function("rte_.*|zcap_.*|pcap_open_dead|pcap_compile|pcap_geterr|pcap_close|pcap_freecode|pcap_offline_filter|pcap_open_offline|pcap_datalink|bpf_image")
-        .allowlist_type("rte_.*")
+        .allowlist_function("rte_.*|zcap_.*")
+        // libpcap's types only: zcap loads libpcap itself (engine/src/dpdk/libpcap.rs).
+        .allowlist_type("rte_.*|pcap_t|pcap_pkthdr|bpf_program|bpf_insn|bpf_u_int32")
         .allowlist_var("RTE_.*|RING_F_.*|SOCKET_ID_ANY|LCORE_ID_ANY|rte_eth_fp_ops|DLT_EN10MB|PCAP_NETMASK_UNKNOWN|PCAP_ERRBUF_SIZE")
         // Packed structs with unaligned fields that bindgen cannot lay out.
         .opaque_type("rte_arp_hdr")
@@ -95,8 +96,6 @@ fn main() {
     }
     build.compile("zcap_dpdk_wrappers");
 
-    // libpcap's filter compiler (rte_bpf_convert takes its output).
-    println!("cargo:rustc-link-lib=dylib=pcap");
     // Shared linking: the PMDs are plugins EAL loads from DPDK's plugin directory.
     for word in pkg_config(&["--libs"]) {
         if let Some(lib) = word.strip_prefix("-l") {

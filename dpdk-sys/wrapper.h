@@ -20,7 +20,8 @@
 #include <rte_dev.h>
 #include <rte_malloc.h>
 
-/* libpcap compiles filter text to classic BPF for rte_bpf_convert. */
+/* libpcap's types: engine/src/dpdk/libpcap.rs loads libpcap itself (dlopen), and
+ * rte_bpf_convert takes the classic BPF its pcap_compile makes. */
 #include <pcap/pcap.h>
 
 #include "helpers.h"

@@ -59,9 +59,14 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
         return Err(ZcapError::usage("--from must be before --to"));
     }
     let expression = spec.expression.clone().filter(|e| !e.trim().is_empty());
-    let mut judge = Matcher::new(expression.clone(), from, to)?;
+    // libpcap loads and compiles while the files are found and opened.
+    let compiling = Matcher::compile_in_background(expression.clone(), from, to);
     let mut summary = ExtractSummary::default();
-    let paths = capture_files(&spec.inputs, spec.output.as_deref())?;
+    let paths = match capture_files(&spec.inputs, spec.output.as_deref()) {
+        Ok(paths) => paths,
+        // An expression's error comes first, as if it were compiled first.
+        Err(e) => return Err(compiling.wait().err().unwrap_or(e)),
+    };
     let query = expression
         .as_deref()
         .map_or_else(Query::everything, Query::parse);
@@ -76,6 +81,7 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
             Err(why) => summary.damaged.push(format!("{}: {why}", path.display())),
         }
     }
+    let mut judge = compiling.wait()?;
     for source in &sources {
         for iface in source.reader().interfaces() {
             judge.filter_for(iface.link_type)?;
@@ -211,6 +217,9 @@ pub(crate) struct Matcher {
 
 impl Matcher {
     pub(crate) fn new(expression: Option<String>, from: u64, to: u64) -> Result<Self, ZcapError> {
+        if expression.is_some() {
+            crate::dpdk::load_libpcap().map_err(ZcapError::usage)?;
+        }
         let mut matcher = Matcher {
             expression,
             from,
@@ -220,6 +229,13 @@ impl Matcher {
         // An expression is checked even when there is nothing to read.
         matcher.filter_for(1)?;
         Ok(matcher)
+    }
+
+    /// [`Matcher::new`] on a thread of its own.
+    fn compile_in_background(expression: Option<String>, from: u64, to: u64) -> Compiling {
+        Compiling(std::thread::spawn(move || {
+            Matcher::new(expression, from, to)
+        }))
     }
 
     /// Compiles the expression for `link_type` once.
@@ -233,6 +249,17 @@ impl Matcher {
             slot.insert(filter);
         }
         Ok(())
+    }
+}
+
+/// A [`Matcher`] being made.
+struct Compiling(std::thread::JoinHandle<Result<Matcher, ZcapError>>);
+
+impl Compiling {
+    fn wait(self) -> Result<Matcher, ZcapError> {
+        self.0
+            .join()
+            .expect("compiling an expression does not panic")
     }
 }
 

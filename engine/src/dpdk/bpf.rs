@@ -3,6 +3,7 @@
 //! and run through the JIT where there is one (the interpreter otherwise).
 
 use super::error::{DpdkError, Result};
+use super::libpcap::{libpcap, Libpcap};
 use super::mbuf::Mbuf;
 use crate::filter_rewrite::{rewrite, Insn};
 use std::ffi::{c_void, CStr, CString};
@@ -13,6 +14,7 @@ use std::ptr::NonNull;
 pub struct ClassicFilter {
     program: dpdk_sys::bpf_program,
     expression: String,
+    libpcap: &'static Libpcap,
 }
 
 // SAFETY: the program is a plain heap array owned by this value.
@@ -34,15 +36,16 @@ impl ClassicFilter {
     ) -> std::result::Result<Self, String> {
         let c_expr =
             CString::new(expression).map_err(|_| "filter contains a NUL byte".to_owned())?;
+        let lib = libpcap()?;
         // SAFETY: pcap_open_dead makes a capture-less handle for compiling only;
         // every pointer passed is valid for the call; the handle is closed here.
         unsafe {
-            let pcap = dpdk_sys::pcap_open_dead(dlt, snaplen.min(i32::MAX as u32) as i32);
+            let pcap = (lib.open_dead)(dlt, snaplen.min(i32::MAX as u32) as i32);
             if pcap.is_null() {
                 return Err("libpcap cannot create a handle to compile with".into());
             }
             let mut program = dpdk_sys::bpf_program::default();
-            let ret = dpdk_sys::pcap_compile(
+            let ret = (lib.compile)(
                 pcap,
                 &mut program,
                 c_expr.as_ptr(),
@@ -50,16 +53,17 @@ impl ClassicFilter {
                 dpdk_sys::PCAP_NETMASK_UNKNOWN,
             );
             let result = if ret < 0 {
-                Err(CStr::from_ptr(dpdk_sys::pcap_geterr(pcap))
+                Err(CStr::from_ptr((lib.geterr)(pcap))
                     .to_string_lossy()
                     .into_owned())
             } else {
                 Ok(ClassicFilter {
                     program,
                     expression: expression.to_owned(),
+                    libpcap: lib,
                 })
             };
-            dpdk_sys::pcap_close(pcap);
+            (lib.close)(pcap);
             result
         }
     }
@@ -72,7 +76,7 @@ impl ClassicFilter {
                 // a static buffer that is copied out at once.
                 unsafe {
                     let insn = self.program.bf_insns.add(i);
-                    CStr::from_ptr(dpdk_sys::bpf_image(insn, i as i32))
+                    CStr::from_ptr((self.libpcap.image)(insn, i as i32))
                         .to_string_lossy()
                         .into_owned()
                 }
@@ -91,7 +95,7 @@ impl ClassicFilter {
         };
         // SAFETY: the program is valid; header and data live for the call and
         // caplen is data's length.
-        unsafe { dpdk_sys::pcap_offline_filter(&self.program, &header, data.as_ptr()) != 0 }
+        unsafe { (self.libpcap.offline_filter)(&self.program, &header, data.as_ptr()) != 0 }
     }
 
     /// Converts and loads the program into DPDK (EAL must be up), to run in
@@ -183,17 +187,18 @@ fn pack(insn: &Insn) -> dpdk_sys::ebpf_insn {
 pub fn capture_file_dlt(path: &Path) -> std::result::Result<i32, String> {
     let c_path = CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "a file name with a NUL byte".to_owned())?;
+    let lib = libpcap()?;
     let mut errbuf = [0 as std::ffi::c_char; dpdk_sys::PCAP_ERRBUF_SIZE as usize];
     // SAFETY: both buffers live for the call; a non-NULL handle is closed here.
     unsafe {
-        let pcap = dpdk_sys::pcap_open_offline(c_path.as_ptr(), errbuf.as_mut_ptr());
+        let pcap = (lib.open_offline)(c_path.as_ptr(), errbuf.as_mut_ptr());
         if pcap.is_null() {
             return Err(CStr::from_ptr(errbuf.as_ptr())
                 .to_string_lossy()
                 .into_owned());
         }
-        let dlt = dpdk_sys::pcap_datalink(pcap);
-        dpdk_sys::pcap_close(pcap);
+        let dlt = (lib.datalink)(pcap);
+        (lib.close)(pcap);
         Ok(dlt)
     }
 }
@@ -201,7 +206,7 @@ pub fn capture_file_dlt(path: &Path) -> std::result::Result<i32, String> {
 impl Drop for ClassicFilter {
     fn drop(&mut self) {
         // SAFETY: the program came from pcap_compile and is freed once.
-        unsafe { dpdk_sys::pcap_freecode(&mut self.program) }
+        unsafe { (self.libpcap.freecode)(&mut self.program) }
     }
 }
 

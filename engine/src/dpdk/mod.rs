@@ -13,6 +13,7 @@ mod eal;
 mod error;
 mod fs;
 mod lcore;
+mod libpcap;
 mod mbuf;
 mod mempool;
 mod port;
@@ -30,6 +31,7 @@ pub(crate) use fs::{
     advise_reads, advise_willneed, fs_stats, preallocate, release_past, ReadPattern,
 };
 pub use lcore::{launch, LcoreTask};
+pub use libpcap::load_libpcap;
 pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBurst, Segments};
 pub use mempool::Mempool;
 pub use port::{
