@@ -355,6 +355,35 @@ fn bad_input_gets_one_line_and_its_exit_status() {
     capture(&nats.url("SMALL"), &[]).assert_usage_error("lower -s");
 }
 
+/// `zcap-extract --stream` runs `zcap-extract-stream`, which alone carries
+/// the NATS client: without it beside zcap-extract, one line and exit 2;
+/// run by itself for files, it says it reads only streams.
+#[test]
+fn the_stream_reader_is_a_program_of_its_own() {
+    let dir = TempDir::new("stream-reader");
+    let alone = dir.path("zcap-extract");
+    std::fs::copy(bin_dir().join("zcap-extract"), &alone).unwrap();
+    let out = dir.path("x.pcap");
+    let mut cmd = Command::new(&alone);
+    cmd.args([
+        "--stream",
+        "nats://127.0.0.1:4222/S",
+        "-w",
+        out.to_str().unwrap(),
+    ]);
+    run_with_limit(cmd, LIMIT).assert_usage_error("--stream needs zcap-extract-stream");
+    assert!(!out.exists(), "nothing written");
+    let mut cmd = Command::new(bin_dir().join("zcap-extract-stream"));
+    cmd.args([
+        "-r",
+        dir.path("").to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+    ]);
+    run_with_limit(cmd, LIMIT).assert_usage_error("reads --stream URL");
+    assert!(!out.exists(), "nothing written");
+}
+
 #[test]
 fn a_message_the_server_refuses_stops_the_capture_with_one_line() {
     let dir = TempDir::new("stream-refused");

@@ -5,168 +5,48 @@
 #[path = "../common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../extract_cli.rs"]
+#[allow(dead_code)]
+mod extract_cli;
 
-use clap::Parser;
 use common::{fail, parse_args};
-use std::io::IsTerminal;
-use std::path::PathBuf;
-use zcap::archive::{extract, parse_time, ExtractSpec};
-use zcap::format::{FileFormat, TsPrecision};
-use zcap::publish::{extract_stream, valid_sensor, StreamExtract, StreamTarget};
+use extract_cli::{or_fail, report, spec_from, Cli, PROGRAM};
+use std::os::unix::process::CommandExt;
+use zcap::archive::extract;
 use zcap::ZcapError;
 
-/// Extracts packets by time and filter from capture files and their indexes.
-///
-/// Exit status: 0 done (an empty selection too), 1 a capture file is damaged
-/// (the records before the damage are extracted) or the output cannot be
-/// written, 2 bad arguments.
-#[derive(Debug, Parser)]
-#[command(name = "zcap-extract", version)]
-struct Cli {
-    /// A capture file, or a directory of them (rotated, per-queue and
-    /// per-volume files; their FILE.zidx indexes are used where present).
-    /// Repeat -r for more; paths right after the first one (a shell glob)
-    /// are taken too.
-    #[arg(
-        short = 'r',
-        long = "read",
-        value_name = "PATH",
-        required_unless_present = "stream"
-    )]
-    read: Vec<PathBuf>,
-    /// Read from a JetStream stream zcap published into (--publish):
-    /// nats://HOST:PORT[,HOST:PORT...]/STREAM.
-    #[arg(long = "stream", value_name = "URL", conflicts_with = "read")]
-    stream: Option<String>,
-    /// With --stream: only this sensor's subjects.
-    #[arg(long = "sensor", value_name = "NAME", requires = "stream")]
-    sensor: Option<String>,
-    /// Start of the window (inclusive): RFC 3339 (2026-12-01T10:02:13Z, or
-    /// with an offset) or epoch seconds (1796119333.25).
-    #[arg(long = "from", value_name = "TIME")]
-    from: Option<String>,
-    /// End of the window (exclusive), as --from.
-    #[arg(long = "to", value_name = "TIME")]
-    to: Option<String>,
-    /// Output file, or - for standard output (the default).
-    #[arg(short = 'w', long = "write", value_name = "OUT", default_value = "-")]
-    write: String,
-    /// Output format: pcap or pcapng (default: from OUT's name; pcap for -).
-    #[arg(short = 'F', value_name = "FORMAT")]
-    format: Option<String>,
-    /// pcap timestamps: micro or nano (default: micro if every input is a
-    /// microsecond pcap file, else nano).
-    #[arg(long = "time-stamp-precision", value_name = "PRECISION")]
-    precision: Option<String>,
-    /// Print what was read and written on stderr.
-    #[arg(short = 'v', long = "verbose")]
-    verbose: bool,
-    /// A pcap-filter expression, as tcpdump takes it; options may follow
-    /// it, and a word that looks like an option goes after `--`.
-    #[arg(value_name = "EXPRESSION")]
-    expression: Vec<String>,
-}
-
-/// The words before the expression that name existing files or
-/// directories (`-r *.pcap` hands the rest of a glob over as words), and the
-/// expression's words.
-fn paths_and_expression(words: &[String]) -> (Vec<PathBuf>, &[String]) {
-    let paths = words
-        .iter()
-        .take_while(|w| (w.contains('/') || w.contains('.')) && std::path::Path::new(w).exists())
-        .count();
-    let (paths, expression) = words.split_at(paths);
-    (paths.iter().map(PathBuf::from).collect(), expression)
-}
-
-fn spec_from(cli: &Cli) -> Result<ExtractSpec, ZcapError> {
-    let time = |flag: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(parse_time)
-            .transpose()
-            .map_err(|e| ZcapError::usage(format!("{flag}: {e}")))
-    };
-    let output = (cli.write != "-").then(|| PathBuf::from(&cli.write));
-    if output.is_none() && std::io::stdout().is_terminal() {
-        return Err(ZcapError::usage(
-            "standard output is a terminal: give -w FILE, or pipe it (| tcpdump -r -)",
-        ));
-    }
-    let format = match &cli.format {
-        Some(name) => FileFormat::parse(name).ok_or_else(|| {
-            ZcapError::usage(format!("-F: unknown format {name:?} (pcap or pcapng)"))
-        })?,
-        None => FileFormat::from_path(&cli.write),
-    };
-    let precision = match cli.precision.as_deref() {
-        None => None,
-        Some("micro") => Some(TsPrecision::Micro),
-        Some("nano") => Some(TsPrecision::Nano),
-        Some(other) => {
-            return Err(ZcapError::usage(format!(
-                "--time-stamp-precision: expected micro or nano, not {other:?}"
-            )))
-        }
-    };
-    let (more_inputs, words) = paths_and_expression(&cli.expression);
-    let expression = words.join(" ");
-    let mut inputs = cli.read.clone();
-    inputs.extend(more_inputs);
-    Ok(ExtractSpec {
-        inputs,
-        from_ns: time("--from", &cli.from)?,
-        to_ns: time("--to", &cli.to)?,
-        expression: (!expression.trim().is_empty()).then_some(expression),
-        output,
-        format,
-        precision,
-    })
-}
-
-/// `--stream`: the same window, expression and output, from a stream.
-fn stream_spec(url: &str, cli: &Cli, files: ExtractSpec) -> Result<StreamExtract, ZcapError> {
-    let target =
-        StreamTarget::parse(url).map_err(|e| ZcapError::usage(format!("--stream: {e}")))?;
-    if let Some(sensor) = cli.sensor.as_deref().filter(|s| !valid_sensor(s)) {
-        return Err(ZcapError::usage(format!(
-            "--sensor {sensor:?}: letters, digits, - and _ only"
-        )));
-    }
-    Ok(StreamExtract {
-        target,
-        sensor: cli.sensor.clone(),
-        select: files,
-    })
-}
+/// The program that reads `--stream`, installed beside this one.
+const STREAM_READER: &str = "zcap-extract-stream";
 
 fn main() {
-    let cli: Cli = parse_args("zcap-extract");
-    let spec = spec_from(&cli).unwrap_or_else(|e| fail("zcap-extract", &e));
-    let summary = match &cli.stream {
-        Some(url) => stream_spec(url, &cli, spec).and_then(|spec| extract_stream(&spec)),
-        None => extract(&spec),
+    let cli: Cli = parse_args(PROGRAM);
+    if cli.stream.is_some() {
+        hand_over_stream();
+    }
+    let spec = or_fail(spec_from(&cli));
+    let summary = or_fail(extract(&spec));
+    let verbose = cli.verbose.then(|| {
+        format!(
+            "{} files ({} indexed), {} records read, {} written",
+            summary.files, summary.indexed, summary.records_read, summary.written
+        )
+    });
+    report(&summary, verbose);
+}
+
+/// Runs `zcap-extract-stream` in this process's place with the same
+/// arguments. The NATS client is two thirds of a program that has it; a
+/// search of files, which starts here, would read it from disk at every
+/// cold start.
+fn hand_over_stream() -> ! {
+    let failed = match std::env::current_exe() {
+        Ok(exe) => std::process::Command::new(exe.with_file_name(STREAM_READER))
+            .args(std::env::args_os().skip(1))
+            .exec(),
+        Err(e) => e,
     };
-    let summary = summary.unwrap_or_else(|e| fail("zcap-extract", &e));
-    for line in summary.warnings.iter().chain(&summary.damaged) {
-        zcap::say!("zcap-extract: {line}");
-    }
-    if cli.verbose && cli.stream.is_some() {
-        zcap::say!(
-            "zcap-extract: {} subjects, {} records read, {} written",
-            summary.files,
-            summary.records_read,
-            summary.written
-        );
-    } else if cli.verbose {
-        zcap::say!(
-            "zcap-extract: {} files ({} indexed), {} records read, {} written",
-            summary.files,
-            summary.indexed,
-            summary.records_read,
-            summary.written
-        );
-    }
-    if !summary.damaged.is_empty() {
-        std::process::exit(1);
-    }
+    let e = ZcapError::usage(format!(
+        "--stream needs {STREAM_READER} installed beside {PROGRAM}: {failed}"
+    ));
+    fail(PROGRAM, &e)
 }
