@@ -368,13 +368,14 @@ fn bad_input_gets_one_line_and_its_exit_status() {
     ])
     .assert_usage_error("--from must be before --to");
     extract(&["-r", i, "-w", o, "host"]).assert_usage_error("bad expression");
-    extract(&[
-        "-r",
-        &dir.path("nothing-here").display().to_string(),
-        "-w",
-        o,
-    ])
-    .assert_usage_error("nothing-here");
+    let missing = dir.path("nothing-here").display().to_string();
+    extract(&["-r", &missing, "-w", o]).assert_usage_error("nothing-here");
+    // The expression is compiled while the files open; its error still
+    // comes first, and no output is made.
+    extract(&["-r", &missing, "-w", o, "host"]).assert_usage_error("bad expression");
+    extract(&["-r", dir.path("").to_str().unwrap(), "-w", o, "port 99999"])
+        .assert_usage_error("bad expression");
+    assert!(!out.exists(), "no output for a bad expression");
     extract(&["-r", i, "-w", i]).assert_usage_error("both an input and the output");
     // The output inside a directory read, reached by another path; the
     // input left as it was.

@@ -59,19 +59,20 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
         return Err(ZcapError::usage("--from must be before --to"));
     }
     let expression = spec.expression.clone().filter(|e| !e.trim().is_empty());
-    // libpcap loads and compiles while the files are found and opened.
-    let compiling = Matcher::compile_in_background(expression.clone(), from, to);
     let mut summary = ExtractSummary::default();
     let paths = match capture_files(&spec.inputs, spec.output.as_deref()) {
         Ok(paths) => paths,
-        // An expression's error comes first, as if it were compiled first.
-        Err(e) => return Err(compiling.wait().err().unwrap_or(e)),
+        // An expression's error comes first.
+        Err(e) => return Err(Matcher::new(expression, from, to).err().unwrap_or(e)),
     };
     let query = expression
         .as_deref()
         .map_or_else(Query::everything, Query::parse);
     let mut sources = Vec::new();
-    let opened = open_all(&paths, &query, (from, to));
+    // libpcap loads and compiles while the files open.
+    let (opened, judge) = open_all(&paths, &query, (from, to), || {
+        Matcher::new(expression, from, to)
+    });
     for ((path, named), opened) in paths.iter().zip(opened) {
         match opened {
             Ok(source) => sources.push(source),
@@ -81,7 +82,7 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
             Err(why) => summary.damaged.push(format!("{}: {why}", path.display())),
         }
     }
-    let mut judge = compiling.wait()?;
+    let mut judge = judge?;
     for source in &sources {
         for iface in source.reader().interfaces() {
             judge.filter_for(iface.link_type)?;
@@ -116,12 +117,16 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
 const OPENING_THREADS: usize = 16;
 
 /// Each capture file opened as a source, in `paths`' order, with the reads
-/// of its first candidates in `window` started.
-fn open_all(
+/// of its first candidates in `window` started; and what `meanwhile`
+/// returns, run on this thread once the opening threads are started (a
+/// thread's start may wait on the dynamic loader's locks, which a `dlopen`
+/// holds while it reads libpcap's libraries from a cold disk).
+fn open_all<T>(
     paths: &[(PathBuf, bool)],
     query: &Query,
     window: (u64, u64),
-) -> Vec<Result<FileSource, String>> {
+    meanwhile: impl FnOnce() -> T,
+) -> (Vec<Result<FileSource, String>>, T) {
     let verdicts = KeyVerdicts::shared(query.clone());
     let open = |path: &Path| {
         let reader = CaptureReader::open(path)?;
@@ -132,7 +137,7 @@ fn open_all(
     };
     let next = AtomicUsize::new(0);
     let threads = paths.len().min(OPENING_THREADS);
-    let mut opened: Vec<_> = std::thread::scope(|scope| {
+    let (mut opened, meant): (Vec<_>, T) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -147,13 +152,16 @@ fn open_all(
                 })
             })
             .collect();
-        workers
+        let meant = meanwhile();
+        let opened = workers
             .into_iter()
             .flat_map(|w| w.join().expect("opening a file does not panic"))
-            .collect()
+            .collect();
+        (opened, meant)
     });
     opened.sort_unstable_by_key(|(i, _)| *i);
-    opened.into_iter().map(|(_, result)| result).collect()
+    let opened = opened.into_iter().map(|(_, result)| result).collect();
+    (opened, meant)
 }
 
 /// The files named by `inputs`, each with whether it was named itself:
@@ -231,13 +239,6 @@ impl Matcher {
         Ok(matcher)
     }
 
-    /// [`Matcher::new`] on a thread of its own.
-    fn compile_in_background(expression: Option<String>, from: u64, to: u64) -> Compiling {
-        Compiling(std::thread::spawn(move || {
-            Matcher::new(expression, from, to)
-        }))
-    }
-
     /// Compiles the expression for `link_type` once.
     pub(crate) fn filter_for(&mut self, link_type: u16) -> Result<(), ZcapError> {
         let Some(expression) = &self.expression else {
@@ -249,17 +250,6 @@ impl Matcher {
             slot.insert(filter);
         }
         Ok(())
-    }
-}
-
-/// A [`Matcher`] being made.
-struct Compiling(std::thread::JoinHandle<Result<Matcher, ZcapError>>);
-
-impl Compiling {
-    fn wait(self) -> Result<Matcher, ZcapError> {
-        self.0
-            .join()
-            .expect("compiling an expression does not panic")
     }
 }
 

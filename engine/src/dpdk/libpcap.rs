@@ -42,7 +42,7 @@ pub(super) fn libpcap() -> Result<&'static Libpcap, String> {
 }
 
 /// Loads libpcap now if it is not yet: one line saying why not.
-pub fn load_libpcap() -> Result<(), String> {
+pub(crate) fn load_libpcap() -> Result<(), String> {
     libpcap().map(|_| ())
 }
 

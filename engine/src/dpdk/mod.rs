@@ -31,7 +31,7 @@ pub(crate) use fs::{
     advise_reads, advise_willneed, fs_stats, preallocate, release_past, ReadPattern,
 };
 pub use lcore::{launch, LcoreTask};
-pub use libpcap::load_libpcap;
+pub(crate) use libpcap::load_libpcap;
 pub use mbuf::{lookup_dynflag, DynField, Mbuf, MbufBurst, Segments};
 pub use mempool::Mempool;
 pub use port::{
