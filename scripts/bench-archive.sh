@@ -33,6 +33,10 @@ mkdir -p "$DIR" "$SHM"
 
 py() { python3 -c "$@"; }
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# Before each timed zcap-extract: its output must not exist yet, or the
+# time includes freeing the last query's output (40 MB of tmpfs pages after
+# the whole capture: 5 to 10 ms of a 40 ms query). tcpdump's go to a fresh directory.
+fresh() { rm -f "$SHM/z.pcap"; cold; }
 # timed CMD...: "seconds MB-read-from-disk" of CMD and its children (the
 # time to the millisecond: /usr/bin/time's own is in hundredths).
 timed() {
@@ -162,12 +166,12 @@ extraction() {
     echo "|---|---|---|---|---|---|"
     local r z t w n
     for r in $(seq 1 "$ROUNDS"); do
-        cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" -w "$SHM/z.pcap" $PAIR)
+        fresh; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" -w "$SHM/z.pcap" $PAIR)
         rm -rf "$SHM/t"; mkdir -p "$SHM/t"
         cold; t=$(timed bash -c "$(declare -p files PAIR SHM); $(declare -f tcpdump_all); tcpdump_all")
         n=$(count "$SHM/z.pcap"); [ "$n" = "$(count "$SHM"/t/*.pcap)" ] || echo "MISMATCH: $n vs $(count "$SHM"/t/*.pcap)"
         echo "| $r | pair, whole capture | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
-        cold; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" --from "$from" --to "$to" -w "$SHM/z.pcap" $PAIR)
+        fresh; z=$(timed "$BIN/zcap-extract" -r "$DIR/a" --from "$from" --to "$to" -w "$SHM/z.pcap" $PAIR)
         n=$(count "$SHM/z.pcap")
         echo "| $r | pair, 10% window | ${z% *} (${z#* }) | ${t% *} (${t#* }) | $(py "print(f'{${t% *}/max(${z% *},0.001):.1f}x')") | $n |"
         rm -rf "$SHM/t"; mkdir -p "$SHM/t"
@@ -194,7 +198,7 @@ for scale in 1 10 100; do
     t=$(py "a,b=$first_s,$last_s; print(f'{a+(b-a)*0.505:.6f}')")
     best=""
     for r in $(seq 1 "$ROUNDS"); do
-        cold; z=$(timed "$BIN/zcap-extract" -r "$d" --from "$f" --to "$t" -w "$SHM/z.pcap" $PAIR)
+        fresh; z=$(timed "$BIN/zcap-extract" -r "$d" --from "$f" --to "$t" -w "$SHM/z.pcap" $PAIR)
         best=$(py "import sys; a='$best'; b='$z'; print(b if not a or float(b.split()[0]) < float(a.split()[0]) else a)")
     done
     base=${base:-${best% *}}
