@@ -40,7 +40,8 @@ POLL_CORE=${CORES#*,}
 TMPFS=${TMPFS:-/dev/shm}
 SECTIONS=${*:-rx capture filter stats}
 # BIN=DIR runs the binaries in DIR as they are (an A/B against an older
-# build); by default the current tree is built first.
+# build; zcap-extract --stream also needs zcap-extract-stream there); by
+# default the current tree is built first.
 BIN=${BIN:-}
 
 bash scripts/setup.sh >/dev/null

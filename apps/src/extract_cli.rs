@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use zcap::archive::{parse_time, ExtractSpec, ExtractSummary};
 use zcap::format::{FileFormat, TsPrecision};
+use zcap::publish::{valid_sensor, StreamExtract, StreamTarget};
 use zcap::ZcapError;
 
 /// The name both programs give in their messages.
@@ -117,6 +118,26 @@ pub(crate) fn spec_from(cli: &Cli) -> Result<ExtractSpec, ZcapError> {
         output,
         format,
         precision,
+    })
+}
+
+/// `--stream`: the same window, expression and output, from a stream.
+pub(crate) fn stream_spec(
+    url: &str,
+    cli: &Cli,
+    files: ExtractSpec,
+) -> Result<StreamExtract, ZcapError> {
+    let target =
+        StreamTarget::parse(url).map_err(|e| ZcapError::usage(format!("--stream: {e}")))?;
+    if let Some(sensor) = cli.sensor.as_deref().filter(|s| !valid_sensor(s)) {
+        return Err(ZcapError::usage(format!(
+            "--sensor {sensor:?}: letters, digits, - and _ only"
+        )));
+    }
+    Ok(StreamExtract {
+        target,
+        sensor: cli.sensor.clone(),
+        select: files,
     })
 }
 

@@ -370,8 +370,8 @@ fn bad_input_gets_one_line_and_its_exit_status() {
     extract(&["-r", i, "-w", o, "host"]).assert_usage_error("bad expression");
     let missing = dir.path("nothing-here").display().to_string();
     extract(&["-r", &missing, "-w", o]).assert_usage_error("nothing-here");
-    // The expression is compiled while the files open; its error still
-    // comes first, and no output is made.
+    // A bad expression is told before any input is looked at, and no
+    // output is made.
     extract(&["-r", &missing, "-w", o, "host"]).assert_usage_error("bad expression");
     extract(&["-r", dir.path("").to_str().unwrap(), "-w", o, "port 99999"])
         .assert_usage_error("bad expression");

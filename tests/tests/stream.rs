@@ -356,22 +356,29 @@ fn bad_input_gets_one_line_and_its_exit_status() {
 }
 
 /// `zcap-extract --stream` runs `zcap-extract-stream`, which alone carries
-/// the NATS client: without it beside zcap-extract, one line and exit 2;
-/// run by itself for files, it says it reads only streams.
+/// the NATS client: without it beside zcap-extract or in PATH, one line and
+/// exit 2, after the same checks of its arguments; run by itself for files,
+/// it says it reads only streams.
 #[test]
 fn the_stream_reader_is_a_program_of_its_own() {
     let dir = TempDir::new("stream-reader");
     let alone = dir.path("zcap-extract");
-    std::fs::copy(bin_dir().join("zcap-extract"), &alone).unwrap();
+    // A link, not a copy: a file just written may not be run at once.
+    if std::fs::hard_link(bin_dir().join("zcap-extract"), &alone).is_err() {
+        std::fs::copy(bin_dir().join("zcap-extract"), &alone).unwrap();
+    }
     let out = dir.path("x.pcap");
-    let mut cmd = Command::new(&alone);
-    cmd.args([
-        "--stream",
-        "nats://127.0.0.1:4222/S",
-        "-w",
-        out.to_str().unwrap(),
-    ]);
-    run_with_limit(cmd, LIMIT).assert_usage_error("--stream needs zcap-extract-stream");
+    let alone_with = |more: &[&str]| {
+        let mut cmd = Command::new(&alone);
+        cmd.args(["-w", out.to_str().unwrap()])
+            .args(more)
+            .env("PATH", dir.path(""));
+        run_with_limit(cmd, LIMIT)
+    };
+    let url = "nats://127.0.0.1:4222/S";
+    alone_with(&["--stream", url]).assert_usage_error("found neither beside zcap-extract");
+    alone_with(&["--stream", url, "--from", "yesterday"]).assert_usage_error("--from");
+    alone_with(&["--stream", "http://x/S"]).assert_usage_error("nats://");
     assert!(!out.exists(), "nothing written");
     let mut cmd = Command::new(bin_dir().join("zcap-extract-stream"));
     cmd.args([

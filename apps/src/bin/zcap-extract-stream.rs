@@ -12,9 +12,8 @@ mod common;
 mod extract_cli;
 
 use common::{fail, parse_args};
-use extract_cli::{or_fail, report, spec_from, Cli, PROGRAM};
-use zcap::archive::ExtractSpec;
-use zcap::publish::{extract_stream, valid_sensor, StreamExtract, StreamTarget};
+use extract_cli::{or_fail, report, spec_from, stream_spec, Cli, PROGRAM};
+use zcap::publish::extract_stream;
 use zcap::ZcapError;
 
 fn main() {
@@ -33,20 +32,4 @@ fn main() {
         )
     });
     report(&summary, verbose);
-}
-
-/// `--stream`: the same window, expression and output, from a stream.
-fn stream_spec(url: &str, cli: &Cli, files: ExtractSpec) -> Result<StreamExtract, ZcapError> {
-    let target =
-        StreamTarget::parse(url).map_err(|e| ZcapError::usage(format!("--stream: {e}")))?;
-    if let Some(sensor) = cli.sensor.as_deref().filter(|s| !valid_sensor(s)) {
-        return Err(ZcapError::usage(format!(
-            "--sensor {sensor:?}: letters, digits, - and _ only"
-        )));
-    }
-    Ok(StreamExtract {
-        target,
-        sensor: cli.sensor.clone(),
-        select: files,
-    })
 }

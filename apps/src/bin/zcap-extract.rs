@@ -10,7 +10,7 @@ mod common;
 mod extract_cli;
 
 use common::{fail, parse_args};
-use extract_cli::{or_fail, report, spec_from, Cli, PROGRAM};
+use extract_cli::{or_fail, report, spec_from, stream_spec, Cli, PROGRAM};
 use std::os::unix::process::CommandExt;
 use zcap::archive::extract;
 use zcap::ZcapError;
@@ -20,10 +20,12 @@ const STREAM_READER: &str = "zcap-extract-stream";
 
 fn main() {
     let cli: Cli = parse_args(PROGRAM);
-    if cli.stream.is_some() {
+    let spec = or_fail(spec_from(&cli));
+    if let Some(url) = &cli.stream {
+        // Checked here too: the same one line, wherever the reader is.
+        or_fail(stream_spec(url, &cli, spec));
         hand_over_stream();
     }
-    let spec = or_fail(spec_from(&cli));
     let summary = or_fail(extract(&spec));
     let verbose = cli.verbose.then(|| {
         format!(
@@ -35,18 +37,31 @@ fn main() {
 }
 
 /// Runs `zcap-extract-stream` in this process's place with the same
-/// arguments. The NATS client is two thirds of a program that has it; a
-/// search of files, which starts here, would read it from disk at every
-/// cold start.
+/// arguments: the one beside this program, else the one in PATH. The NATS
+/// client is two thirds of a program that has it; a search of files, which
+/// starts here, would read it from disk at every cold start.
 fn hand_over_stream() -> ! {
-    let failed = match std::env::current_exe() {
-        Ok(exe) => std::process::Command::new(exe.with_file_name(STREAM_READER))
+    let run = |program: &std::path::Path| {
+        std::process::Command::new(program)
             .args(std::env::args_os().skip(1))
-            .exec(),
-        Err(e) => e,
+            .exec()
     };
-    let e = ZcapError::usage(format!(
-        "--stream needs {STREAM_READER} installed beside {PROGRAM}: {failed}"
-    ));
-    fail(PROGRAM, &e)
+    let beside = std::env::current_exe().map(|exe| exe.with_file_name(STREAM_READER));
+    let failed = match beside {
+        Ok(beside) => match run(&beside) {
+            e if e.kind() == std::io::ErrorKind::NotFound => run(STREAM_READER.as_ref()),
+            e => fail(PROGRAM, &cannot_run(&beside.display().to_string(), &e)),
+        },
+        Err(_) => run(STREAM_READER.as_ref()),
+    };
+    fail(PROGRAM, &cannot_run(STREAM_READER, &failed))
+}
+
+fn cannot_run(program: &str, why: &std::io::Error) -> ZcapError {
+    ZcapError::usage(match why.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "--stream is read by {STREAM_READER}, found neither beside {PROGRAM} nor in PATH"
+        ),
+        _ => format!("--stream: cannot run {program}: {why}"),
+    })
 }

@@ -59,20 +59,17 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
         return Err(ZcapError::usage("--from must be before --to"));
     }
     let expression = spec.expression.clone().filter(|e| !e.trim().is_empty());
+    // Loads libpcap, if there is an expression: loading it while the files
+    // open was measured no faster (the disk is the bound), and a typo is
+    // better told before any file is opened.
+    let mut judge = Matcher::new(expression.clone(), from, to)?;
     let mut summary = ExtractSummary::default();
-    let paths = match capture_files(&spec.inputs, spec.output.as_deref()) {
-        Ok(paths) => paths,
-        // An expression's error comes first.
-        Err(e) => return Err(Matcher::new(expression, from, to).err().unwrap_or(e)),
-    };
+    let paths = capture_files(&spec.inputs, spec.output.as_deref())?;
     let query = expression
         .as_deref()
         .map_or_else(Query::everything, Query::parse);
     let mut sources = Vec::new();
-    // libpcap loads and compiles while the files open.
-    let (opened, judge) = open_all(&paths, &query, (from, to), || {
-        Matcher::new(expression, from, to)
-    });
+    let opened = open_all(&paths, &query, (from, to));
     for ((path, named), opened) in paths.iter().zip(opened) {
         match opened {
             Ok(source) => sources.push(source),
@@ -82,7 +79,6 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
             Err(why) => summary.damaged.push(format!("{}: {why}", path.display())),
         }
     }
-    let mut judge = judge?;
     for source in &sources {
         for iface in source.reader().interfaces() {
             judge.filter_for(iface.link_type)?;
@@ -117,16 +113,12 @@ pub fn extract(spec: &ExtractSpec) -> Result<ExtractSummary, ZcapError> {
 const OPENING_THREADS: usize = 16;
 
 /// Each capture file opened as a source, in `paths`' order, with the reads
-/// of its first candidates in `window` started; and what `meanwhile`
-/// returns, run on this thread once the opening threads are started (a
-/// thread's start may wait on the dynamic loader's locks, which a `dlopen`
-/// holds while it reads libpcap's libraries from a cold disk).
-fn open_all<T>(
+/// of its first candidates in `window` started.
+fn open_all(
     paths: &[(PathBuf, bool)],
     query: &Query,
     window: (u64, u64),
-    meanwhile: impl FnOnce() -> T,
-) -> (Vec<Result<FileSource, String>>, T) {
+) -> Vec<Result<FileSource, String>> {
     let verdicts = KeyVerdicts::shared(query.clone());
     let open = |path: &Path| {
         let reader = CaptureReader::open(path)?;
@@ -137,7 +129,7 @@ fn open_all<T>(
     };
     let next = AtomicUsize::new(0);
     let threads = paths.len().min(OPENING_THREADS);
-    let (mut opened, meant): (Vec<_>, T) = std::thread::scope(|scope| {
+    let mut opened: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -152,16 +144,13 @@ fn open_all<T>(
                 })
             })
             .collect();
-        let meant = meanwhile();
-        let opened = workers
+        workers
             .into_iter()
             .flat_map(|w| w.join().expect("opening a file does not panic"))
-            .collect();
-        (opened, meant)
+            .collect()
     });
     opened.sort_unstable_by_key(|(i, _)| *i);
-    let opened = opened.into_iter().map(|(_, result)| result).collect();
-    (opened, meant)
+    opened.into_iter().map(|(_, result)| result).collect()
 }
 
 /// The files named by `inputs`, each with whether it was named itself:

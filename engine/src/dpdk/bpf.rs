@@ -3,7 +3,7 @@
 //! and run through the JIT where there is one (the interpreter otherwise).
 
 use super::error::{DpdkError, Result};
-use super::libpcap::{libpcap, Libpcap};
+use super::libpcap::{libpcap, Libpcap, IMAGE_BUFFER};
 use super::mbuf::Mbuf;
 use crate::filter_rewrite::{rewrite, Insn};
 use std::ffi::{c_void, CStr, CString};
@@ -17,7 +17,8 @@ pub struct ClassicFilter {
     libpcap: &'static Libpcap,
 }
 
-// SAFETY: the program is a plain heap array owned by this value.
+// SAFETY: the program is a plain heap array owned by this value, and the
+// libpcap it holds is a table of function pointers, shared read-only.
 unsafe impl Send for ClassicFilter {}
 
 impl ClassicFilter {
@@ -70,10 +71,11 @@ impl ClassicFilter {
 
     /// The program as `tcpdump -d` prints it, one instruction a line.
     pub fn dump(&self) -> Vec<String> {
+        let _only_reader = IMAGE_BUFFER.lock().unwrap_or_else(|e| e.into_inner());
         (0..self.program.bf_len as usize)
             .map(|i| {
                 // SAFETY: i < bf_len indexes the compiled program; bpf_image returns
-                // a static buffer that is copied out at once.
+                // its static buffer, copied out at once under IMAGE_BUFFER's lock.
                 unsafe {
                     let insn = self.program.bf_insns.add(i);
                     CStr::from_ptr((self.libpcap.image)(insn, i as i32))

@@ -1,13 +1,13 @@
-//! libpcap, loaded (`dlopen`) the first time a filter is compiled rather
-//! than when the program starts. Debian's libpcap brings D-Bus, systemd,
-//! gcrypt and six more libraries, about 4 MB that a cold start read from
-//! disk before `main`: 8-10 ms of a 45 ms `zcap-extract` search. Loaded
-//! here, they are read while the search opens its files, and a program
-//! that never filters never reads them.
+//! libpcap, loaded (`dlopen`) the first time it is needed rather than
+//! when the program starts. Debian's libpcap brings D-Bus, systemd, gcrypt
+//! and five more libraries, about 4 MB that every cold `zcap-extract` read
+//! from disk before `main`; a search without an expression now never reads
+//! them. (`zcap` and `zcap-bench` load libpcap at start all the same:
+//! DPDK's librte_bpf needs it.)
 
 use dpdk_sys::{bpf_insn, bpf_program, bpf_u_int32, pcap_pkthdr, pcap_t};
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The names it is tried under: Debian's and Ubuntu's, then other
 /// distributions', then the development link.
@@ -35,6 +35,10 @@ pub(super) struct Libpcap {
 
 static LIBPCAP: OnceLock<Result<Libpcap, String>> = OnceLock::new();
 
+/// Held while `bpf_image`'s answer is read: it is one static buffer in
+/// libpcap, which a call on another thread would overwrite.
+pub(super) static IMAGE_BUFFER: Mutex<()> = Mutex::new(());
+
 /// libpcap, loaded by the first caller (others wait for it); the error
 /// says what could not be loaded.
 pub(super) fn libpcap() -> Result<&'static Libpcap, String> {
@@ -47,19 +51,20 @@ pub(crate) fn load_libpcap() -> Result<(), String> {
 }
 
 fn load() -> Result<Libpcap, String> {
-    let mut why = String::new();
+    let mut why = Vec::new();
     let handle = NAMES.iter().find_map(|name| {
         // SAFETY: name is NUL-terminated; the handle is kept for the life of
         // the process (never dlclose'd), so the symbols below stay valid.
         let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        if handle.is_null() && why.is_empty() {
-            why = dl_error();
+        if handle.is_null() {
+            why.push(dl_error());
         }
         (!handle.is_null()).then_some(handle)
     });
     let Some(handle) = handle else {
         return Err(format!(
-            "cannot load libpcap ({why}); install it: apt-get install libpcap0.8"
+            "cannot load libpcap ({}); install it (Debian: apt-get install libpcap0.8)",
+            why.join("; ")
         ));
     };
     // SAFETY: each type is the C signature of the function it names, as
