@@ -52,7 +52,7 @@ impl IndexPlan {
     /// Reads and checks the body of `segment`; `None` if it fails its checksum.
     pub(crate) fn body(&mut self, segment: &Segment) -> io::Result<Option<SegmentBody>> {
         self.file.seek(SeekFrom::Start(segment.body_at))?;
-        let mut body = vec![0u8; segment.header.body_len as usize];
+        let mut body = SegmentBody::buffer(segment.header.body_len as usize);
         self.file.read_exact(&mut body)?;
         if !segment.header.checks(&body) {
             return Ok(None);
